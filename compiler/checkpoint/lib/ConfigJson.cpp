@@ -1,0 +1,516 @@
+#include "loom/Checkpoint/ConfigJson.h"
+
+#include "loom/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace loom {
+namespace {
+
+using json = nlohmann::json;
+
+std::string typeName(const json &v) { return v.is_null() ? "null" : v.type_name(); }
+
+// Reads fields of one JSON object, naming "section.field" in errors.
+struct Section {
+  const json *obj;
+  std::string source;
+  std::string prefix; // "text_config." or ""
+
+  std::string name(const std::string &key) const { return prefix + key; }
+  const json *get(const std::string &key) const {
+    if (!obj)
+      return nullptr;
+    auto it = obj->find(key);
+    return it == obj->end() ? nullptr : &*it;
+  }
+  [[noreturn]] void bad(const std::string &key, const std::string &expected, const std::string &found) const {
+    fail(source, ": field '", name(key), "': expected ", expected, ", found ", found);
+  }
+  int64_t integer(const std::string &key, int64_t def) const {
+    const json *v = get(key);
+    if (!v)
+      return def;
+    if (!v->is_number_integer())
+      bad(key, "an integer", v->dump());
+    return v->get<int64_t>();
+  }
+  int64_t positive(const std::string &key, int64_t def) const {
+    int64_t x = integer(key, def);
+    if (x <= 0)
+      bad(key, "a positive integer", std::to_string(x));
+    return x;
+  }
+  double number(const std::string &key, double def) const {
+    const json *v = get(key);
+    if (!v)
+      return def;
+    if (!v->is_number())
+      bad(key, "a number", v->dump());
+    return v->get<double>();
+  }
+  bool boolean(const std::string &key, bool def) const {
+    const json *v = get(key);
+    if (!v)
+      return def;
+    if (!v->is_boolean())
+      bad(key, "true or false", v->dump());
+    return v->get<bool>();
+  }
+  // Returns def when absent; the JSON value otherwise (string or null).
+  const json *stringOrNull(const std::string &key) const {
+    const json *v = get(key);
+    if (v && !v->is_string() && !v->is_null())
+      bad(key, "a string or null", v->dump());
+    return v;
+  }
+};
+
+const char *layerTypeName(LayerKind k) { return k == LayerKind::Full ? "full_attention" : "sliding_attention"; }
+
+RopeParameters parseRope(const Section &text, const json &ropeAll, const char *layerType) {
+  std::string field = std::string("rope_parameters.") + layerType;
+  auto it = ropeAll.find(layerType);
+  if (it == ropeAll.end() || !it->is_object())
+    fail(text.source, ": field '", text.name(field), "': expected an object with rope_type and rope_theta, found ",
+         it == ropeAll.end() ? std::string("nothing") : it->dump());
+  Section r{&*it, text.source, text.prefix + field + "."};
+  RopeParameters p;
+  const json *type = r.get("rope_type");
+  if (!type || !type->is_string())
+    r.bad("rope_type", "\"default\" or \"proportional\"", type ? type->dump() : "nothing");
+  p.type = type->get<std::string>();
+  if (p.type != "default" && p.type != "proportional")
+    r.bad("rope_type", "\"default\" or \"proportional\"", type->dump());
+  if (!r.get("rope_theta"))
+    r.bad("rope_theta", "a positive number", "nothing");
+  p.theta = r.number("rope_theta", 0);
+  if (!(p.theta > 0))
+    r.bad("rope_theta", "a positive number", r.get("rope_theta")->dump());
+  p.partialRotaryFactor = r.number("partial_rotary_factor", 1.0);
+  if (!(p.partialRotaryFactor > 0 && p.partialRotaryFactor <= 1))
+    r.bad("partial_rotary_factor", "a number in (0, 1]", r.get("partial_rotary_factor")->dump());
+  if (p.type == "default" && p.partialRotaryFactor != 1.0)
+    r.bad("partial_rotary_factor", "1.0 (rope_type \"default\" rotates the whole head)",
+          r.get("partial_rotary_factor")->dump());
+  if (r.get("factor") && r.number("factor", 1.0) != 1.0)
+    r.bad("factor", "1.0 (no rope scaling)", r.get("factor")->dump());
+  for (auto &kv : it->items()) {
+    const std::string &k = kv.key();
+    if (k != "rope_type" && k != "rope_theta" && k != "partial_rotary_factor" && k != "factor")
+      fail(text.source, ": field '", r.name(k), "': unsupported rope parameter (expected only rope_type, rope_theta, "
+           "partial_rotary_factor, factor)");
+  }
+  return p;
+}
+
+json ropeJson(const RopeParameters &p) {
+  json j = json::object();
+  j["rope_type"] = p.type;
+  j["rope_theta"] = p.theta;
+  if (p.type != "default" || p.partialRotaryFactor != 1.0)
+    j["partial_rotary_factor"] = p.partialRotaryFactor;
+  return j;
+}
+
+} // namespace
+
+std::vector<LayerKind> defaultLayerKinds(int64_t numLayers) {
+  std::vector<LayerKind> kinds;
+  for (int64_t i = 0; i < numLayers; ++i)
+    kinds.push_back((i + 1) % 6 == 0 ? LayerKind::Full : LayerKind::Sliding);
+  if (!kinds.empty())
+    kinds.back() = LayerKind::Full;
+  return kinds;
+}
+
+void validateModelConfig(const ModelConfig &c, const std::string &source) {
+  auto positive = [&](const char *field, int64_t v) {
+    if (v <= 0)
+      fail(source, ": field '", field, "': expected a positive integer, found ", v);
+  };
+  positive("text_config.vocab_size", c.vocabSize);
+  positive("text_config.hidden_size", c.hiddenSize);
+  positive("text_config.intermediate_size", c.intermediateSize);
+  positive("text_config.num_hidden_layers", c.numLayers);
+  positive("text_config.num_attention_heads", c.numHeads);
+  positive("text_config.head_dim", c.headDim);
+  positive("text_config.num_key_value_heads", c.numKvHeads);
+  positive("text_config.global_head_dim", c.globalHeadDim);
+  positive("text_config.num_global_key_value_heads", c.numGlobalKvHeads);
+  positive("text_config.sliding_window", c.slidingWindow);
+  positive("text_config.max_position_embeddings", c.maxPositionEmbeddings);
+  if (c.headDim % 2 || c.globalHeadDim % 2)
+    fail(source, ": field 'text_config.head_dim' / 'text_config.global_head_dim': expected even values (RoPE pairs), "
+         "found ", c.headDim, " / ", c.globalHeadDim);
+  if (c.numHeads % c.numKvHeads)
+    fail(source, ": field 'text_config.num_key_value_heads': expected a divisor of num_attention_heads (",
+         c.numHeads, "), found ", c.numKvHeads);
+  if (c.numHeads % c.numGlobalKvHeads)
+    fail(source, ": field 'text_config.num_global_key_value_heads': expected a divisor of num_attention_heads (",
+         c.numHeads, "), found ", c.numGlobalKvHeads);
+  if (!c.attentionKEqV && c.numGlobalKvHeads != c.numKvHeads)
+    fail(source, ": field 'text_config.num_global_key_value_heads': Hugging Face applies it only with "
+         "attention_k_eq_v true; expected ", c.numKvHeads, " (num_key_value_heads), found ", c.numGlobalKvHeads);
+  if (!(c.rmsNormEps > 0))
+    fail(source, ": field 'text_config.rms_norm_eps': expected a positive number, found ", c.rmsNormEps);
+  if (!(c.finalLogitSoftcap >= 0))
+    fail(source, ": field 'text_config.final_logit_softcapping': expected null or a positive number, found ",
+         c.finalLogitSoftcap);
+  if ((int64_t)c.layerKinds.size() != c.numLayers)
+    fail(source, ": field 'text_config.layer_types': expected ", c.numLayers, " entries (num_hidden_layers), found ",
+         c.layerKinds.size());
+  if (c.layerKinds.back() != LayerKind::Full)
+    fail(source, ": field 'text_config.layer_types': expected the last layer to be full_attention");
+  for (auto [rope, field] : {std::pair{&c.slidingRope, "sliding_attention"}, std::pair{&c.fullRope, "full_attention"}}) {
+    std::string f = std::string("text_config.rope_parameters.") + field;
+    if (rope->type != "default" && rope->type != "proportional")
+      fail(source, ": field '", f, ".rope_type': expected \"default\" or \"proportional\", found \"", rope->type, "\"");
+    if (!(rope->theta > 0))
+      fail(source, ": field '", f, ".rope_theta': expected a positive number, found ", rope->theta);
+    if (!(rope->partialRotaryFactor > 0 && rope->partialRotaryFactor <= 1) ||
+        (rope->type == "default" && rope->partialRotaryFactor != 1.0))
+      fail(source, ": field '", f, ".partial_rotary_factor': expected ",
+           rope->type == "default" ? "1.0 for rope_type default" : "a number in (0, 1]", ", found ",
+           rope->partialRotaryFactor);
+  }
+  if (c.hasVision) {
+    positive("vision_config.patch_size", c.patchSize);
+    positive("vision_config.pooling_kernel_size", c.poolingKernelSize);
+    positive("vision_config.mm_embed_dim", c.mmEmbedDim);
+    positive("vision_config.mm_posemb_size", c.mmPosembSize);
+    if (!(c.visionRmsNormEps > 0))
+      fail(source, ": field 'vision_config.rms_norm_eps': expected a positive number, found ", c.visionRmsNormEps);
+  }
+  if (c.hasAudio) {
+    positive("audio_config.audio_embed_dim", c.audioEmbedDim);
+    if (!(c.audioRmsNormEps > 0))
+      fail(source, ": field 'audio_config.rms_norm_eps': expected a positive number, found ", c.audioRmsNormEps);
+  }
+  if (c.dtype != "bfloat16" && c.dtype != "float16" && c.dtype != "float32")
+    fail(source, ": field 'dtype': expected \"bfloat16\", \"float16\" or \"float32\", found \"", c.dtype, "\"");
+}
+
+ModelConfig parseModelConfigText(const std::string &text, const std::string &source) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception &e) {
+    fail(source, ": not valid JSON: ", e.what());
+  }
+  if (!root.is_object())
+    fail(source, ": expected a JSON object at the top level, found ", typeName(root));
+  Section top{&root, source, ""};
+  {
+    const json *mt = top.get("model_type");
+    if (!mt || !mt->is_string() || mt->get<std::string>() != "gemma4_unified")
+      top.bad("model_type", "\"gemma4_unified\"", mt ? mt->dump() : "nothing");
+  }
+  const json *textJson = top.get("text_config");
+  if (!textJson || !textJson->is_object())
+    top.bad("text_config", "an object", textJson ? textJson->dump() : "nothing");
+  Section t{textJson, source, "text_config."};
+  ModelConfig c;
+
+  // Defaults are those of Gemma4UnifiedTextConfig (not the 12B values).
+  c.vocabSize = t.positive("vocab_size", 262144);
+  c.hiddenSize = t.positive("hidden_size", 2304);
+  c.intermediateSize = t.positive("intermediate_size", 9216);
+  c.numLayers = t.positive("num_hidden_layers", 30);
+  c.numHeads = t.positive("num_attention_heads", 8);
+  c.numKvHeads = t.positive("num_key_value_heads", 4);
+  c.headDim = t.positive("head_dim", 256);
+  c.globalHeadDim = t.positive("global_head_dim", 512);
+  c.attentionKEqV = t.boolean("attention_k_eq_v", false);
+  {
+    // Hugging Face: full layers take num_global_key_value_heads only when attention_k_eq_v is set
+    // and the field is not null; otherwise num_key_value_heads.
+    const json *g = t.get("num_global_key_value_heads");
+    if (g && !g->is_null()) {
+      int64_t v = t.positive("num_global_key_value_heads", 0);
+      c.numGlobalKvHeads = c.attentionKEqV ? v : c.numKvHeads;
+    } else {
+      c.numGlobalKvHeads = c.numKvHeads;
+    }
+  }
+  c.slidingWindow = t.positive("sliding_window", 1024);
+  c.maxPositionEmbeddings = t.positive("max_position_embeddings", 262144);
+  c.rmsNormEps = t.number("rms_norm_eps", 1e-6);
+  if (!(c.rmsNormEps > 0))
+    t.bad("rms_norm_eps", "a positive number", t.get("rms_norm_eps")->dump());
+  {
+    const json *s = t.get("final_logit_softcapping");
+    if (!s || s->is_null())
+      c.finalLogitSoftcap = 0;
+    else if (!s->is_number() || !(s->get<double>() > 0))
+      t.bad("final_logit_softcapping", "null or a positive number", s->dump());
+    else
+      c.finalLogitSoftcap = s->get<double>();
+  }
+  {
+    const json *a = t.stringOrNull("hidden_activation");
+    if (a && (a->is_null() || a->get<std::string>() != "gelu_pytorch_tanh"))
+      t.bad("hidden_activation", "\"gelu_pytorch_tanh\"", a->dump());
+  }
+  if (t.boolean("attention_bias", false))
+    t.bad("attention_bias", "false", "true");
+  if (int64_t n = t.integer("num_kv_shared_layers", 0))
+    t.bad("num_kv_shared_layers", "0 (no KV sharing)", std::to_string(n));
+  if (t.boolean("use_double_wide_mlp", false))
+    t.bad("use_double_wide_mlp", "false", "true");
+  if (const json *p = t.get("hidden_size_per_layer_input"); p && !p->is_null() && !(p->is_number_integer() && p->get<int64_t>() == 0))
+    t.bad("hidden_size_per_layer_input", "0 or null (no per-layer embeddings)", p->dump());
+  if (const json *m = t.get("enable_moe_block"); m && !(m->is_boolean() && !m->get<bool>()) && !m->is_null())
+    t.bad("enable_moe_block", "false (no MoE)", m->dump());
+  if (!t.boolean("tie_word_embeddings", true))
+    t.bad("tie_word_embeddings", "true (the lm_head is embed_tokens)", "false");
+  if (!top.boolean("tie_word_embeddings", true))
+    top.bad("tie_word_embeddings", "true (the lm_head is embed_tokens)", "false");
+  {
+    const json *b = t.stringOrNull("use_bidirectional_attention");
+    if (!b)
+      c.bidirectionalVision = true; // Hugging Face default "vision"
+    else if (b->is_null())
+      c.bidirectionalVision = false;
+    else if (b->get<std::string>() == "vision")
+      c.bidirectionalVision = true;
+    else
+      t.bad("use_bidirectional_attention", "\"vision\" or null", b->dump());
+  }
+  {
+    const json *lt = t.get("layer_types");
+    if (!lt || lt->is_null()) {
+      c.layerKinds = defaultLayerKinds(c.numLayers);
+    } else {
+      if (!lt->is_array())
+        t.bad("layer_types", "a list of \"sliding_attention\" / \"full_attention\"", lt->dump());
+      if ((int64_t)lt->size() != c.numLayers)
+        t.bad("layer_types", std::to_string(c.numLayers) + " entries (num_hidden_layers)",
+              std::to_string(lt->size()) + " entries");
+      for (size_t i = 0; i < lt->size(); ++i) {
+        const json &e = (*lt)[i];
+        if (e == "sliding_attention")
+          c.layerKinds.push_back(LayerKind::Sliding);
+        else if (e == "full_attention")
+          c.layerKinds.push_back(LayerKind::Full);
+        else
+          t.bad("layer_types[" + std::to_string(i) + "]", "\"sliding_attention\" or \"full_attention\"", e.dump());
+      }
+      c.layerKinds.back() = LayerKind::Full; // Hugging Face forces the last layer to full attention
+    }
+  }
+  {
+    const json *rp = t.get("rope_parameters");
+    if (!rp || rp->is_null()) {
+      c.slidingRope = {"default", 10000.0, 1.0};
+      c.fullRope = {"proportional", 1000000.0, 0.25};
+    } else {
+      if (!rp->is_object())
+        t.bad("rope_parameters", "an object keyed by layer type", rp->dump());
+      bool hasSliding = false, hasFull = false;
+      for (LayerKind k : c.layerKinds)
+        (k == LayerKind::Full ? hasFull : hasSliding) = true;
+      for (auto &kv : rp->items())
+        if (kv.key() != "sliding_attention" && kv.key() != "full_attention")
+          t.bad("rope_parameters." + kv.key(), "only the keys sliding_attention and full_attention", kv.value().dump());
+      if (hasSliding || rp->contains("sliding_attention"))
+        c.slidingRope = parseRope(t, *rp, "sliding_attention");
+      if (hasFull || rp->contains("full_attention"))
+        c.fullRope = parseRope(t, *rp, "full_attention");
+    }
+  }
+  {
+    // per_layer_config, when serialised, must agree with what the other fields imply.
+    const json *plc = t.get("per_layer_config");
+    if (plc && !plc->is_null()) {
+      if (!plc->is_object())
+        t.bad("per_layer_config", "an object", plc->dump());
+      for (auto &kv : plc->items()) {
+        int64_t layer = -1;
+        try {
+          layer = std::stoll(kv.key());
+        } catch (...) {
+          continue; // keyed by layer type: rope-related views, nothing to check
+        }
+        if (layer < 0 || layer >= c.numLayers || !c.isFull(layer))
+          t.bad("per_layer_config." + kv.key(), "entries only for full_attention layers", kv.value().dump());
+        Section e{&kv.value(), source, "text_config.per_layer_config." + kv.key() + "."};
+        if (e.integer("head_dim", c.globalHeadDim) != c.globalHeadDim)
+          e.bad("head_dim", std::to_string(c.globalHeadDim) + " (global_head_dim)", e.get("head_dim")->dump());
+        if (e.integer("num_key_value_heads", c.numGlobalKvHeads) != c.numGlobalKvHeads)
+          e.bad("num_key_value_heads", std::to_string(c.numGlobalKvHeads), e.get("num_key_value_heads")->dump());
+      }
+    }
+  }
+  c.padTokenId = t.integer("pad_token_id", 0);
+  c.bosTokenId = t.integer("bos_token_id", 2);
+  {
+    const json *e = t.get("eos_token_id");
+    c.eosTokenIds.clear();
+    if (!e)
+      c.eosTokenIds = {1};
+    else if (e->is_number_integer())
+      c.eosTokenIds = {e->get<int64_t>()};
+    else if (e->is_array()) {
+      for (auto &x : *e) {
+        if (!x.is_number_integer())
+          t.bad("eos_token_id", "an integer or a list of integers", e->dump());
+        c.eosTokenIds.push_back(x.get<int64_t>());
+      }
+    } else if (!e->is_null())
+      t.bad("eos_token_id", "an integer or a list of integers", e->dump());
+  }
+
+  // vision_config
+  const json *vj = top.get("vision_config");
+  c.hasVision = vj && !vj->is_null();
+  if (c.hasVision) {
+    if (!vj->is_object())
+      top.bad("vision_config", "an object or null", vj->dump());
+    Section v{vj, source, "vision_config."};
+    c.patchSize = v.positive("patch_size", 16);
+    c.poolingKernelSize = v.positive("pooling_kernel_size", 3);
+    c.mmEmbedDim = v.positive("mm_embed_dim", 3840);
+    c.mmPosembSize = v.positive("mm_posemb_size", 1120);
+    c.visionRmsNormEps = v.number("rms_norm_eps", 1e-6);
+    if (!(c.visionRmsNormEps > 0))
+      v.bad("rms_norm_eps", "a positive number", v.get("rms_norm_eps")->dump());
+    int64_t proj = v.positive("output_proj_dims", 3840);
+    if (proj != c.mmEmbedDim)
+      v.bad("output_proj_dims", "mm_embed_dim (" + std::to_string(c.mmEmbedDim) + ")", std::to_string(proj));
+    if (const json *mps = v.get("model_patch_size"))
+      if (v.integer("model_patch_size", 0) != c.modelPatchSize())
+        v.bad("model_patch_size", "patch_size * pooling_kernel_size = " + std::to_string(c.modelPatchSize()), mps->dump());
+  }
+  // audio_config
+  const json *aj = top.get("audio_config");
+  c.hasAudio = aj && !aj->is_null();
+  if (c.hasAudio) {
+    if (!aj->is_object())
+      top.bad("audio_config", "an object or null", aj->dump());
+    Section a{aj, source, "audio_config."};
+    c.audioEmbedDim = a.positive("audio_embed_dim", 640);
+    for (const char *alias : {"hidden_size", "output_proj_dims", "audio_samples_per_token"})
+      if (a.get(alias) && a.positive(alias, 0) != c.audioEmbedDim)
+        a.bad(alias, "audio_embed_dim (" + std::to_string(c.audioEmbedDim) + ")", a.get(alias)->dump());
+    c.audioRmsNormEps = a.number("rms_norm_eps", 1e-6);
+    if (!(c.audioRmsNormEps > 0))
+      a.bad("rms_norm_eps", "a positive number", a.get("rms_norm_eps")->dump());
+  }
+
+  c.boiTokenId = top.integer("boi_token_id", 255999);
+  c.eoiTokenId = top.integer("eoi_token_id", 258882);
+  c.imageTokenId = top.integer("image_token_id", 258880);
+  c.videoTokenId = top.integer("video_token_id", 258884);
+  c.boaTokenId = top.integer("boa_token_id", 256000);
+  c.eoaTokenId = top.integer("eoa_token_index", top.integer("eoa_token_id", 258883));
+  c.audioTokenId = top.integer("audio_token_id", 258881);
+  {
+    const json *d = top.get("dtype");
+    if (!d || d->is_null())
+      d = top.get("torch_dtype");
+    if (d && !d->is_null()) {
+      if (!d->is_string())
+        top.bad("dtype", "\"bfloat16\", \"float16\" or \"float32\"", d->dump());
+      c.dtype = d->get<std::string>();
+    }
+  }
+  validateModelConfig(c, source);
+  return c;
+}
+
+ModelConfig parseModelConfig(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail(path, ": cannot open the model config (expected a Hugging Face config.json)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseModelConfigText(ss.str(), path);
+}
+
+std::string toConfigJson(const ModelConfig &c) {
+  validateModelConfig(c, "toConfigJson");
+  json text = json::object();
+  text["model_type"] = "gemma4_unified_text";
+  text["vocab_size"] = c.vocabSize;
+  text["hidden_size"] = c.hiddenSize;
+  text["intermediate_size"] = c.intermediateSize;
+  text["num_hidden_layers"] = c.numLayers;
+  text["num_attention_heads"] = c.numHeads;
+  text["num_key_value_heads"] = c.numKvHeads;
+  text["head_dim"] = c.headDim;
+  text["global_head_dim"] = c.globalHeadDim;
+  text["num_global_key_value_heads"] = c.numGlobalKvHeads;
+  text["attention_k_eq_v"] = c.attentionKEqV;
+  text["hidden_activation"] = "gelu_pytorch_tanh";
+  text["max_position_embeddings"] = c.maxPositionEmbeddings;
+  text["sliding_window"] = c.slidingWindow;
+  json lt = json::array();
+  for (LayerKind k : c.layerKinds)
+    lt.push_back(layerTypeName(k));
+  text["layer_types"] = lt;
+  text["rope_parameters"] = {{"sliding_attention", ropeJson(c.slidingRope)}, {"full_attention", ropeJson(c.fullRope)}};
+  text["rms_norm_eps"] = c.rmsNormEps;
+  text["final_logit_softcapping"] = c.finalLogitSoftcap > 0 ? json(c.finalLogitSoftcap) : json(nullptr);
+  text["use_bidirectional_attention"] = c.bidirectionalVision ? json("vision") : json(nullptr);
+  text["attention_bias"] = false;
+  text["attention_dropout"] = 0.0;
+  text["num_kv_shared_layers"] = 0;
+  text["use_double_wide_mlp"] = false;
+  text["tie_word_embeddings"] = true;
+  text["use_cache"] = true;
+  text["initializer_range"] = 0.02;
+  text["pad_token_id"] = c.padTokenId;
+  text["bos_token_id"] = c.bosTokenId;
+  text["eos_token_id"] = c.eosTokenIds.size() == 1 ? json(c.eosTokenIds[0]) : json(c.eosTokenIds);
+  text["dtype"] = c.dtype;
+
+  json root = json::object();
+  root["architectures"] = json::array({"Gemma4UnifiedForConditionalGeneration"});
+  root["model_type"] = "gemma4_unified";
+  root["dtype"] = c.dtype;
+  root["text_config"] = text;
+  if (c.hasVision) {
+    json v = json::object();
+    v["model_type"] = "gemma4_unified_vision";
+    v["patch_size"] = c.patchSize;
+    v["pooling_kernel_size"] = c.poolingKernelSize;
+    v["mm_embed_dim"] = c.mmEmbedDim;
+    v["mm_posemb_size"] = c.mmPosembSize;
+    v["output_proj_dims"] = c.mmEmbedDim;
+    v["rms_norm_eps"] = c.visionRmsNormEps;
+    v["initializer_range"] = 0.02;
+    v["dtype"] = c.dtype;
+    root["vision_config"] = v;
+  } else {
+    root["vision_config"] = nullptr;
+  }
+  if (c.hasAudio) {
+    json a = json::object();
+    a["model_type"] = "gemma4_unified_audio";
+    a["audio_embed_dim"] = c.audioEmbedDim;
+    a["rms_norm_eps"] = c.audioRmsNormEps;
+    a["initializer_range"] = 0.02;
+    a["dtype"] = c.dtype;
+    root["audio_config"] = a;
+  } else {
+    root["audio_config"] = nullptr;
+  }
+  root["boi_token_id"] = c.boiTokenId;
+  root["eoi_token_id"] = c.eoiTokenId;
+  root["image_token_id"] = c.imageTokenId;
+  root["video_token_id"] = c.videoTokenId;
+  root["boa_token_id"] = c.boaTokenId;
+  root["eoa_token_index"] = c.eoaTokenId;
+  root["audio_token_id"] = c.audioTokenId;
+  root["initializer_range"] = 0.02;
+  root["tie_word_embeddings"] = true;
+  root["transformers_version"] = "5.0.0";
+  return root.dump(2) + "\n";
+}
+
+} // namespace loom

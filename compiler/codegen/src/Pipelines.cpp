@@ -1,0 +1,413 @@
+// The Halide pipeline of each KernelSpec kind: algorithm + a plain schedule.
+//
+// Conventions: Halide dim 0 is the innermost (contiguous) one, so a row-major [T, N] tensor is
+// the Halide buffer (n, t). Every extent except T is fixed by the spec and constrained on the
+// buffers (with dense strides), so the generated code is specialised to the static shapes.
+#include "Pipelines.h"
+
+#include "loom/Error.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+namespace loom::codegen::detail {
+namespace {
+
+using namespace Halide;
+
+template <class... Ts> struct Overloaded : Ts... { using Ts::operator()...; };
+template <class... Ts> Overloaded(Ts...) -> Overloaded<Ts...>;
+
+constexpr int64_t kDynamic = -1; // the token count T: a run-time extent, min 0
+
+Type weightType(ElementType type) { return type == ElementType::BF16 ? BFloat(16) : Float(32); }
+
+Expr widen(Expr e) { return e.type() == Float(32) ? e : cast<float>(e); }
+
+int checkedInt(int64_t value, const char *what) {
+  if (value < 0 || value > std::numeric_limits<int32_t>::max())
+    fail("kernel spec: ", what, " = ", value, " is out of range");
+  return int(value);
+}
+
+// Constrains a buffer to a dense row-major layout. `extents` are innermost first; kDynamic marks
+// the (outermost) run-time extent.
+void constrain(OutputImageParam param, const std::vector<int64_t> &extents) {
+  int64_t stride = 1;
+  for (size_t i = 0; i < extents.size(); ++i) {
+    Internal::Dimension dim = param.dim(int(i));
+    dim.set_stride(Expr(int(stride)));
+    if (extents[i] == kDynamic)
+      dim.set_min(0);
+    else
+      dim.set_bounds(0, checkedInt(extents[i], "extent"));
+    stride *= std::max<int64_t>(extents[i], 1);
+    if (i + 1 < extents.size())
+      checkedInt(stride, "stride");
+  }
+}
+
+// Vectorises the innermost dim of an element-wise output and parallelises over rows.
+void scheduleRows(Func f, Var inner, Var rows, int64_t width, int lanes) {
+  if (width >= lanes)
+    f.vectorize(inner, lanes, TailStrategy::ShiftInwards);
+  f.parallel(rows);
+}
+
+// total(vars) = sum_{i < n} term(i), accumulated in f32 across `lanes` vector lanes
+// (partial(l, vars) = sum over chunks of term(chunk * lanes + l)), then the lanes and the tail.
+struct LaneSum {
+  Func total, partial;
+  Var lane;
+  RDom chunk; // over the chunks of `lanes` terms (defined when hasPartial)
+  bool hasPartial = false;
+
+  // Computes the sum at `consumer`'s `at` loop, the lane partials vectorised.
+  void computeAt(Func consumer, Var at) {
+    total.compute_at(consumer, at);
+    if (hasPartial) {
+      partial.compute_at(consumer, at).vectorize(lane);
+      partial.update().vectorize(lane);
+    }
+  }
+};
+
+LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector<Var> &vars,
+                const std::function<Expr(Expr)> &term) {
+  LaneSum s;
+  s.total = Func(name);
+  s.lane = Var(name + "_l");
+  const int chunks = checkedInt(n / lanes, "reduction length");
+  const int tail = int(n % lanes);
+  Expr acc = 0.0f;
+  if (chunks > 0) {
+    s.hasPartial = true;
+    s.partial = Func(name + "_lanes");
+    std::vector<Expr> pargs{s.lane};
+    pargs.insert(pargs.end(), vars.begin(), vars.end());
+    s.partial(pargs) = 0.0f;
+    s.chunk = RDom(0, chunks, name + "_r");
+    s.partial(pargs) += term(s.chunk.x * lanes + s.lane);
+    RDom lr(0, lanes, name + "_lr");
+    std::vector<Expr> largs{lr.x};
+    largs.insert(largs.end(), vars.begin(), vars.end());
+    acc = sum(s.partial(largs), name + "_lanesum");
+  }
+  if (tail > 0) {
+    RDom rt(chunks * lanes, tail, name + "_rt");
+    acc = acc + sum(term(rt.x), name + "_tail");
+  }
+  std::vector<Expr> targs(vars.begin(), vars.end());
+  s.total(targs) = acc;
+  return s;
+}
+
+KernelPipeline embedTokens(const EmbedTokens &p, Type wt, int lanes) {
+  ImageParam ids(Int(32), 1, "ids"), table(wt, 2, "table");
+  constrain(ids, {kDynamic});
+  constrain(table, {p.width, p.vocab});
+  Var w("w"), t("t");
+  Func out("out"); // output buffer name in the metadata
+  Expr row = clamp(ids(t), 0, checkedInt(p.vocab, "vocab") - 1);
+  out(w, t) = widen(table(w, row)) * float(p.scale);
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, w, t, p.width, lanes);
+  return {Pipeline(out), {ids, table}};
+}
+
+KernelPipeline rmsNorm(const RmsNorm &p, Type wt, int lanes) {
+  ImageParam x(Float(32), 3, "x"), weight(wt, 1, "weight");
+  constrain(x, {p.width, p.groups, kDynamic});
+  constrain(weight, {p.width});
+  Var w("w"), g("g"), t("t"), gt("gt");
+  LaneSum sumSq = laneSum("rms_sumsq", p.width, lanes, {g, t}, [&](Expr i) {
+    Expr v = x(i, g, t);
+    return v * v;
+  });
+  Expr inv = 1.0f / sqrt(sumSq.total(g, t) / float(p.width) + float(p.eps));
+  Func out("out"); // output buffer name in the metadata
+  Expr y = x(w, g, t) * inv;
+  out(w, g, t) = p.hasWeight ? y * widen(weight(w)) : y;
+  constrain(out.output_buffer(), {p.width, p.groups, kDynamic});
+  out.fuse(g, t, gt);
+  scheduleRows(out, w, gt, p.width, lanes);
+  sumSq.computeAt(out, gt);
+  std::vector<Argument> args{x};
+  if (p.hasWeight)
+    args.push_back(weight);
+  return {Pipeline(out), args};
+}
+
+KernelPipeline layerNorm(const LayerNorm &p, Type wt, int lanes) {
+  ImageParam x(Float(32), 2, "x"), weight(wt, 1, "weight"), bias(wt, 1, "bias");
+  constrain(x, {p.width, kDynamic});
+  constrain(weight, {p.width});
+  constrain(bias, {p.width});
+  Var w("w"), t("t");
+  const float n = float(p.width);
+  LaneSum total = laneSum("ln_sum", p.width, lanes, {t}, [&](Expr i) { return x(i, t); });
+  Func mean("ln_mean");
+  mean(t) = total.total(t) / n;
+  LaneSum sq = laneSum("ln_sqdev", p.width, lanes, {t}, [&](Expr i) {
+    Expr dev = x(i, t) - mean(t);
+    return dev * dev;
+  });
+  Expr rstd = 1.0f / sqrt(sq.total(t) / n + float(p.eps));
+  Func out("out"); // output buffer name in the metadata
+  out(w, t) = (x(w, t) - mean(t)) * rstd * widen(weight(w)) + widen(bias(w));
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, w, t, p.width, lanes);
+  total.computeAt(out, t);
+  mean.compute_at(out, t);
+  sq.computeAt(out, t);
+  return {Pipeline(out), {x, weight, bias}};
+}
+
+KernelPipeline linear(const Linear &p, Type wt, int lanes) {
+  ImageParam x(Float(32), 2, "x"), weight(wt, 2, "weight"), bias(wt, 1, "bias");
+  constrain(x, {p.in, kDynamic});
+  constrain(weight, {p.in, p.out});
+  constrain(bias, {p.out});
+  Var o("o"), t("t"), oo("oo"), oi("oi");
+  LaneSum dot = laneSum("linear_dot", p.in, lanes, {o, t},
+                        [&](Expr i) { return x(i, t) * widen(weight(i, o)); });
+  Func out("out"); // output buffer name in the metadata
+  out(o, t) = p.hasBias ? dot.total(o, t) + widen(bias(o)) : dot.total(o, t);
+  constrain(out.output_buffer(), {p.out, kDynamic});
+
+  // Blocks of `tile` outputs (a divisor of out, so no tail) per parallel task; inside, each
+  // token's block is one register-blocked pass over the weight rows: `tile` vector accumulators.
+  int tile = 1;
+  for (int candidate : {8, 4, 2})
+    if (p.out % candidate == 0) {
+      tile = candidate;
+      break;
+    }
+  out.split(o, oo, oi, tile).reorder(oi, t, oo).parallel(oo);
+  dot.total.compute_at(out, t);
+  if (dot.hasPartial) {
+    dot.partial.compute_at(out, t).vectorize(dot.lane);
+    dot.partial.update().reorder(dot.lane, o, dot.chunk.x, t).vectorize(dot.lane).unroll(o);
+  }
+  std::vector<Argument> args{x, weight};
+  if (p.hasBias)
+    args.push_back(bias);
+  return {Pipeline(out), args};
+}
+
+KernelPipeline rope(const Rope &p, int lanes) {
+  if (p.headDim % 2 != 0 || p.rotatedPairs < 0 || p.rotatedPairs > p.headDim / 2)
+    fail("rope: head_dim ", p.headDim, " must be even and rotated_pairs ", p.rotatedPairs,
+         " at most head_dim/2");
+  const int half = checkedInt(p.headDim / 2, "head_dim");
+  ImageParam x(Float(32), 3, "x");
+  Param<int32_t> startPos("start_pos");
+  constrain(x, {p.headDim, p.heads, kDynamic});
+
+  // invFreq in double, rounded to float; 0 (angle 0: pass through) beyond rotatedPairs.
+  Buffer<float> invFreqTable(half, "rope_inv_freq_table");
+  for (int j = 0; j < half; ++j)
+    invFreqTable(j) =
+        j < p.rotatedPairs ? float(std::pow(p.theta, -2.0 * double(j) / double(p.headDim))) : 0.0f;
+  Var d("d"), h("h"), t("t"), j("j"), dh("dh"), dl("dl");
+  Func invFreq("rope_inv_freq"), angle("rope_angle"), cosA("rope_cos"), sinA("rope_sin");
+  invFreq(j) = invFreqTable(clamp(j, 0, half - 1));
+  angle(j, t) = cast<float>(startPos + t) * invFreq(j);
+  // cos/sin of the f32 angle, evaluated in double and rounded: accurate for large angles.
+  cosA(j, t) = cast<float>(cos(cast<double>(angle(j, t))));
+  sinA(j, t) = cast<float>(sin(cast<double>(angle(j, t))));
+
+  Expr low = d < half;
+  Expr pair = d % half;
+  Expr x1 = x(pair, h, t), x2 = x(pair + half, h, t);
+  Expr c = cosA(pair, t), s = sinA(pair, t);
+  Func out("out"); // output buffer name in the metadata
+  out(d, h, t) = select(low, x1 * c - x2 * s, x2 * c + x1 * s);
+  constrain(out.output_buffer(), {p.headDim, p.heads, kDynamic});
+
+  out.split(d, dh, dl, half).reorder(dl, dh, h, t).unroll(dh).parallel(t);
+  if (half >= lanes)
+    out.vectorize(dl, lanes, TailStrategy::ShiftInwards);
+  cosA.compute_at(out, t);
+  sinA.compute_at(out, t);
+  return {Pipeline(out), {x, startPos}};
+}
+
+KernelPipeline attention(const Attention &p, int lanes) {
+  if (p.qHeads <= 0 || p.kvHeads <= 0 || p.qHeads % p.kvHeads != 0)
+    fail("attention: q_heads ", p.qHeads, " must be a positive multiple of kv_heads ", p.kvHeads);
+  if (p.window < 0 || p.capacity < 0)
+    fail("attention: window ", p.window, " and capacity ", p.capacity, " must be >= 0");
+  const int group = int(p.qHeads / p.kvHeads);
+  const int capacity = checkedInt(p.capacity, "capacity");
+  ImageParam q(Float(32), 3, "q"), k(Float(32), 3, "k"), v(Float(32), 3, "v");
+  ImageParam blockIds(Int(32), 1, "block_ids");
+  ImageParam cacheKeys(Float(32), 3, "cache_keys"), cacheValues(Float(32), 3, "cache_values");
+  Param<int32_t> startPos("start_pos");
+  constrain(q, {p.headDim, p.qHeads, kDynamic});
+  constrain(k, {p.headDim, p.kvHeads, kDynamic});
+  constrain(v, {p.headDim, p.kvHeads, kDynamic});
+  constrain(blockIds, {kDynamic});
+  constrain(cacheKeys, {p.headDim, p.kvHeads, capacity > 0 ? p.capacity : kDynamic});
+  constrain(cacheValues, {p.headDim, p.kvHeads, capacity > 0 ? p.capacity : kDynamic});
+
+  // Key index j in [0, nPast + T): j < nPast is position pastStart + j, read from the cache;
+  // the rest are the call's own tokens.
+  Expr T = q.dim(2).extent();
+  Expr nPast = capacity > 0 ? clamp(startPos, 0, capacity) : Expr(0);
+  Expr pastStart = startPos - nPast;
+  Expr nKeys = nPast + T;
+  Var d("d"), kvh("kvh"), j("j"), h("h"), t("t"), ht("ht");
+  Expr own = clamp(j - nPast, 0, T - 1);
+  Func key("att_key"), value("att_value");
+  if (capacity > 0) {
+    Expr slot = (pastStart + j) % capacity;
+    key(d, kvh, j) = select(j < nPast, cacheKeys(d, kvh, slot), k(d, kvh, own));
+    value(d, kvh, j) = select(j < nPast, cacheValues(d, kvh, slot), v(d, kvh, own));
+  } else {
+    key(d, kvh, j) = k(d, kvh, own);
+    value(d, kvh, j) = v(d, kvh, own);
+  }
+
+  LaneSum dot = laneSum("att_qk", p.headDim, lanes, {j, h, t},
+                        [&](Expr i) { return q(i, h, t) * key(i, h / group, j); });
+  Func score("att_score");
+  score(j, h, t) = dot.total(j, h, t) * float(p.scale);
+
+  Expr keyPos = pastStart + j, queryPos = startPos + t;
+  Expr mask = keyPos <= queryPos;
+  if (p.imageBlocks)
+    mask = mask || (blockIds(t) >= 0 && j >= nPast && blockIds(own) == blockIds(t));
+  if (p.window > 0)
+    mask = mask && keyPos > queryPos - checkedInt(p.window, "window");
+
+  Func visible("att_visible");
+  visible(j, t) = mask;
+
+  const Expr lowest = Expr(-std::numeric_limits<float>::max());
+  RDom rk(0, nKeys, "att_rk");
+  Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
+  rowMax(h, t) = lowest;
+  rowMax(h, t) = max(rowMax(h, t), select(visible(rk, t), score(rk, h, t), lowest));
+  weights(j, h, t) = select(visible(j, t), exp(score(j, h, t) - rowMax(h, t)), 0.0f);
+  denom(h, t) = 0.0f;
+  denom(h, t) += weights(rk, h, t);
+  acc(d, h, t) = 0.0f;
+  acc(d, h, t) += (weights(rk, h, t) / denom(h, t)) * value(d, h / group, rk);
+  Func out("out"); // output buffer name in the metadata
+  out(d, h, t) = acc(d, h, t);
+  constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
+
+  // One parallel task per (query head, token): its scores, softmax and weighted sum of values.
+  out.fuse(h, t, ht).parallel(ht);
+  if (p.headDim >= lanes)
+    out.vectorize(d, lanes, TailStrategy::ShiftInwards);
+  score.compute_at(out, ht);
+  dot.total.compute_at(out, ht);
+  if (dot.hasPartial) {
+    dot.partial.compute_at(dot.total, j).vectorize(dot.lane);
+    dot.partial.update().vectorize(dot.lane);
+  }
+  rowMax.compute_at(out, ht);
+  weights.compute_at(out, ht);
+  denom.compute_at(out, ht);
+  acc.compute_at(out, ht);
+  if (p.headDim >= lanes) {
+    acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
+    acc.update().vectorize(d, lanes, TailStrategy::GuardWithIf);
+  }
+  return {Pipeline(out), {q, k, v, blockIds, startPos, cacheKeys, cacheValues}};
+}
+
+// out = gelu_tanh(gate) * up, element-wise.
+KernelPipeline geglu(const GeGlu &p, int lanes) {
+  ImageParam gate(Float(32), 2, "gate"), up(Float(32), 2, "up");
+  constrain(gate, {p.width, kDynamic});
+  constrain(up, {p.width, kDynamic});
+  Var w("w"), t("t");
+  Expr g = gate(w, t);
+  const float kBeta = float(std::sqrt(2.0 / M_PI)), kKappa = 0.044715f;
+  Expr gelu = 0.5f * g * (1.0f + tanh(kBeta * (g + kKappa * g * g * g)));
+  Func out("out"); // output buffer name in the metadata
+  out(w, t) = gelu * up(w, t);
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, w, t, p.width, lanes);
+  return {Pipeline(out), {gate, up}};
+}
+
+KernelPipeline add(const Add &p, int lanes) {
+  ImageParam a(Float(32), 2, "a"), b(Float(32), 2, "b");
+  constrain(a, {p.width, kDynamic});
+  constrain(b, {p.width, kDynamic});
+  Var w("w"), t("t");
+  Func out("out"); // output buffer name in the metadata
+  out(w, t) = a(w, t) + b(w, t);
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, w, t, p.width, lanes);
+  return {Pipeline(out), {a, b}};
+}
+
+KernelPipeline scale(const Scale &p, Type wt, int lanes) {
+  ImageParam x(Float(32), 2, "x"), scalar(wt, 1, "scalar");
+  constrain(x, {p.width, kDynamic});
+  constrain(scalar, {1});
+  Var w("w"), t("t");
+  Func out("out"); // output buffer name in the metadata
+  out(w, t) = x(w, t) * widen(scalar(0));
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, w, t, p.width, lanes);
+  return {Pipeline(out), {x, scalar}};
+}
+
+KernelPipeline softcap(const Softcap &p, int lanes) {
+  ImageParam x(Float(32), 2, "x");
+  constrain(x, {p.width, kDynamic});
+  Var w("w"), t("t");
+  const float cap = float(p.cap);
+  Func out("out"); // output buffer name in the metadata
+  out(w, t) = tanh(x(w, t) / cap) * cap;
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, w, t, p.width, lanes);
+  return {Pipeline(out), {x}};
+}
+
+KernelPipeline visionPositionAdd(const VisionPositionAdd &p, Type wt, int lanes) {
+  ImageParam x(Float(32), 2, "x"), positions(Int(32), 2, "positions"), table(wt, 3, "table");
+  constrain(x, {p.width, kDynamic});
+  constrain(positions, {2, kDynamic});
+  constrain(table, {p.width, 2, p.tableSize});
+  const int last = checkedInt(p.tableSize, "table_size") - 1;
+  Var w("w"), t("t");
+  Expr column = positions(0, t), row = positions(1, t);
+  Expr colTerm = select(column >= 0, widen(table(w, 0, clamp(column, 0, last))), 0.0f);
+  Expr rowTerm = select(row >= 0, widen(table(w, 1, clamp(row, 0, last))), 0.0f);
+  Func out("out"); // output buffer name in the metadata
+  out(w, t) = x(w, t) + colTerm + rowTerm;
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, w, t, p.width, lanes);
+  return {Pipeline(out), {x, positions, table}};
+}
+
+} // namespace
+
+KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target) {
+  const int lanes = std::max(4, target.natural_vector_size(Float(32)));
+  const Type wt = weightType(spec.weightType);
+  return std::visit(Overloaded{
+                        [&](const EmbedTokens &p) { return embedTokens(p, wt, lanes); },
+                        [&](const RmsNorm &p) { return rmsNorm(p, wt, lanes); },
+                        [&](const LayerNorm &p) { return layerNorm(p, wt, lanes); },
+                        [&](const Linear &p) { return linear(p, wt, lanes); },
+                        [&](const Rope &p) { return rope(p, lanes); },
+                        [&](const Attention &p) { return attention(p, lanes); },
+                        [&](const GeGlu &p) { return geglu(p, lanes); },
+                        [&](const Add &p) { return add(p, lanes); },
+                        [&](const Scale &p) { return scale(p, wt, lanes); },
+                        [&](const Softcap &p) { return softcap(p, lanes); },
+                        [&](const VisionPositionAdd &p) { return visionPositionAdd(p, wt, lanes); },
+                    },
+                    spec.params);
+}
+
+} // namespace loom::codegen::detail

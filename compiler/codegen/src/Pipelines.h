@@ -1,0 +1,20 @@
+// Internal: the Halide pipeline of each KernelSpec kind. Private to loom_kernelgen (includes Halide.h).
+#pragma once
+
+#include "loom/Codegen/KernelSpec.h"
+
+#include <Halide.h>
+
+#include <vector>
+
+namespace loom::codegen::detail {
+
+struct KernelPipeline {
+  Halide::Pipeline pipeline;
+  std::vector<Halide::Argument> arguments; // inputs in the header's order; outputs follow implicitly
+};
+
+// Defines and schedules the pipeline of `spec` for `target` (vector width, etc.).
+KernelPipeline buildPipeline(const KernelSpec &spec, const Halide::Target &target);
+
+} // namespace loom::codegen::detail

@@ -1,0 +1,354 @@
+// Reads the planned module: each loom.kernel becomes a KernelSpec, each entry function a
+// program of Dispatch and KvWrite commands over Values the runtime can resolve.
+#include "loom/Driver/LowerToArtifact.h"
+
+#include "loom/Dialect/LoomOps.h"
+#include "loom/Error.h"
+#include "loom/Passes/Passes.h"
+
+#include "llvm/ADT/StringMap.h"
+
+#include <cmath>
+
+using namespace mlir;
+
+namespace loom {
+namespace {
+
+fb::DType dtypeOf(Type element) {
+  if (element.isF32())
+    return fb::DType::F32;
+  if (element.isBF16())
+    return fb::DType::BF16;
+  if (element.isF16())
+    return fb::DType::F16;
+  if (element.isInteger(32))
+    return fb::DType::I32;
+  fail("loom-compile: no artifact dtype for element type ", [&] {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << element;
+    return text;
+  }());
+}
+
+std::vector<int64_t> shapeOf(RankedTensorType type) {
+  std::vector<int64_t> shape;
+  for (int64_t size : type.getShape())
+    shape.push_back(ShapedType::isDynamic(size) ? int64_t(fb::DimSymbol::Tokens) : size);
+  return shape;
+}
+
+int64_t perTokenElements(Value value) {
+  int64_t elements = 1;
+  for (int64_t size : cast<RankedTensorType>(value.getType()).getShape().drop_front())
+    elements *= size;
+  return elements;
+}
+
+int64_t dim(Value value, unsigned index) {
+  return cast<RankedTensorType>(value.getType()).getDimSize(index);
+}
+
+// Gemma rounds the embedding scale to the table's dtype before multiplying (62.0 in bf16).
+double roundToElementType(double value, codegen::ElementType type) {
+  float asFloat = float(value);
+  if (type == codegen::ElementType::F32)
+    return asFloat;
+  uint32_t bits;
+  std::memcpy(&bits, &asFloat, sizeof bits);
+  bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000u;
+  std::memcpy(&asFloat, &bits, sizeof bits);
+  return asFloat;
+}
+
+codegen::ElementType weightTypeOf(Operation *op) {
+  for (Value operand : op->getOperands())
+    if (auto type = dyn_cast<RankedTensorType>(operand.getType()))
+      if (type.getElementType().isBF16())
+        return codegen::ElementType::BF16;
+  return codegen::ElementType::F32;
+}
+
+codegen::KernelParams paramsOf(Operation *op, codegen::ElementType weightType, int64_t maxContext) {
+  using namespace codegen;
+  if (auto embed = dyn_cast<EmbedOp>(op))
+    return EmbedTokens{dim(embed.getTable(), 0), dim(embed.getTable(), 1),
+                       roundToElementType(embed.getScale().convertToDouble(), weightType)};
+  if (auto norm = dyn_cast<RmsNormOp>(op)) {
+    auto type = cast<RankedTensorType>(norm.getType());
+    int64_t width = type.getShape().back();
+    return RmsNorm{perTokenElements(norm.getInput()) / width, width, bool(norm.getWeight()),
+                   norm.getEps().convertToDouble()};
+  }
+  if (auto norm = dyn_cast<LayerNormOp>(op))
+    return LayerNorm{dim(norm.getInput(), 1), norm.getEps().convertToDouble()};
+  if (auto linear = dyn_cast<LinearOp>(op))
+    return Linear{dim(linear.getWeight(), 1), dim(linear.getWeight(), 0), bool(linear.getBias())};
+  if (auto rope = dyn_cast<RopeOp>(op))
+    return Rope{dim(rope.getInput(), 1), dim(rope.getInput(), 2), rope.getTheta().convertToDouble(),
+                rope.getRotatedPairsAttr().getInt()};
+  if (auto attention = dyn_cast<AttentionOp>(op)) {
+    int64_t window = attention.getWindowAttr().getInt();
+    return Attention{dim(attention.getQuery(), 1), dim(attention.getKey(), 1),
+                     dim(attention.getQuery(), 2), window,
+                     window > 0 ? std::min(window, maxContext) : maxContext,
+                     attention.getScale().convertToDouble(), attention.getImageBlocks()};
+  }
+  if (auto geglu = dyn_cast<GegluOp>(op))
+    return GeGlu{perTokenElements(geglu.getGate())};
+  if (auto add = dyn_cast<AddOp>(op))
+    return Add{perTokenElements(add.getLhs())};
+  if (auto scale = dyn_cast<ScaleOp>(op))
+    return Scale{perTokenElements(scale.getInput())};
+  if (auto softcap = dyn_cast<SoftcapOp>(op))
+    return Softcap{perTokenElements(softcap.getInput()), softcap.getCap().convertToDouble()};
+  if (auto position = dyn_cast<VisionPositionAddOp>(op))
+    return VisionPositionAdd{dim(position.getInput(), 1), dim(position.getTable(), 0)};
+  fail("loom-compile: no kernel generator for op '", op->getName().getStringRef().str(), "'");
+}
+
+class Lowering {
+public:
+  Lowering(ModuleOp module, const ModelConfig &config, int64_t maxContext)
+      : module_(module), config_(config), maxContext_(maxContext) {}
+
+  LoweredModel run() {
+    for (auto decl : module_.getOps<WeightDeclOp>())
+      addTensor(decl);
+    for (auto kernel : module_.getOps<KernelOp>())
+      addKernel(kernel);
+    for (const char *name : {"embed_text", "embed_image", "embed_audio", "decoder", "lm_head"})
+      if (auto func = module_.lookupSymbol<func::FuncOp>(name))
+        lowered_.manifest.entry_points.push_back(lowerEntry(func));
+    planKvCache();
+    lowered_.manifest.max_context = maxContext_;
+    return std::move(lowered_);
+  }
+
+private:
+  void addTensor(WeightDeclOp decl) {
+    auto tensor = std::make_unique<fb::TensorT>();
+    auto type = cast<RankedTensorType>(decl.getType());
+    tensor->name = decl.getName().str();
+    tensor->dtype = dtypeOf(type.getElementType());
+    tensor->shape = shapeOf(type);
+    tensor->source_file = decl.getSourceFile().str();
+    tensor->source_offset = decl.getSourceOffsetAttr().getInt();
+    tensor->source_dtype = dtypeOf(decl.getSourceType());
+    lowered_.manifest.weight_dtype = tensor->dtype;
+    tensorIndex_[decl.getSymName()] = lowered_.manifest.tensors.size();
+    lowered_.manifest.tensors.push_back(std::move(tensor));
+  }
+
+  void addKernel(KernelOp kernel) {
+    Operation *body = &kernel.getBody().front().back();
+    codegen::KernelSpec spec;
+    spec.symbol = "loom_" + kernel.getSymName().str();
+    spec.weightType = weightTypeOf(body);
+    spec.params = paramsOf(body, spec.weightType, maxContext_);
+    auto entry = std::make_unique<fb::KernelT>();
+    entry->symbol = spec.symbol;
+    entry->kind = codegen::kindName(spec);
+    entry->description = codegen::describe(spec);
+    kernelIndex_[kernel.getSymName()] = lowered_.manifest.kernels.size();
+    lowered_.manifest.kernels.push_back(std::move(entry));
+    lowered_.kernels.push_back(std::move(spec));
+  }
+
+  // Where `value` lives when a command reads or writes it.
+  std::unique_ptr<fb::ValueT> locate(Value value, func::FuncOp func) {
+    auto located = std::make_unique<fb::ValueT>();
+    if (value.getType().isInteger(32)) {
+      located->kind = fb::ValueKind::StartPosition;
+      located->dtype = fb::DType::I32;
+      return located;
+    }
+    auto type = cast<RankedTensorType>(value.getType());
+    located->dtype = dtypeOf(type.getElementType());
+    located->shape = shapeOf(type);
+    Value root = value;
+    while (auto reshape = root.getDefiningOp<ReshapeOp>())
+      root = reshape.getInput();
+    if (auto argument = dyn_cast<BlockArgument>(root)) {
+      located->kind = fb::ValueKind::Input;
+      located->index = argument.getArgNumber();
+    } else if (auto weight = root.getDefiningOp<WeightOp>()) {
+      located->kind = fb::ValueKind::Weight;
+      located->index = tensorIndex_.at(weight.getWeight());
+    } else if (llvm::is_contained(func.getBody().front().getTerminator()->getOperands(), root)) {
+      located->kind = fb::ValueKind::Output;
+      located->index = 0;
+    } else {
+      auto dispatch = root.getDefiningOp<DispatchOp>();
+      if (!dispatch || !dispatch.getArenaOffset())
+        fail("loom-compile: value in @", func.getSymName().str(),
+             " has no planned buffer; run loom-plan-buffers first");
+      located->kind = fb::ValueKind::Arena;
+      located->offset_per_token = *dispatch.getArenaOffset();
+    }
+    return located;
+  }
+
+  std::unique_ptr<fb::EntryPointT> lowerEntry(func::FuncOp func) {
+    auto entry = std::make_unique<fb::EntryPointT>();
+    entry->name = func.getSymName().str();
+    for (BlockArgument argument : func.getArguments())
+      if (!argument.getType().isInteger(32))
+        entry->inputs.push_back(locate(argument, func));
+    for (Value result : func.getBody().front().getTerminator()->getOperands()) {
+      auto output = locate(result, func);
+      output->kind = fb::ValueKind::Output;
+      entry->outputs.push_back(std::move(output));
+    }
+    if (auto bytes = func->getAttrOfType<IntegerAttr>(kArenaBytesPerTokenAttr))
+      entry->arena_bytes_per_token = bytes.getInt();
+
+    for (Operation &op : func.getBody().front()) {
+      if (auto dispatch = dyn_cast<DispatchOp>(op)) {
+        auto command = std::make_unique<fb::DispatchT>();
+        command->kernel = kernelIndex_.at(dispatch.getKernel());
+        for (Value operand : dispatch.getOperands())
+          command->args.push_back(locate(operand, func));
+        if (auto attention = lookupAttention(dispatch)) {
+          int64_t layer = *dispatch.getLayer();
+          command->args.push_back(kvValue(fb::ValueKind::KvKeys, layer));
+          command->args.push_back(kvValue(fb::ValueKind::KvValues, layer));
+        }
+        for (Value result : dispatch.getResults())
+          command->args.push_back(locate(result, func));
+        matchKernelRanks(*command);
+        fb::CommandUnion unionCommand;
+        unionCommand.Set(std::move(*command));
+        entry->commands.push_back(std::move(unionCommand));
+      } else if (auto append = dyn_cast<KvAppendOp>(op)) {
+        fb::KvWriteT write;
+        write.layer = append.getLayerAttr().getInt();
+        write.keys = locate(append.getKey(), func);
+        write.values = locate(append.getValue(), func);
+        fb::CommandUnion unionCommand;
+        unionCommand.Set(std::move(write));
+        entry->commands.push_back(std::move(unionCommand));
+      }
+    }
+    return entry;
+  }
+
+  // A kernel may view an activation with another rank than its tensor type: RMSNorm reads
+  // [T, width] as [T, 1, width]; elementwise kernels read [T, heads, dim] as [T, heads * dim].
+  void matchKernelRanks(fb::DispatchT &command) {
+    auto arguments = codegen::kernelArguments(lowered_.kernels[command.kernel]);
+    if (arguments.size() != command.args.size())
+      fail("loom-compile: kernel ", lowered_.kernels[command.kernel].symbol, " takes ",
+           arguments.size(), " arguments, the dispatch passes ", command.args.size());
+    for (size_t i = 0; i < arguments.size(); ++i) {
+      std::vector<int64_t> &shape = command.args[i]->shape;
+      size_t rank = arguments[i].dims;
+      if (shape.empty() || shape.size() == rank || shape[0] != int64_t(fb::DimSymbol::Tokens))
+        continue;
+      int64_t perToken = 1;
+      for (size_t d = 1; d < shape.size(); ++d)
+        perToken *= shape[d];
+      if (rank == 2) {
+        shape = {shape[0], perToken};
+      } else if (rank > shape.size()) {
+        shape.insert(shape.begin() + 1, rank - shape.size(), 1);
+      } else {
+        fail("loom-compile: cannot view a rank-", shape.size(), " value as rank ", rank,
+             " for kernel ", lowered_.kernels[command.kernel].symbol);
+      }
+    }
+  }
+
+  bool lookupAttention(DispatchOp dispatch) {
+    auto kernel = module_.lookupSymbol<KernelOp>(dispatch.getKernel());
+    return isa<AttentionOp>(kernel.getBody().front().back());
+  }
+
+  std::unique_ptr<fb::ValueT> kvValue(fb::ValueKind kind, int64_t layer) {
+    auto value = std::make_unique<fb::ValueT>();
+    value->kind = kind;
+    value->index = layer;
+    value->dtype = fb::DType::F32;
+    value->shape = {kvCapacity(layer), config_.layerKvHeads(layer), config_.layerHeadDim(layer)};
+    return value;
+  }
+
+  int64_t kvCapacity(int64_t layer) const {
+    return config_.isFull(layer) ? maxContext_ : std::min(config_.slidingWindow, maxContext_);
+  }
+
+  void planKvCache() {
+    for (int64_t layer = 0; layer < config_.numLayers; ++layer) {
+      auto cache = std::make_unique<fb::KvCacheLayerT>();
+      cache->kind = config_.isFull(layer) ? fb::LayerKind::Full : fb::LayerKind::Sliding;
+      cache->capacity = kvCapacity(layer);
+      cache->kv_heads = config_.layerKvHeads(layer);
+      cache->head_dim = config_.layerHeadDim(layer);
+      cache->dtype = fb::DType::F32;
+      lowered_.manifest.kv_cache.push_back(std::move(cache));
+    }
+  }
+
+  ModuleOp module_;
+  const ModelConfig &config_;
+  int64_t maxContext_;
+  LoweredModel lowered_;
+  llvm::StringMap<uint32_t> tensorIndex_, kernelIndex_;
+};
+
+} // namespace
+
+LoweredModel lowerToArtifact(ModuleOp module, const ModelConfig &config, int64_t maxContext) {
+  return Lowering(module, config, maxContext).run();
+}
+
+std::unique_ptr<fb::ModelConfigT> makeManifestConfig(const ModelConfig &config) {
+  auto rope = [](const RopeParameters &parameters) {
+    auto out = std::make_unique<fb::RopeT>();
+    out->type = parameters.type;
+    out->theta = parameters.theta;
+    out->partial_rotary_factor = parameters.partialRotaryFactor;
+    return out;
+  };
+  auto out = std::make_unique<fb::ModelConfigT>();
+  out->model_type = "gemma4_unified";
+  out->vocab_size = config.vocabSize;
+  out->hidden_size = config.hiddenSize;
+  out->intermediate_size = config.intermediateSize;
+  out->num_layers = config.numLayers;
+  out->num_heads = config.numHeads;
+  out->head_dim = config.headDim;
+  out->num_kv_heads = config.numKvHeads;
+  out->global_head_dim = config.globalHeadDim;
+  out->num_global_kv_heads = config.numGlobalKvHeads;
+  out->attention_k_eq_v = config.attentionKEqV;
+  out->sliding_window = config.slidingWindow;
+  out->max_position_embeddings = config.maxPositionEmbeddings;
+  out->rms_norm_eps = config.rmsNormEps;
+  out->final_logit_softcap = config.finalLogitSoftcap;
+  for (LayerKind kind : config.layerKinds)
+    out->layer_kinds.push_back(kind == LayerKind::Full ? fb::LayerKind::Full : fb::LayerKind::Sliding);
+  out->sliding_rope = rope(config.slidingRope);
+  out->full_rope = rope(config.fullRope);
+  out->bidirectional_vision = config.bidirectionalVision;
+  out->pad_token_id = config.padTokenId;
+  out->bos_token_id = config.bosTokenId;
+  out->eos_token_ids = config.eosTokenIds;
+  out->has_vision = config.hasVision;
+  out->model_patch_size = config.modelPatchSize();
+  out->mm_embed_dim = config.mmEmbedDim;
+  out->mm_posemb_size = config.mmPosembSize;
+  out->has_audio = config.hasAudio;
+  out->audio_embed_dim = config.audioEmbedDim;
+  out->boi_token_id = config.boiTokenId;
+  out->eoi_token_id = config.eoiTokenId;
+  out->image_token_id = config.imageTokenId;
+  out->boa_token_id = config.boaTokenId;
+  out->eoa_token_id = config.eoaTokenId;
+  out->audio_token_id = config.audioTokenId;
+  out->video_token_id = config.videoTokenId;
+  return out;
+}
+
+} // namespace loom

@@ -1,0 +1,458 @@
+// Opens a .loom file read-only with mmap and verifies all of it before anyone reads it; see
+// runtime/include/loom/Artifact.h. Order: preamble (size, magic, format version, file size),
+// manifest range, FlatBuffers verifier + identifier, manifest versions, segments, tensors,
+// segment indices, kv cache, kernels, entry points. CPU features are the session's business.
+#include "loom/Artifact.h"
+
+#include "loom/ArtifactFormat.h"
+#include "loom/Error.h"
+#include "loom/Schema/loom_generated.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <limits>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unordered_set>
+
+namespace loom {
+namespace {
+
+std::string printable(const char *bytes, size_t size) {
+  std::ostringstream out;
+  for (size_t i = 0; i < size; ++i) {
+    unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if (std::isprint(c) && c != '\\' && c != '\'')
+      out << char(c);
+    else {
+      const char *hex = "0123456789abcdef";
+      out << "\\x" << hex[c >> 4] << hex[c & 15];
+    }
+  }
+  return out.str();
+}
+
+bool validDType(fb::DType dtype) {
+  return int(dtype) >= int(fb::DType::MIN) && int(dtype) <= int(fb::DType::MAX);
+}
+
+uint64_t elementSize(fb::DType dtype) {
+  switch (dtype) {
+  case fb::DType::F32:
+  case fb::DType::I32:
+    return 4;
+  case fb::DType::BF16:
+  case fb::DType::F16:
+    return 2;
+  case fb::DType::I8:
+  case fb::DType::U8:
+    return 1;
+  }
+  return 0;
+}
+
+std::string shapeText(const flatbuffers::Vector<int64_t> *shape) {
+  std::ostringstream out;
+  out << '[';
+  if (shape)
+    for (flatbuffers::uoffset_t i = 0; i < shape->size(); ++i) {
+      if (i)
+        out << ", ";
+      if (shape->Get(i) == int64_t(fb::DimSymbol::Tokens))
+        out << "Tokens";
+      else
+        out << shape->Get(i);
+    }
+  out << ']';
+  return out.str();
+}
+
+bool sameShape(const flatbuffers::Vector<int64_t> *a, const flatbuffers::Vector<int64_t> *b) {
+  flatbuffers::uoffset_t na = a ? a->size() : 0, nb = b ? b->size() : 0;
+  if (na != nb)
+    return false;
+  for (flatbuffers::uoffset_t i = 0; i < na; ++i)
+    if (a->Get(i) != b->Get(i))
+      return false;
+  return true;
+}
+
+const char *str(const flatbuffers::String *s) { return s ? s->c_str() : "<unnamed>"; }
+
+// The checks after the FlatBuffers verifier, on a structurally sound manifest.
+class ManifestChecker {
+public:
+  ManifestChecker(const std::string &path, const fb::Model &model, uint64_t fileSize,
+                  uint64_t manifestEnd)
+      : path_(path), model_(model), fileSize_(fileSize), manifestEnd_(manifestEnd) {}
+
+  void run() {
+    checkVersions();
+    if (!model_.config())
+      fail(path_, ": manifest has no model config");
+    if (!model_.target())
+      fail(path_, ": manifest has no target");
+    checkSegments();
+    checkTensors();
+    checkSegmentIndex("kernel_library_segment", model_.kernel_library_segment());
+    checkSegmentIndex("tokenizer_segment", model_.tokenizer_segment());
+    checkKvCache();
+    checkKernels();
+    checkEntryPoints();
+  }
+
+private:
+  void checkVersions() {
+    if (model_.format_version() != kArtifactFormatVersion)
+      fail(path_, ": manifest format_version is ", model_.format_version(),
+           ", expected ", kArtifactFormatVersion, " (as in the preamble)");
+    if (model_.min_runtime_version() > kRuntimeVersion)
+      fail(path_, ": requires runtime version ", model_.min_runtime_version(),
+           " or newer, this runtime is version ", kRuntimeVersion);
+  }
+
+  void checkSegments() {
+    auto segments = model_.segments();
+    if (!segments || segments->size() == 0)
+      fail(path_, ": manifest has no segments");
+    for (flatbuffers::uoffset_t i = 0; i < segments->size(); ++i) {
+      const fb::Segment *segment = segments->Get(i);
+      uint64_t offset = segment->offset(), size = segment->size();
+      if (offset % kSegmentAlignment != 0)
+        fail(path_, ": segment ", i, " '", str(segment->name()), "' offset ", offset,
+             " is not a multiple of ", kSegmentAlignment);
+      if (offset < manifestEnd_)
+        fail(path_, ": segment ", i, " '", str(segment->name()), "' offset ", offset,
+             " overlaps the preamble and manifest (which end at ", manifestEnd_, ")");
+      if (offset > fileSize_ || size > fileSize_ - offset)
+        fail(path_, ": segment ", i, " '", str(segment->name()), "' [", offset, ", +", size,
+             ") is outside the file of ", fileSize_, " bytes");
+      for (flatbuffers::uoffset_t j = 0; j < i; ++j) {
+        const fb::Segment *other = segments->Get(j);
+        if (size && other->size() && offset < other->offset() + other->size() &&
+            other->offset() < offset + size)
+          fail(path_, ": segment ", i, " '", str(segment->name()), "' overlaps segment ", j, " '",
+               str(other->name()), "'");
+      }
+    }
+  }
+
+  void checkTensors() {
+    auto tensors = model_.tensors();
+    if (!tensors)
+      return;
+    auto segments = model_.segments();
+    std::unordered_set<std::string> names;
+    for (flatbuffers::uoffset_t i = 0; i < tensors->size(); ++i) {
+      const fb::Tensor *tensor = tensors->Get(i);
+      if (!tensor->name())
+        fail(path_, ": tensor ", i, " has no name");
+      std::string name = tensor->name()->str();
+      if (!names.insert(name).second)
+        fail(path_, ": tensor '", name, "' appears twice");
+      if (!validDType(tensor->dtype()))
+        fail(path_, ": tensor '", name, "' has unknown dtype ", int(tensor->dtype()));
+      if (tensor->segment() >= segments->size())
+        fail(path_, ": tensor '", name, "' segment index ", tensor->segment(), " out of range (",
+             segments->size(), " segments)");
+      const fb::Segment *segment = segments->Get(tensor->segment());
+      uint64_t numel = 1;
+      bool overflow = false;
+      if (tensor->shape())
+        for (int64_t dim : *tensor->shape()) {
+          if (dim < 0)
+            fail(path_, ": tensor '", name, "' has negative dimension ", dim, " in shape ",
+                 shapeText(tensor->shape()));
+          if (dim && numel > std::numeric_limits<uint64_t>::max() / 8 / uint64_t(dim))
+            overflow = true;
+          numel *= uint64_t(dim);
+        }
+      if (overflow)
+        fail(path_, ": tensor '", name, "' shape ", shapeText(tensor->shape()), " is too large");
+      uint64_t expected = numel * elementSize(tensor->dtype());
+      if (tensor->size() != expected)
+        fail(path_, ": tensor '", name, "' size is ", tensor->size(), " bytes, expected ", expected,
+             " (", shapeText(tensor->shape()), " x ", fb::EnumNameDType(tensor->dtype()), ")");
+      if (tensor->offset() % kTensorAlignment != 0)
+        fail(path_, ": tensor '", name, "' offset ", tensor->offset(), " is not a multiple of ",
+             kTensorAlignment);
+      if (tensor->offset() > segment->size() || tensor->size() > segment->size() - tensor->offset())
+        fail(path_, ": tensor '", name, "' [", tensor->offset(), ", +", tensor->size(),
+             ") is outside its segment '", str(segment->name()), "' of ", segment->size(), " bytes");
+    }
+  }
+
+  void checkSegmentIndex(const char *field, uint32_t index) {
+    if (index >= model_.segments()->size())
+      fail(path_, ": ", field, " is ", index, ", out of range (", model_.segments()->size(),
+           " segments)");
+  }
+
+  void checkKvCache() {
+    auto layers = model_.kv_cache();
+    if (!layers)
+      return;
+    for (flatbuffers::uoffset_t i = 0; i < layers->size(); ++i) {
+      const fb::KvCacheLayer *layer = layers->Get(i);
+      if (int(layer->kind()) < int(fb::LayerKind::MIN) || int(layer->kind()) > int(fb::LayerKind::MAX))
+        fail(path_, ": kv_cache layer ", i, " has unknown kind ", int(layer->kind()));
+      if (!validDType(layer->dtype()))
+        fail(path_, ": kv_cache layer ", i, " has unknown dtype ", int(layer->dtype()));
+      if (layer->capacity() <= 0 || layer->kv_heads() <= 0 || layer->head_dim() <= 0)
+        fail(path_, ": kv_cache layer ", i, " has capacity ", layer->capacity(), ", kv_heads ",
+             layer->kv_heads(), ", head_dim ", layer->head_dim(), "; all must be positive");
+    }
+  }
+
+  void checkKernels() {
+    auto kernels = model_.kernels();
+    if (!kernels)
+      return;
+    for (flatbuffers::uoffset_t i = 0; i < kernels->size(); ++i)
+      if (!kernels->Get(i)->symbol() || kernels->Get(i)->symbol()->size() == 0)
+        fail(path_, ": kernel ", i, " has no symbol");
+  }
+
+  void checkEntryPoints() {
+    auto entries = model_.entry_points();
+    if (!entries)
+      return;
+    std::unordered_set<std::string> names;
+    for (flatbuffers::uoffset_t e = 0; e < entries->size(); ++e) {
+      const fb::EntryPoint *entry = entries->Get(e);
+      if (!entry->name())
+        fail(path_, ": entry point ", e, " has no name");
+      std::string where = "entry point '" + entry->name()->str() + "'";
+      if (!names.insert(entry->name()->str()).second)
+        fail(path_, ": ", where, " appears twice");
+      auto checkList = [&](const flatbuffers::Vector<flatbuffers::Offset<fb::Value>> *values,
+                           const char *what) {
+        if (values)
+          for (flatbuffers::uoffset_t i = 0; i < values->size(); ++i)
+            checkValue(*entry, values->Get(i), where + " " + what + " " + std::to_string(i));
+      };
+      checkList(entry->inputs(), "input");
+      checkList(entry->outputs(), "output");
+      auto commands = entry->commands();
+      auto types = entry->commands_type();
+      if (!commands)
+        continue;
+      for (flatbuffers::uoffset_t c = 0; c < commands->size(); ++c) {
+        std::string at = where + " command " + std::to_string(c);
+        switch (types->GetEnum<fb::Command>(c)) {
+        case fb::Command::Dispatch: {
+          auto dispatch = static_cast<const fb::Dispatch *>(commands->Get(c));
+          uint32_t kernelCount = model_.kernels() ? model_.kernels()->size() : 0;
+          if (dispatch->kernel() >= kernelCount)
+            fail(path_, ": ", at, " (Dispatch): kernel index ", dispatch->kernel(),
+                 " out of range (", kernelCount, " kernels)");
+          at += " (Dispatch of '" + std::string(str(model_.kernels()->Get(dispatch->kernel())->symbol())) + "')";
+          if (dispatch->args())
+            for (flatbuffers::uoffset_t a = 0; a < dispatch->args()->size(); ++a)
+              checkValue(*entry, dispatch->args()->Get(a), at + " arg " + std::to_string(a));
+          break;
+        }
+        case fb::Command::KvWrite: {
+          auto write = static_cast<const fb::KvWrite *>(commands->Get(c));
+          const fb::KvCacheLayer *layer = kvLayer(write->layer(), at + " (KvWrite)");
+          at += " (KvWrite layer " + std::to_string(write->layer()) + ")";
+          for (auto [value, what] : {std::pair{write->keys(), "keys"}, std::pair{write->values(), "values"}}) {
+            if (!value)
+              fail(path_, ": ", at, " has no ", what);
+            checkValue(*entry, value, at + " " + what);
+            auto shape = value->shape();
+            if (value->dtype() != layer->dtype() || !shape || shape->size() != 3 ||
+                shape->Get(1) != layer->kv_heads() || shape->Get(2) != layer->head_dim())
+              fail(path_, ": ", at, " ", what, " is ", fb::EnumNameDType(value->dtype()), " ",
+                   shapeText(shape), ", expected ", fb::EnumNameDType(layer->dtype()),
+                   " [Tokens, ", layer->kv_heads(), ", ", layer->head_dim(), "]");
+          }
+          break;
+        }
+        default:
+          fail(path_, ": ", at, " has unknown command type ", int(types->Get(c)));
+        }
+      }
+    }
+  }
+
+  const fb::KvCacheLayer *kvLayer(uint32_t index, const std::string &at) {
+    uint32_t count = model_.kv_cache() ? model_.kv_cache()->size() : 0;
+    if (index >= count)
+      fail(path_, ": ", at, ": kv_cache layer index ", index, " out of range (", count, " layers)");
+    return model_.kv_cache()->Get(index);
+  }
+
+  void checkValue(const fb::EntryPoint &entry, const fb::Value *value, const std::string &at) {
+    if (!validDType(value->dtype()))
+      fail(path_, ": ", at, ": unknown dtype ", int(value->dtype()));
+    int tokenDims = 0;
+    uint64_t fixedElements = 1;
+    if (value->shape())
+      for (int64_t dim : *value->shape()) {
+        if (dim == int64_t(fb::DimSymbol::Tokens))
+          ++tokenDims;
+        else if (dim < 0)
+          fail(path_, ": ", at, ": negative dimension ", dim, " in shape ", shapeText(value->shape()));
+        else if (dim && fixedElements > (uint64_t(1) << 48) / uint64_t(dim))
+          fail(path_, ": ", at, ": shape ", shapeText(value->shape()), " is too large");
+        else
+          fixedElements *= uint64_t(dim);
+      }
+    switch (value->kind()) {
+    case fb::ValueKind::Weight: {
+      uint32_t count = model_.tensors() ? model_.tensors()->size() : 0;
+      if (value->index() >= count)
+        fail(path_, ": ", at, ": Weight tensor index ", value->index(), " out of range (", count,
+             " tensors)");
+      const fb::Tensor *tensor = model_.tensors()->Get(value->index());
+      if (value->dtype() != tensor->dtype() || !sameShape(value->shape(), tensor->shape()))
+        fail(path_, ": ", at, ": Weight is ", fb::EnumNameDType(value->dtype()), " ",
+             shapeText(value->shape()), " but tensor '", str(tensor->name()), "' is ",
+             fb::EnumNameDType(tensor->dtype()), " ", shapeText(tensor->shape()));
+      break;
+    }
+    case fb::ValueKind::Arena: {
+      if (tokenDims > 1)
+        fail(path_, ": ", at, ": arena value ", shapeText(value->shape()),
+             " has more than one Tokens dimension");
+      uint64_t perToken = fixedElements * elementSize(value->dtype());
+      if (value->offset_per_token() > entry.arena_bytes_per_token() ||
+          perToken > entry.arena_bytes_per_token() - value->offset_per_token())
+        fail(path_, ": ", at, ": arena value at ", value->offset_per_token(), " + ", perToken,
+             " bytes per token exceeds the entry point's arena of ", entry.arena_bytes_per_token(),
+             " bytes per token");
+      break;
+    }
+    case fb::ValueKind::Input:
+    case fb::ValueKind::Output: {
+      bool input = value->kind() == fb::ValueKind::Input;
+      auto list = input ? entry.inputs() : entry.outputs();
+      uint32_t count = list ? list->size() : 0;
+      if (value->index() >= count)
+        fail(path_, ": ", at, ": ", input ? "Input" : "Output", " slot ", value->index(),
+             " out of range (", count, input ? " inputs)" : " outputs)");
+      break;
+    }
+    case fb::ValueKind::StartPosition:
+      break;
+    case fb::ValueKind::KvKeys:
+    case fb::ValueKind::KvValues: {
+      const fb::KvCacheLayer *layer = kvLayer(value->index(), at);
+      auto shape = value->shape();
+      if (value->dtype() != layer->dtype() || !shape || shape->size() != 3 ||
+          shape->Get(0) != layer->capacity() || shape->Get(1) != layer->kv_heads() ||
+          shape->Get(2) != layer->head_dim())
+        fail(path_, ": ", at, ": ", fb::EnumNameValueKind(value->kind()), " is ",
+             fb::EnumNameDType(value->dtype()), " ", shapeText(shape), " but kv_cache layer ",
+             value->index(), " is ", fb::EnumNameDType(layer->dtype()), " [", layer->capacity(),
+             ", ", layer->kv_heads(), ", ", layer->head_dim(), "]");
+      break;
+    }
+    default:
+      fail(path_, ": ", at, ": unknown value kind ", int(value->kind()));
+    }
+  }
+
+  const std::string &path_;
+  const fb::Model &model_;
+  uint64_t fileSize_;
+  uint64_t manifestEnd_;
+};
+
+} // namespace
+
+std::shared_ptr<const Artifact> Artifact::open(const std::string &path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    fail(path, ": cannot open: ", std::strerror(errno));
+  struct stat info;
+  if (::fstat(fd, &info) != 0) {
+    int saved = errno;
+    ::close(fd);
+    fail(path, ": cannot stat: ", std::strerror(saved));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd);
+    fail(path, ": not a regular file");
+  }
+  const uint64_t actualSize = uint64_t(info.st_size);
+  if (actualSize < sizeof(ArtifactPreamble)) {
+    ::close(fd);
+    fail(path, ": file is ", actualSize, " bytes, shorter than the ", sizeof(ArtifactPreamble),
+         "-byte .loom preamble; not a .loom artifact or truncated");
+  }
+  void *mapping = ::mmap(nullptr, actualSize, PROT_READ, MAP_PRIVATE, fd, 0);
+  int mmapErrno = errno;
+  ::close(fd);
+  if (mapping == MAP_FAILED)
+    fail(path, ": mmap of ", actualSize, " bytes failed: ", std::strerror(mmapErrno));
+
+  std::shared_ptr<Artifact> artifact(new Artifact());
+  artifact->path_ = path;
+  artifact->base_ = static_cast<const uint8_t *>(mapping);
+  artifact->size_ = actualSize;
+
+  ArtifactPreamble preamble;
+  std::memcpy(&preamble, artifact->base_, sizeof(preamble));
+  if (std::memcmp(preamble.magic, kArtifactMagic, sizeof(kArtifactMagic)) != 0)
+    fail(path, ": not a .loom artifact (bad magic: expected '",
+         printable(kArtifactMagic, sizeof(kArtifactMagic)), "', found '",
+         printable(preamble.magic, sizeof(preamble.magic)), "')");
+  if (preamble.formatVersion != kArtifactFormatVersion)
+    fail(path, ": unsupported .loom format version: found ", preamble.formatVersion,
+         ", this runtime supports version ", kArtifactFormatVersion, "; recompile the model");
+  if (preamble.fileSize != actualSize) {
+    if (actualSize < preamble.fileSize)
+      fail(path, ": truncated: expected ", preamble.fileSize, " bytes, found ", actualSize);
+    fail(path, ": size mismatch: expected ", preamble.fileSize, " bytes, found ", actualSize,
+         " (trailing data)");
+  }
+  const uint64_t manifestEnd = preamble.manifestOffset + preamble.manifestSize;
+  if (preamble.manifestOffset < sizeof(ArtifactPreamble) || preamble.manifestOffset % 8 != 0 ||
+      preamble.manifestOffset > actualSize || preamble.manifestSize > actualSize - preamble.manifestOffset ||
+      preamble.manifestSize < 8 || preamble.manifestSize > FLATBUFFERS_MAX_BUFFER_SIZE)
+    fail(path, ": manifest range [", preamble.manifestOffset, ", +", preamble.manifestSize,
+         ") is invalid: expected an 8-aligned range at or after byte ", sizeof(ArtifactPreamble),
+         " inside the file of ", actualSize, " bytes");
+
+  const uint8_t *manifestBytes = artifact->base_ + preamble.manifestOffset;
+  if (!fb::ModelBufferHasIdentifier(manifestBytes))
+    fail(path, ": manifest file identifier: expected '", fb::ModelIdentifier(), "', found '",
+         printable(flatbuffers::GetBufferIdentifier(manifestBytes), 4), "'");
+  flatbuffers::Verifier verifier(manifestBytes, size_t(preamble.manifestSize));
+  if (!fb::VerifyModelBuffer(verifier))
+    fail(path, ": manifest is corrupt: FlatBuffers verification of ", preamble.manifestSize,
+         " bytes at offset ", preamble.manifestOffset, " failed");
+  artifact->manifest_ = fb::GetModel(manifestBytes);
+
+  ManifestChecker(path, *artifact->manifest_, actualSize, manifestEnd).run();
+  return artifact;
+}
+
+Artifact::~Artifact() {
+  if (base_)
+    ::munmap(const_cast<uint8_t *>(base_), size_t(size_));
+}
+
+ByteSpan Artifact::segment(uint32_t index) const {
+  auto segments = manifest_->segments();
+  if (index >= segments->size())
+    fail(path_, ": segment index ", index, " out of range (", segments->size(), " segments)");
+  const fb::Segment *segment = segments->Get(index);
+  return {base_ + segment->offset(), segment->size()};
+}
+
+ByteSpan Artifact::tensorData(uint32_t tensorIndex) const {
+  uint32_t count = manifest_->tensors() ? manifest_->tensors()->size() : 0;
+  if (tensorIndex >= count)
+    fail(path_, ": tensor index ", tensorIndex, " out of range (", count, " tensors)");
+  const fb::Tensor *tensor = manifest_->tensors()->Get(tensorIndex);
+  ByteSpan segment = this->segment(tensor->segment());
+  return {segment.data + tensor->offset(), tensor->size()};
+}
+
+} // namespace loom

@@ -1,0 +1,75 @@
+// Runs one entry point's program (schemas/loom.fbs): Dispatch commands call generated kernels
+// through `<symbol>_argv(void **)`, KvWrite commands append rows to a layer's cache.
+//
+// The halide_buffer_t's of a call are built from the Values once per call shape (token count,
+// arena placement) and cached; per call only the host pointers of the entry's inputs/outputs
+// and the start position are refreshed, so a decode step allocates nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace loom {
+namespace fb {
+struct EntryPoint;
+}
+class Model;
+
+// Session-owned memory the programs run against.
+struct ExecutionState {
+  uint8_t *arena = nullptr;
+  uint64_t arenaBytes = 0;
+  int64_t arenaTokens = 0;      // the `max_tokens` of Arena values: offset = offset_per_token * this
+  uint64_t arenaGeneration = 0; // bumped whenever the arena moves or grows
+  struct KvLayer {
+    uint8_t *keys = nullptr;
+    uint8_t *values = nullptr;
+    int64_t capacity = 0;   // slots
+    uint64_t rowBytes = 0;  // kv_heads * head_dim * element size
+    int dtype = 0;          // fb::DType
+  };
+  std::vector<KvLayer> kv;
+};
+
+class Executor {
+public:
+  Executor(const Model &model, const fb::EntryPoint &entry);
+  ~Executor();
+  Executor(const Executor &) = delete;
+  Executor &operator=(const Executor &) = delete;
+
+  const std::string &name() const { return name_; }
+  uint64_t arenaBytesPerToken() const { return arenaBytesPerToken_; }
+  size_t inputCount() const;
+  size_t outputCount() const;
+  // Bytes of input/output slot i for a call of `tokens` tokens (from the entry's declaration).
+  uint64_t inputBytes(size_t slot, int64_t tokens) const;
+  uint64_t outputBytes(size_t slot, int64_t tokens) const;
+
+  // Runs the program for `tokens` tokens starting at position startPosition. inputs/outputs
+  // hold one host pointer per entry slot, each at least inputBytes/outputBytes long. The arena
+  // must hold arenaBytesPerToken() * tokens bytes. Throws loom::Error naming the entry and the
+  // kernel on any failure.
+  void run(int64_t tokens, int32_t startPosition, const void *const *inputs, size_t inputCount,
+           void *const *outputs, size_t outputCount, ExecutionState &state);
+  template <size_t I, size_t O>
+  void run(int64_t tokens, int32_t startPosition, const void *const (&inputs)[I],
+           void *const (&outputs)[O], ExecutionState &state) {
+    run(tokens, startPosition, inputs, I, outputs, O, state);
+  }
+
+  struct Plan;
+
+private:
+  Plan &planFor(int64_t tokens, const ExecutionState &state);
+  const Model &model_;
+  const fb::EntryPoint &entry_;
+  std::string name_;
+  uint64_t arenaBytesPerToken_ = 0;
+  std::unique_ptr<Plan> plans_[2]; // [0]: single-token calls (decode), [1]: the last other shape
+};
+
+} // namespace loom

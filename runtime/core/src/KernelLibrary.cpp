@@ -1,0 +1,86 @@
+#include "loom/Runtime/KernelLibrary.h"
+
+#include "loom/Error.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace loom {
+
+KernelLibrary::KernelLibrary(const uint8_t *image, uint64_t size,
+                             const std::vector<std::string> &symbols,
+                             const std::string &sourceName)
+    : symbols_(symbols) {
+  if (symbols.empty())
+    return; // nothing to call: no library needed
+  if (image == nullptr || size == 0)
+    fail(sourceName, ": the manifest lists ", symbols.size(),
+         " kernels but the kernel library segment is empty");
+  fd_ = memfd_create("loom-kernels", MFD_CLOEXEC);
+  if (fd_ < 0)
+    fail(sourceName, ": memfd_create for the kernel library failed: ", std::strerror(errno));
+  uint64_t written = 0;
+  while (written < size) {
+    ssize_t n = ::write(fd_, image + written, size - written);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd_);
+      fd_ = -1;
+      fail(sourceName, ": writing the kernel library (", size, " bytes) to a memfd failed: ",
+           std::strerror(err));
+    }
+    written += static_cast<uint64_t>(n);
+  }
+  std::string procPath = "/proc/self/fd/" + std::to_string(fd_);
+  handle_ = dlopen(procPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle_ == nullptr) {
+    const char *why = dlerror();
+    ::close(fd_);
+    fd_ = -1;
+    fail(sourceName, ": cannot load the kernel library segment: ", why ? why : "dlopen failed");
+  }
+  std::string missing;
+  size_t missingCount = 0;
+  functions_.reserve(symbols.size());
+  for (const std::string &symbol : symbols) {
+    std::string name = symbol + "_argv";
+    void *address = dlsym(handle_, name.c_str());
+    if (address == nullptr) {
+      missing += (missingCount++ ? ", " : "") + name;
+      functions_.push_back(nullptr);
+      continue;
+    }
+    functions_.push_back(reinterpret_cast<KernelFunction>(address));
+  }
+  if (missingCount != 0) {
+    dlclose(handle_);
+    handle_ = nullptr;
+    ::close(fd_);
+    fd_ = -1;
+    fail(sourceName, ": the kernel library does not export ", missingCount,
+         missingCount == 1 ? " kernel the manifest names: " : " kernels the manifest names: ",
+         missing);
+  }
+  setNumThreads_ = reinterpret_cast<int (*)(int)>(dlsym(handle_, "halide_set_num_threads"));
+}
+
+KernelLibrary::~KernelLibrary() {
+  if (handle_)
+    dlclose(handle_);
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+bool KernelLibrary::setNumThreads(int threads) const {
+  if (setNumThreads_ == nullptr)
+    return false;
+  setNumThreads_(threads);
+  return true;
+}
+
+} // namespace loom

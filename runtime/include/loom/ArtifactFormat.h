@@ -1,0 +1,31 @@
+// The fixed-size preamble that starts every .loom file, shared by writer and reader.
+// Layout: preamble (64 bytes) | FlatBuffer manifest (schemas/loom.fbs) | 4096-aligned segments.
+#pragma once
+
+#include <cstdint>
+
+namespace loom {
+
+inline constexpr char kArtifactMagic[8] = {'L', 'O', 'O', 'M', 'A', 'R', 'T', '\0'};
+// Bumped on any incompatible change of the preamble or manifest; see docs/ARTIFACT.md.
+inline constexpr uint32_t kArtifactFormatVersion = 1;
+inline constexpr uint32_t kRuntimeVersion = 1;
+inline constexpr uint64_t kSegmentAlignment = 4096;
+inline constexpr uint64_t kTensorAlignment = 64;
+
+struct ArtifactPreamble {
+  char magic[8];
+  uint32_t formatVersion;
+  uint32_t reserved;
+  uint64_t manifestOffset; // always sizeof(ArtifactPreamble)
+  uint64_t manifestSize;
+  uint64_t fileSize;       // whole file, to detect truncation before anything else is read
+  uint8_t padding[24];
+};
+static_assert(sizeof(ArtifactPreamble) == 64, "the preamble is 64 bytes on disk");
+
+inline uint64_t alignUp(uint64_t value, uint64_t alignment) {
+  return (value + alignment - 1) / alignment * alignment;
+}
+
+} // namespace loom

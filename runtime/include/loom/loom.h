@@ -1,0 +1,136 @@
+/* Loom runtime C API: load a compiled .loom artifact and run it.
+ *
+ * Stability: every symbol here is part of API version LOOM_API_VERSION. Additions keep the
+ * version; any incompatible change (a changed signature, struct layout or meaning) bumps it.
+ * Compare loom_api_version() with LOOM_API_VERSION to detect a mismatched library.
+ *
+ * Errors: every function that can fail returns a loom_status; on failure loom_last_error()
+ * gives a message (naming the file, field or limit involved) that stays valid on the calling
+ * thread until its next Loom call. No C++ exception ever crosses this boundary.
+ *
+ * Threads: a loom_model may be shared by sessions on different threads; a loom_session must be
+ * used by one thread at a time. The kernel thread count is process-wide (the last set wins). */
+#ifndef LOOM_LOOM_H
+#define LOOM_LOOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LOOM_API_VERSION 1
+
+typedef enum loom_status {
+  LOOM_OK = 0,
+  LOOM_ERROR_INVALID_ARGUMENT = 1, /* a null pointer, out-of-range id or option */
+  LOOM_ERROR_BUFFER_TOO_SMALL = 2, /* the size needed is returned through the count pointer */
+  LOOM_ERROR_MODEL = 3,            /* the artifact or media cannot be used (see the message) */
+  LOOM_ERROR_RUNTIME = 4,          /* a kernel failed, the context is full, ... */
+  LOOM_ERROR_OUT_OF_MEMORY = 5,
+  LOOM_ERROR_INTERNAL = 6
+} loom_status;
+
+typedef struct loom_model loom_model;
+typedef struct loom_session loom_session;
+typedef struct loom_detokenizer loom_detokenizer;
+
+uint32_t loom_api_version(void);
+/* The message of the last failure on this thread ("" if none). */
+const char *loom_last_error(void);
+
+/* ---- model ---- */
+loom_status loom_model_open(const char *path, loom_model **model);
+void loom_model_close(loom_model *model);
+int32_t loom_model_vocab_size(const loom_model *model);
+int64_t loom_model_hidden_size(const loom_model *model);
+int64_t loom_model_max_context(const loom_model *model);
+
+typedef struct loom_special_tokens {
+  int32_t pad, bos;
+  int32_t image, audio, video;       /* soft-token placeholders; -1 when absent */
+  int32_t boi, eoi, boa, eoa;        /* -1 when absent */
+  int32_t eos[16];                   /* the config's eos ids */
+  int32_t eos_count;
+} loom_special_tokens;
+loom_status loom_model_special_tokens(const loom_model *model, loom_special_tokens *tokens);
+
+/* ---- tokenizer ---- */
+/* Encodes text (special tokens are split out). Writes at most capacity ids; *count receives the
+ * number of ids; LOOM_ERROR_BUFFER_TOO_SMALL when capacity < *count. */
+loom_status loom_tokenize(const loom_model *model, const char *text, size_t length, int add_bos,
+                          int32_t *ids, size_t capacity, size_t *count);
+/* Decodes ids to UTF-8 text, NUL-terminated when it fits; *length receives the byte length
+ * (without the NUL); LOOM_ERROR_BUFFER_TOO_SMALL when capacity <= *length. */
+loom_status loom_detokenize(const loom_model *model, const int32_t *ids, size_t count, char *text,
+                            size_t capacity, size_t *length);
+/* Id of a vocabulary piece such as "<turn|>"; LOOM_ERROR_INVALID_ARGUMENT when unknown. */
+loom_status loom_token_id(const loom_model *model, const char *piece, int32_t *id);
+
+/* Streaming detokenizer: push() returns the text that became complete (never half a UTF-8
+ * character); the returned pointer is valid until the next call on this detokenizer. */
+loom_status loom_detokenizer_create(const loom_model *model, loom_detokenizer **detokenizer);
+loom_status loom_detokenizer_push(loom_detokenizer *detokenizer, int32_t id, const char **text,
+                                  size_t *length);
+loom_status loom_detokenizer_finish(loom_detokenizer *detokenizer, const char **text,
+                                    size_t *length);
+void loom_detokenizer_destroy(loom_detokenizer *detokenizer);
+
+/* ---- media ---- */
+typedef enum loom_media_kind { LOOM_MEDIA_IMAGE = 1, LOOM_MEDIA_AUDIO = 2 } loom_media_kind;
+
+typedef struct loom_media {
+  loom_media_kind kind;
+  const char *path; /* PNG with sides multiples of 48; 16 kHz WAV/FLAC/OGG */
+} loom_media;
+
+/* The number of soft tokens (image patches, audio frames) the prompt must reserve for media. */
+loom_status loom_media_token_count(const loom_model *model, const loom_media *media,
+                                   size_t *count);
+
+/* ---- session ---- */
+typedef struct loom_session_options {
+  int64_t max_context; /* 0: the artifact's max_context */
+  int32_t threads;     /* 0: the kernel runtime's default */
+  uint64_t seed;       /* sampling seed */
+} loom_session_options;
+
+void loom_session_options_init(loom_session_options *options);
+loom_status loom_session_create(loom_model *model, const loom_session_options *options,
+                                loom_session **session);
+void loom_session_destroy(loom_session *session);
+
+/* Runs the prompt ids at the session's current position. media (images and audio, each kind in
+ * prompt order) fill the maximal runs of image/audio placeholder ids. logits receives the last
+ * position's vocab_size logits, or n * vocab_size (row-major) when all_logits is nonzero;
+ * logits_capacity is the buffer's length in floats. */
+loom_status loom_session_prefill(loom_session *session, const int32_t *ids, size_t n,
+                                 const loom_media *media, size_t n_media, int all_logits,
+                                 float *logits, size_t logits_capacity);
+/* Runs one token; logits receives vocab_size floats. */
+loom_status loom_session_decode(loom_session *session, int32_t token, float *logits,
+                                size_t logits_capacity);
+int64_t loom_session_position(const loom_session *session);
+/* Forgets the conversation (position 0, KV cache cleared). */
+loom_status loom_session_reset(loom_session *session);
+
+/* ---- sampling ---- */
+typedef struct loom_sampling {
+  float temperature; /* <= 0: greedy */
+  int32_t top_k;     /* <= 0: off */
+  float top_p;       /* >= 1: off */
+  int greedy;        /* nonzero: argmax regardless of the above */
+} loom_sampling;
+
+/* The model's defaults: temperature 1.0, top_k 64, top_p 0.95. */
+void loom_sampling_init(loom_sampling *sampling);
+/* Picks a token from n logits with the session's seeded generator. */
+loom_status loom_sample(loom_session *session, const float *logits, size_t n,
+                        const loom_sampling *sampling, int32_t *token);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOOM_LOOM_H */

@@ -1,0 +1,158 @@
+// Runs loom-run on one golden case and compares its logits with the Hugging Face reference
+// stored in the case's JSON (made by tools/golden/make_goldens.py).
+//
+//   golden-check CASE.json MODEL.loom LOOM_RUN SOURCE_DIR WORK_DIR
+//
+// Passes when every stored logit is within 1e-4 of the case's logit range, every row's argmax
+// and maximum agree, and the greedy tokens are identical.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr double kRelativeTolerance = 1e-4;
+
+struct Npy {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+// Reads the float32 C-order .npy that loom-run --logits-out writes.
+bool readNpy(const std::string &path, Npy &out, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8];
+  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) {
+    error = path + ": not a .npy file";
+    return false;
+  }
+  uint32_t headerLength = 0;
+  if (magic[6] == 1) {
+    uint16_t length16 = 0;
+    in.read(reinterpret_cast<char *>(&length16), 2);
+    headerLength = length16;
+  } else {
+    in.read(reinterpret_cast<char *>(&headerLength), 4);
+  }
+  std::string header(headerLength, '\0');
+  in.read(header.data(), headerLength);
+  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos) {
+    error = path + ": expected little-endian float32 in C order, header: " + header;
+    return false;
+  }
+  auto open = header.find('('), close = header.find(')');
+  std::stringstream dims(header.substr(open + 1, close - open - 1));
+  std::string dim;
+  int64_t count = 1;
+  while (std::getline(dims, dim, ','))
+    if (dim.find_first_not_of(' ') != std::string::npos) {
+      out.shape.push_back(std::stoll(dim));
+      count *= out.shape.back();
+    }
+  out.data.resize(count);
+  if (!in.read(reinterpret_cast<char *>(out.data.data()), count * sizeof(float))) {
+    error = path + ": truncated data";
+    return false;
+  }
+  return true;
+}
+
+std::string joinIds(const nlohmann::json &ids) {
+  std::string text;
+  for (const auto &id : ids)
+    text += (text.empty() ? "" : ",") + std::to_string(id.get<int64_t>());
+  return text;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc != 6) {
+    std::cerr << "usage: golden-check CASE.json MODEL.loom LOOM_RUN SOURCE_DIR WORK_DIR\n";
+    return 2;
+  }
+  std::string casePath = argv[1], model = argv[2], loomRun = argv[3], sourceDir = argv[4],
+              workDir = argv[5];
+  std::ifstream caseFile(casePath);
+  nlohmann::json golden = nlohmann::json::parse(caseFile, nullptr, false);
+  if (golden.is_discarded()) {
+    std::cerr << casePath << ": not valid JSON\n";
+    return 1;
+  }
+  std::string name = golden["case"];
+  std::string logitsPath = workDir + "/" + name + ".npy";
+  std::string textPath = workDir + "/" + name + ".txt";
+  std::string command = "'" + loomRun + "' '" + model + "' --prompt-ids " +
+                        joinIds(golden["prompt_ids"]) + " --max-tokens " +
+                        std::to_string(golden["max_tokens"].get<int>()) +
+                        " --greedy --ignore-eos --json --logits-out '" + logitsPath + "'";
+  for (const auto &image : golden["images"])
+    command += " --image '" + sourceDir + "/" + image.get<std::string>() + "'";
+  for (const auto &audio : golden["audios"])
+    command += " --audio '" + sourceDir + "/" + audio.get<std::string>() + "'";
+  command += " > '" + textPath + "'";
+  std::cout << "running: " << command << "\n";
+  if (std::system(command.c_str()) != 0) {
+    std::cerr << name << ": loom-run failed\n";
+    return 1;
+  }
+
+  Npy logits;
+  std::string error;
+  if (!readNpy(logitsPath, logits, error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  const auto &rows = golden["logits"];
+  const auto &columns = golden["columns"];
+  size_t expectedRows = rows.size();
+  if (logits.shape.size() != 2 || size_t(logits.shape[0]) != expectedRows) {
+    std::cerr << name << ": expected " << expectedRows << " logit rows, found shape ["
+              << (logits.shape.empty() ? 0 : logits.shape[0]) << ", ...]\n";
+    return 1;
+  }
+  int64_t vocab = logits.shape[1];
+
+  double lowest = 1e300, highest = -1e300;
+  for (size_t r = 0; r < expectedRows; ++r) {
+    lowest = std::min(lowest, golden["row_min"][r].get<double>());
+    highest = std::max(highest, golden["row_max"][r].get<double>());
+  }
+  double range = highest - lowest, tolerance = kRelativeTolerance * range;
+
+  double worst = 0;
+  size_t argmaxMismatches = 0;
+  for (size_t r = 0; r < expectedRows; ++r) {
+    const float *row = &logits.data[r * vocab];
+    for (size_t c = 0; c < columns.size(); ++c)
+      worst = std::max(worst, std::fabs(double(row[columns[c].get<int64_t>()]) - rows[r][c].get<double>()));
+    worst = std::max(worst, std::fabs(double(*std::max_element(row, row + vocab)) -
+                                      golden["row_max"][r].get<double>()));
+    worst = std::max(worst, std::fabs(double(*std::min_element(row, row + vocab)) -
+                                      golden["row_min"][r].get<double>()));
+    if (std::max_element(row, row + vocab) - row != golden["row_argmax"][r].get<int64_t>())
+      ++argmaxMismatches;
+  }
+
+  std::ifstream textFile(textPath);
+  nlohmann::json run = nlohmann::json::parse(textFile, nullptr, false);
+  std::vector<int64_t> tokens;
+  if (!run.is_discarded() && run.contains("generated_ids"))
+    tokens = run["generated_ids"].get<std::vector<int64_t>>();
+  auto expectedTokens = golden["tokens"].get<std::vector<int64_t>>();
+
+  std::printf("%s: rows %zu, logit range %.4f, max |diff| %.3g (%.3g of the range, bound %.0e), "
+              "argmax mismatches %zu, greedy tokens %s\n",
+              name.c_str(), expectedRows, range, worst, worst / range, kRelativeTolerance,
+              argmaxMismatches, tokens == expectedTokens ? "identical" : "DIFFERENT");
+  bool ok = worst <= tolerance && argmaxMismatches == 0 && tokens == expectedTokens;
+  return ok ? 0 : 1;
+}

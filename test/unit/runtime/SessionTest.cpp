@@ -1,0 +1,555 @@
+// Tests the executor and session end to end on a tiny hand-made artifact whose "kernels"
+// (TestKernels.c) compute something simple enough to reproduce here: embeddings, media
+// embedding into placeholder runs, block ids, a ring KV cache across calls, all-row logits,
+// the C API, and the errors for bad prompts, media, limits and failing kernels.
+#include "loom/ArtifactFormat.h"
+#include "loom/Error.h"
+#include "loom/Runtime/Model.h"
+#include "loom/Runtime/Session.h"
+#include "loom/Schema/loom_generated.h"
+#include "loom/loom.h"
+
+#include <gtest/gtest.h>
+#include <png.h>
+#include <sndfile.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <unistd.h>
+
+namespace fb = loom::fb;
+
+namespace {
+
+constexpr int kVocab = 16, kHidden = 4, kCapacity = 4, kMaxContext = 12;
+constexpr int32_t kImage = 10, kAudio = 11, kVideo = 12, kPad = 0;
+
+float tableAt(int v, int h) { return static_cast<float>(v) * 0.25f + static_cast<float>(h) * 0.125f - 1.0f; }
+
+std::string tempPath(const std::string &name) {
+  return ::testing::TempDir() + "/loom_session_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::unique_ptr<fb::ValueT> value(fb::ValueKind kind, uint32_t index, fb::DType dtype,
+                                  std::vector<int64_t> shape, uint64_t offsetPerToken = 0) {
+  auto v = std::make_unique<fb::ValueT>();
+  v->kind = kind;
+  v->index = index;
+  v->dtype = dtype;
+  v->shape = std::move(shape);
+  v->offset_per_token = offsetPerToken;
+  return v;
+}
+
+constexpr int64_t T = static_cast<int64_t>(fb::DimSymbol::Tokens);
+
+fb::CommandUnion dispatch(uint32_t kernel, std::vector<std::unique_ptr<fb::ValueT>> args) {
+  fb::DispatchT d;
+  d.kernel = kernel;
+  d.args = std::move(args);
+  fb::CommandUnion u;
+  u.Set(std::move(d));
+  return u;
+}
+
+template <typename... V>
+std::vector<std::unique_ptr<fb::ValueT>> values(V... v) {
+  std::vector<std::unique_ptr<fb::ValueT>> out;
+  (out.push_back(std::move(v)), ...);
+  return out;
+}
+
+struct ArtifactOptions {
+  std::vector<std::string> cpuFeatures = {"sse2"};
+  std::string extraKernel; // a symbol the library does not export
+  std::string tokenizerJson; // instead of the 16-piece toy vocabulary
+  int vocab = kVocab;
+};
+
+// Writes the tiny artifact and returns its path.
+std::string writeArtifact(const std::string &name, const ArtifactOptions &options = {}) {
+  using K = fb::ValueKind;
+  using D = fb::DType;
+  fb::ModelT m;
+  m.format_version = loom::kArtifactFormatVersion;
+  m.min_runtime_version = 1;
+  m.producer = "SessionTest";
+  m.max_context = kMaxContext;
+  m.weight_dtype = D::F32;
+  auto config = std::make_unique<fb::ModelConfigT>();
+  config->model_type = "test";
+  const int vocabSize = options.vocab;
+  config->vocab_size = vocabSize;
+  config->hidden_size = kHidden;
+  config->pad_token_id = kPad;
+  config->bos_token_id = 2;
+  config->eos_token_ids = {1};
+  config->image_token_id = kImage;
+  config->audio_token_id = kAudio;
+  config->video_token_id = kVideo;
+  config->boi_token_id = 13;
+  config->eoi_token_id = 14;
+  config->boa_token_id = 15;
+  config->eoa_token_id = 15;
+  config->has_vision = true;
+  config->has_audio = true;
+  if (vocabSize > kVocab) { // Gemma 4's special ids, for use with its tokenizer
+    config->eos_token_ids = {1, 106, 50};
+    config->image_token_id = 258880;
+    config->audio_token_id = 258881;
+    config->video_token_id = 258884;
+    config->boi_token_id = 255999;
+    config->eoi_token_id = 258882;
+    config->boa_token_id = 256000;
+    config->eoa_token_id = 258883;
+  }
+  config->model_patch_size = 2;
+  config->audio_embed_dim = 8;
+  m.config = std::move(config);
+  m.target = std::make_unique<fb::TargetT>();
+  m.target->name = "test";
+  m.target->cpu_features = options.cpuFeatures;
+
+  // Segment contents.
+  std::string weights(vocabSize * kHidden * sizeof(float), '\0');
+  for (int v = 0; v < vocabSize; ++v)
+    for (int h = 0; h < kHidden; ++h) {
+      float x = tableAt(v, h);
+      std::memcpy(&weights[(v * kHidden + h) * sizeof(float)], &x, sizeof x);
+    }
+  std::string kernels = readFile(LOOM_TEST_KERNELS);
+  std::string vocab;
+  for (int i = 0; i < kVocab; ++i)
+    vocab += (i ? "," : "") + std::string("\"") + (i < 3 ? std::string(i == 0 ? "<pad>" : i == 1 ? "<eos>" : "<bos>")
+                                                         : std::string(1, static_cast<char>('a' + i - 3))) + "\":" + std::to_string(i);
+  std::string tokenizer = "{\"model\": {\"type\": \"BPE\", \"vocab\": {" + vocab + "}, \"merges\": []}}";
+  if (!options.tokenizerJson.empty())
+    tokenizer = options.tokenizerJson;
+  std::vector<std::string *> contents = {&weights, &kernels, &tokenizer};
+  const char *names[] = {"weights", "kernels", "tokenizer"};
+  for (int i = 0; i < 3; ++i) {
+    auto s = std::make_unique<fb::SegmentT>();
+    s->name = names[i];
+    s->size = contents[i]->size();
+    m.segments.push_back(std::move(s));
+  }
+  m.kernel_library_segment = 1;
+  m.tokenizer_segment = 2;
+
+  auto tensor = std::make_unique<fb::TensorT>();
+  tensor->name = "embed";
+  tensor->dtype = D::F32;
+  tensor->shape = {vocabSize, kHidden};
+  tensor->segment = 0;
+  tensor->offset = 0;
+  tensor->size = weights.size();
+  m.tensors.push_back(std::move(tensor));
+
+  for (const char *symbol :
+       {"test_embed", "test_image", "test_audio", "test_project", "test_attend", "test_head"}) {
+    auto k = std::make_unique<fb::KernelT>();
+    k->symbol = symbol;
+    k->kind = "test";
+    m.kernels.push_back(std::move(k));
+  }
+  if (!options.extraKernel.empty()) {
+    auto k = std::make_unique<fb::KernelT>();
+    k->symbol = options.extraKernel;
+    m.kernels.push_back(std::move(k));
+  }
+
+  auto kv = std::make_unique<fb::KvCacheLayerT>();
+  kv->kind = fb::LayerKind::Sliding;
+  kv->capacity = kCapacity;
+  kv->kv_heads = 1;
+  kv->head_dim = kHidden;
+  kv->dtype = D::F32;
+  m.kv_cache.push_back(std::move(kv));
+
+  auto entry = [&](const char *name, uint64_t arena) {
+    auto e = std::make_unique<fb::EntryPointT>();
+    e->name = name;
+    e->arena_bytes_per_token = arena;
+    return e;
+  };
+  std::vector<int64_t> embedShape = {vocabSize, kHidden};
+  auto embedText = entry("embed_text", 0);
+  embedText->inputs = values(value(K::Input, 0, D::I32, {T}));
+  embedText->outputs = values(value(K::Output, 0, D::F32, {T, kHidden}));
+  embedText->commands.push_back(dispatch(0, values(value(K::Input, 0, D::I32, {T}),
+                                                   value(K::Weight, 0, D::F32, embedShape),
+                                                   value(K::Output, 0, D::F32, {T, kHidden}))));
+  auto embedImage = entry("embed_image", 0);
+  embedImage->inputs = values(value(K::Input, 0, D::F32, {T, 12}), value(K::Input, 1, D::I32, {T, 2}));
+  embedImage->outputs = values(value(K::Output, 0, D::F32, {T, kHidden}));
+  embedImage->commands.push_back(dispatch(1, values(value(K::Input, 0, D::F32, {T, 12}),
+                                                    value(K::Input, 1, D::I32, {T, 2}),
+                                                    value(K::Output, 0, D::F32, {T, kHidden}))));
+  auto embedAudio = entry("embed_audio", 0);
+  embedAudio->inputs = values(value(K::Input, 0, D::F32, {T, 8}));
+  embedAudio->outputs = values(value(K::Output, 0, D::F32, {T, kHidden}));
+  embedAudio->commands.push_back(dispatch(2, values(value(K::Input, 0, D::F32, {T, 8}),
+                                                    value(K::Output, 0, D::F32, {T, kHidden}))));
+  const uint64_t row = kHidden * sizeof(float);
+  auto decoder = entry("decoder", 2 * row);
+  decoder->inputs = values(value(K::Input, 0, D::F32, {T, kHidden}), value(K::Input, 1, D::I32, {T}));
+  decoder->outputs = values(value(K::Output, 0, D::F32, {T, kHidden}));
+  decoder->commands.push_back(dispatch(3, values(value(K::Input, 0, D::F32, {T, kHidden}),
+                                                 value(K::Arena, 0, D::F32, {T, 1, kHidden}, 0),
+                                                 value(K::Arena, 0, D::F32, {T, 1, kHidden}, row))));
+  decoder->commands.push_back(dispatch(
+      4, values(value(K::Arena, 0, D::F32, {T, 1, kHidden}, 0), value(K::Input, 1, D::I32, {T}),
+                value(K::StartPosition, 0, D::I32, {}),
+                value(K::KvKeys, 0, D::F32, {kCapacity, 1, kHidden}),
+                value(K::KvValues, 0, D::F32, {kCapacity, 1, kHidden}),
+                value(K::Output, 0, D::F32, {T, kHidden}))));
+  {
+    fb::KvWriteT write;
+    write.layer = 0;
+    write.keys = value(K::Arena, 0, D::F32, {T, 1, kHidden}, 0);
+    write.values = value(K::Arena, 0, D::F32, {T, 1, kHidden}, row);
+    fb::CommandUnion u;
+    u.Set(std::move(write));
+    decoder->commands.push_back(std::move(u));
+  }
+  auto head = entry("lm_head", 0);
+  head->inputs = values(value(K::Input, 0, D::F32, {T, kHidden}));
+  head->outputs = values(value(K::Output, 0, D::F32, {T, vocabSize}));
+  head->commands.push_back(dispatch(5, values(value(K::Input, 0, D::F32, {T, kHidden}),
+                                              value(K::Weight, 0, D::F32, embedShape),
+                                              value(K::Output, 0, D::F32, {T, vocabSize}))));
+  m.entry_points.push_back(std::move(embedText));
+  m.entry_points.push_back(std::move(embedImage));
+  m.entry_points.push_back(std::move(embedAudio));
+  m.entry_points.push_back(std::move(decoder));
+  m.entry_points.push_back(std::move(head));
+
+  // Lay out: segment offsets do not change the manifest size once nonzero.
+  flatbuffers::FlatBufferBuilder builder;
+  for (int pass = 0; pass < 3; ++pass) {
+    builder.Clear();
+    fb::FinishModelBuffer(builder, fb::Model::Pack(builder, &m));
+    uint64_t offset = loom::alignUp(sizeof(loom::ArtifactPreamble) + builder.GetSize(), 4096);
+    for (size_t i = 0; i < m.segments.size(); ++i) {
+      m.segments[i]->offset = offset;
+      offset = loom::alignUp(offset + m.segments[i]->size, 4096);
+    }
+  }
+  builder.Clear();
+  fb::FinishModelBuffer(builder, fb::Model::Pack(builder, &m));
+  std::string file(sizeof(loom::ArtifactPreamble), '\0');
+  file.append(reinterpret_cast<const char *>(builder.GetBufferPointer()), builder.GetSize());
+  for (size_t i = 0; i < m.segments.size(); ++i) {
+    EXPECT_GE(m.segments[i]->offset, file.size());
+    file.resize(m.segments[i]->offset, '\0');
+    file += *contents[i];
+  }
+  loom::ArtifactPreamble preamble{};
+  std::memcpy(preamble.magic, loom::kArtifactMagic, sizeof preamble.magic);
+  preamble.formatVersion = loom::kArtifactFormatVersion;
+  preamble.manifestOffset = sizeof preamble;
+  preamble.manifestSize = builder.GetSize();
+  preamble.fileSize = file.size();
+  std::memcpy(&file[0], &preamble, sizeof preamble);
+  std::string path = tempPath(name);
+  std::ofstream(path, std::ios::binary) << file;
+  return path;
+}
+
+// The same computation in plain C++: hidden rows in, logits of every position out.
+struct Reference {
+  std::vector<std::vector<float>> keys; // per position
+  std::vector<std::vector<float>> run(const std::vector<std::vector<float>> &hidden,
+                                      const std::vector<int32_t> &blocks) {
+    std::vector<std::vector<float>> logits;
+    for (size_t t = 0; t < hidden.size(); ++t) {
+      keys.push_back(hidden[t]);
+      int pos = static_cast<int>(keys.size()) - 1;
+      std::vector<float> out(kHidden, 0.0f);
+      for (int h = 0; h < kHidden; ++h) {
+        for (int p = std::max(0, pos - kCapacity + 1); p <= pos; ++p)
+          out[h] += 3.0f * keys[p][h];
+        if (blocks[t] >= 0)
+          out[h] += 10000.0f * static_cast<float>(blocks[t] + 1);
+      }
+      std::vector<float> row(kVocab, 0.0f);
+      for (int v = 0; v < kVocab; ++v)
+        for (int h = 0; h < kHidden; ++h)
+          row[v] += out[h] * tableAt(v, h);
+      logits.push_back(row);
+    }
+    return logits;
+  }
+  static std::vector<float> text(int32_t id) {
+    std::vector<float> row(kHidden);
+    for (int h = 0; h < kHidden; ++h)
+      row[h] = tableAt(id, h);
+    return row;
+  }
+};
+
+void expectRow(const float *got, const std::vector<float> &want, const std::string &what) {
+  for (int v = 0; v < kVocab; ++v)
+    ASSERT_NEAR(got[v], want[v], 1e-3f * (1.0f + std::fabs(want[v]))) << what << " logit " << v;
+}
+
+std::string errorOf(const std::function<void()> &body) {
+  try {
+    body();
+  } catch (const loom::Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+void writePng4x2(const std::string &path) {
+  FILE *file = std::fopen(path.c_str(), "wb");
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  png_init_io(png, file);
+  png_set_IHDR(png, info, 4, 2, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (int y = 0; y < 2; ++y) {
+    uint8_t row[12];
+    for (int i = 0; i < 12; ++i)
+      row[i] = static_cast<uint8_t>(y * 12 + i);
+    png_write_row(png, row);
+  }
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  std::fclose(file);
+}
+
+void writeWav(const std::string &path, const std::vector<short> &samples) {
+  SF_INFO info{};
+  info.samplerate = 16000;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE *file = sf_open(path.c_str(), SFM_WRITE, &info);
+  sf_write_short(file, samples.data(), static_cast<sf_count_t>(samples.size()));
+  sf_close(file);
+}
+
+class SessionTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    artifact = new std::string(writeArtifact("tiny.loom"));
+    // LOOM_TEST_ARTIFACT_OUT=FILE keeps a copy of the tiny artifact, to try loom-run by hand.
+    // With LOOM_TEST_TOKENIZER=tokenizer.json the copy uses that tokenizer and its vocabulary.
+    if (const char *keep = std::getenv("LOOM_TEST_ARTIFACT_OUT")) {
+      std::string source = *artifact;
+      if (const char *tokenizer = std::getenv("LOOM_TEST_TOKENIZER")) {
+        ArtifactOptions options;
+        options.tokenizerJson = readFile(tokenizer);
+        options.vocab = 262144;
+        source = writeArtifact("real-tokenizer.loom", options);
+      }
+      std::ofstream(keep, std::ios::binary) << readFile(source);
+    }
+    image = new std::string(tempPath("image.png"));
+    writePng4x2(*image);
+    audio = new std::string(tempPath("audio.wav"));
+    std::vector<short> samples(20);
+    for (int i = 0; i < 20; ++i)
+      samples[i] = static_cast<short>(i * 300);
+    writeWav(*audio, samples);
+  }
+  static void TearDownTestSuite() {
+    for (std::string *p : {artifact, image, audio}) {
+      std::remove(p->c_str());
+      delete p;
+    }
+  }
+  static std::string *artifact, *image, *audio;
+};
+std::string *SessionTest::artifact, *SessionTest::image, *SessionTest::audio;
+
+} // namespace
+
+TEST_F(SessionTest, TextPrefillThenDecodeAcrossTheRing) {
+  auto model = loom::Model::open(*artifact);
+  EXPECT_EQ(model->vocabSize(), kVocab);
+  EXPECT_EQ(model->patchSize(), 2);
+  EXPECT_EQ(model->audioFrameSize(), 8);
+  loom::Session session(model, {});
+  std::vector<int32_t> ids = {2, 5, 7};
+  std::vector<float> logits(ids.size() * kVocab);
+  session.prefill(ids, std::vector<loom::MediaInput>{}, true, logits.data());
+  EXPECT_EQ(session.position(), 3);
+  Reference ref;
+  std::vector<std::vector<float>> hidden;
+  for (int32_t id : ids)
+    hidden.push_back(Reference::text(id));
+  auto want = ref.run(hidden, {-1, -1, -1});
+  for (size_t t = 0; t < ids.size(); ++t)
+    expectRow(logits.data() + t * kVocab, want[t], "prefill row " + std::to_string(t));
+  // Decode past the 4-slot ring: positions 3..8.
+  std::vector<float> step(kVocab);
+  for (int32_t token : {4, 9, 3, 8, 6, 5}) {
+    session.decode(token, step.data());
+    auto w = ref.run({Reference::text(token)}, {-1});
+    expectRow(step.data(), w[0], "decode at " + std::to_string(session.position() - 1));
+  }
+  EXPECT_EQ(session.position(), 9);
+  // Last-row-only prefill continues the same cache.
+  std::vector<float> last(kVocab);
+  session.prefill({7, 3}, std::vector<loom::MediaInput>{}, false, last.data());
+  auto w = ref.run({Reference::text(7), Reference::text(3)}, {-1, -1});
+  expectRow(last.data(), w[1], "second prefill");
+  // 11 of 12 positions used: 2 more tokens do not fit, 1 does.
+  std::string message = errorOf([&] { session.prefill({3, 4}, std::vector<loom::MediaInput>{}, false, last.data()); });
+  EXPECT_NE(message.find("max_context 12"), std::string::npos) << message;
+  session.decode(3, step.data());
+  message = errorOf([&] { session.decode(3, step.data()); });
+  EXPECT_NE(message.find("max_context 12"), std::string::npos) << message;
+  // Reset starts over with a clean cache.
+  session.reset();
+  session.prefill(ids, std::vector<loom::MediaInput>{}, true, logits.data());
+  Reference fresh;
+  auto again = fresh.run(hidden, {-1, -1, -1});
+  expectRow(logits.data() + 2 * kVocab, again[2], "after reset");
+}
+
+TEST_F(SessionTest, MediaFillPlaceholderRuns) {
+  auto model = loom::Model::open(*artifact);
+  loom::Session session(model, {});
+  // <bos> a [image x2] b [audio x3] c
+  std::vector<int32_t> ids = {2, 3, kImage, kImage, 4, kAudio, kAudio, kAudio, 5};
+  std::vector<float> logits(ids.size() * kVocab);
+  session.prefill(ids, {{loom::MediaKind::Audio, *audio}, {loom::MediaKind::Image, *image}}, true,
+                  logits.data());
+  // Hidden rows the reference expects.
+  std::vector<std::vector<float>> hidden;
+  for (int32_t id : ids)
+    hidden.push_back(Reference::text(id == kImage || id == kAudio ? kPad : id));
+  // Image 4x2, patch 2: patch c holds pixels (y, x) of columns 2c..2c+1; value y*12 + x*3 + ch.
+  for (int c = 0; c < 2; ++c)
+    for (int h = 0; h < 4; ++h) {
+      int y = 0, x = 2 * c + h / 3, ch = h % 3;
+      hidden[2 + c][h] = static_cast<float>(y * 12 + x * 3 + ch) / 255.0f + 100.0f * c;
+    }
+  // Audio 20 samples (i * 300 / 32768) in frames of 8, zero padded to 24.
+  for (int f = 0; f < 3; ++f)
+    for (int h = 0; h < 4; ++h) {
+      auto sample = [](int i) { return i < 20 ? static_cast<float>(i * 300) / 32768.0f : 0.0f; };
+      hidden[5 + f][h] = sample(f * 8 + h) + sample(f * 8 + h + 4);
+    }
+  Reference ref;
+  auto want = ref.run(hidden, {-1, -1, 0, 0, -1, -1, -1, -1, -1});
+  for (size_t t = 0; t < ids.size(); ++t)
+    expectRow(logits.data() + t * kVocab, want[t], "row " + std::to_string(t));
+}
+
+TEST_F(SessionTest, BadPromptsAndMediaRefused) {
+  auto model = loom::Model::open(*artifact);
+  loom::Session session(model, {});
+  std::vector<float> logits(kVocab);
+  auto prefill = [&](std::vector<int32_t> ids, std::vector<loom::MediaInput> media) {
+    return errorOf([&] { session.prefill(ids, media, false, logits.data()); });
+  };
+  std::string m = prefill({2, kImage, kImage, kImage}, {{loom::MediaKind::Image, *image}});
+  EXPECT_NE(m.find("prompt has 3 image tokens in run 1 but image " + *image + " gives 2 patches"),
+            std::string::npos)
+      << m;
+  m = prefill({2, kImage, kImage}, {});
+  EXPECT_NE(m.find("1 run(s) of image tokens but 0 images"), std::string::npos) << m;
+  m = prefill({2, 3}, {{loom::MediaKind::Audio, *audio}});
+  EXPECT_NE(m.find("0 run(s) of audio tokens but 1 audio"), std::string::npos) << m;
+  m = prefill({2, kVideo}, {});
+  EXPECT_NE(m.find("video"), std::string::npos) << m;
+  m = prefill({2, 16}, {});
+  EXPECT_NE(m.find("token id 16 at index 1 is out of range [0, 16)"), std::string::npos) << m;
+  m = prefill({}, {});
+  EXPECT_NE(m.find("no tokens"), std::string::npos) << m;
+  EXPECT_EQ(session.position(), 0); // nothing above ran
+  // A kernel's failure names it. (Loud audio: the test kernel refuses frame[0] >= 0.5.)
+  std::string loud = tempPath("loud.wav");
+  writeWav(loud, std::vector<short>(8, 30000));
+  m = prefill({2, kAudio}, {{loom::MediaKind::Audio, loud}});
+  EXPECT_NE(m.find("kernel 'test_audio'"), std::string::npos) << m;
+  EXPECT_NE(m.find("error code -7"), std::string::npos) << m;
+  std::remove(loud.c_str());
+  // Asking for more context than compiled for.
+  loom::SessionOptions big;
+  big.maxContext = kMaxContext + 1;
+  m = errorOf([&] { loom::Session s(model, big); });
+  EXPECT_NE(m.find("at most 12"), std::string::npos) << m;
+}
+
+TEST_F(SessionTest, ArtifactRefusals) {
+  ArtifactOptions missing;
+  missing.extraKernel = "not_there";
+  std::string path = writeArtifact("missing.loom", missing);
+  std::string m = errorOf([&] { loom::Model::open(path); });
+  EXPECT_NE(m.find("not_there_argv"), std::string::npos) << m;
+  std::remove(path.c_str());
+  ArtifactOptions alien;
+  alien.cpuFeatures = {"sse2", "warp-drive"};
+  path = writeArtifact("alien.loom", alien);
+  m = errorOf([&] { loom::Model::open(path); });
+  EXPECT_NE(m.find("'warp-drive'"), std::string::npos) << m;
+  EXPECT_NE(m.find(path), std::string::npos) << m;
+  std::remove(path.c_str());
+}
+
+TEST_F(SessionTest, CApi) {
+  EXPECT_EQ(loom_api_version(), static_cast<uint32_t>(LOOM_API_VERSION));
+  loom_model *model = nullptr;
+  EXPECT_EQ(loom_model_open("/nonexistent/model.loom", &model), LOOM_ERROR_MODEL);
+  EXPECT_NE(std::string(loom_last_error()).find("/nonexistent/model.loom"), std::string::npos);
+  ASSERT_EQ(loom_model_open(artifact->c_str(), &model), LOOM_OK) << loom_last_error();
+  EXPECT_EQ(loom_model_vocab_size(model), kVocab);
+  loom_special_tokens special;
+  ASSERT_EQ(loom_model_special_tokens(model, &special), LOOM_OK);
+  EXPECT_EQ(special.image, kImage);
+  EXPECT_EQ(special.eos_count, 1);
+  int32_t ids[8];
+  size_t count = 0;
+  ASSERT_EQ(loom_tokenize(model, "abc", 3, 0, ids, 8, &count), LOOM_OK) << loom_last_error();
+  ASSERT_EQ(count, 3u);
+  EXPECT_EQ(ids[0], 3);
+  EXPECT_EQ(loom_tokenize(model, "abc", 3, 0, ids, 2, &count), LOOM_ERROR_BUFFER_TOO_SMALL);
+  EXPECT_EQ(count, 3u);
+  char text[16];
+  size_t length = 0;
+  ASSERT_EQ(loom_detokenize(model, ids, 3, text, sizeof text, &length), LOOM_OK);
+  EXPECT_EQ(std::string(text, length), "abc");
+  loom_media media{LOOM_MEDIA_IMAGE, image->c_str()};
+  ASSERT_EQ(loom_media_token_count(model, &media, &count), LOOM_OK);
+  EXPECT_EQ(count, 2u);
+
+  loom_session_options options;
+  loom_session_options_init(&options);
+  options.seed = 9;
+  loom_session *session = nullptr;
+  ASSERT_EQ(loom_session_create(model, &options, &session), LOOM_OK) << loom_last_error();
+  int32_t prompt[] = {2, 5, 7};
+  float logits[3 * kVocab];
+  EXPECT_EQ(loom_session_prefill(session, prompt, 3, nullptr, 0, 1, logits, kVocab),
+            LOOM_ERROR_BUFFER_TOO_SMALL);
+  ASSERT_EQ(loom_session_prefill(session, prompt, 3, nullptr, 0, 1, logits, 3 * kVocab), LOOM_OK)
+      << loom_last_error();
+  EXPECT_EQ(loom_session_position(session), 3);
+  loom_sampling sampling;
+  loom_sampling_init(&sampling);
+  sampling.greedy = 1;
+  int32_t token = -1;
+  ASSERT_EQ(loom_sample(session, logits + 2 * kVocab, kVocab, &sampling, &token), LOOM_OK);
+  EXPECT_EQ(token, loom::Sampler::argmax(logits + 2 * kVocab, kVocab));
+  EXPECT_EQ(loom_session_decode(session, 99, logits, kVocab), LOOM_ERROR_RUNTIME);
+  EXPECT_NE(std::string(loom_last_error()).find("out of range"), std::string::npos);
+  ASSERT_EQ(loom_session_decode(session, token, logits, kVocab), LOOM_OK) << loom_last_error();
+  EXPECT_EQ(loom_session_position(session), 4);
+  loom_session_destroy(session);
+  loom_model_close(model);
+}

@@ -1,0 +1,99 @@
+// loom-tokenize: encodes text with a tokenizer.
+//   loom-tokenize TOKENIZER.json --jsonl FILE [--add-bos]   one {"text": ...} per line in,
+//                                                          {"text": ..., "ids": [...]} per line out
+//   loom-tokenize TOKENIZER.json --text "some text"        prints the ids of one string
+#include "loom/Error.h"
+#include "loom/Tokenizer/Tokenizer.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <string>
+
+namespace {
+
+// The tokenizer a file provides. Today: a Hugging Face tokenizer.json.
+loom::Tokenizer loadTokenizerFor(const std::string &path) {
+  auto endsWith = [&](const char *suffix) {
+    std::string s(suffix);
+    return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
+  };
+  if (endsWith(".json"))
+    return loom::Tokenizer::fromFile(path);
+  if (endsWith(".loom"))
+    loom::fail(path, ": .loom artifacts are not supported yet: pass a tokenizer.json");
+  loom::fail(path, ": unknown tokenizer source: expected a tokenizer.json (.loom artifacts are not supported yet)");
+}
+
+std::string idsJson(const std::vector<int32_t> &ids) {
+  return nlohmann::json(ids).dump();
+}
+
+int encodeJsonl(const loom::Tokenizer &tok, const std::string &path, bool addBos) {
+  std::ifstream file;
+  std::istream *in = &std::cin;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file)
+      loom::fail(path, ": cannot open input file");
+    in = &file;
+  }
+  std::string line;
+  for (size_t lineNo = 1; std::getline(*in, line); ++lineNo) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos)
+      continue;
+    nlohmann::json record;
+    try {
+      record = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception &e) {
+      loom::fail(path, ":", lineNo, ": invalid JSON: ", e.what());
+    }
+    if (!record.is_object() || !record.contains("text") || !record["text"].is_string())
+      loom::fail(path, ":", lineNo, ": expected an object with a string field \"text\"");
+    const std::string &text = record["text"].get_ref<const std::string &>();
+    nlohmann::ordered_json outRecord; // keeps "text" before "ids"
+    outRecord["text"] = text;
+    outRecord["ids"] = tok.encode(text, addBos);
+    std::cout << outRecord.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
+  }
+  if (in->bad())
+    loom::fail(path, ": read error");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"Encode text with a tokenizer (tokenizer.json)"};
+  std::string tokenizerPath, jsonlPath, text;
+  bool addBos = false;
+  app.add_option("tokenizer", tokenizerPath, "tokenizer.json (a .loom artifact later)")->required();
+  auto *jsonlOpt = app.add_option("--jsonl", jsonlPath, "JSON-lines input with a \"text\" field per line ('-' = stdin)");
+  auto *textOpt = app.add_option("--text", text, "encode this one string and print its ids");
+  jsonlOpt->excludes(textOpt);
+  app.add_flag("--add-bos", addBos, "prepend the BOS token");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    loom::Tokenizer tok = loadTokenizerFor(tokenizerPath);
+    if (*textOpt) {
+      std::cout << idsJson(tok.encode(text, addBos)) << '\n';
+      return 0;
+    }
+    if (!*jsonlOpt) {
+      std::cerr << "loom-tokenize: nothing to do: pass --jsonl FILE or --text STRING\n";
+      return 1;
+    }
+    return encodeJsonl(tok, jsonlPath, addBos);
+  } catch (const loom::Error &e) {
+    std::cerr << "loom-tokenize: error: " << e.what() << '\n';
+    return 1;
+  } catch (const std::exception &e) {
+    std::cerr << "loom-tokenize: error: " << e.what() << '\n';
+    return 1;
+  }
+}
