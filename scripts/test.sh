@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs, builds and runs every test: lit/FileCheck, unit (GoogleTest) and golden
+# (agreement with Hugging Face transformers).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/build.sh"
+build=${LOOM_BUILD_DIR:-$root/build}
+cd "$build"
+ctest --output-on-failure -j "$(nproc)" --timeout 900
