@@ -2,6 +2,7 @@
 // preamble and manifest into a temporary file of the final size, verifies it with the runtime's
 // reader, streams and converts the weights, writes the kernel and tokenizer segments, then
 // fsyncs and renames. See ArtifactWriter.h.
+#include "loom/DTypeSize.h"
 #include "loom/Artifact/ArtifactWriter.h"
 
 #include "loom/Artifact.h"
@@ -217,21 +218,6 @@ std::string directoryOf(const std::string &path) {
 }
 
 } // namespace
-
-uint64_t dtypeSize(fb::DType dtype) {
-  switch (dtype) {
-  case fb::DType::F32:
-  case fb::DType::I32:
-    return 4;
-  case fb::DType::BF16:
-  case fb::DType::F16:
-    return 2;
-  case fb::DType::I8:
-  case fb::DType::U8:
-    return 1;
-  }
-  fail("unknown dtype value ", int(dtype));
-}
 
 void setTensorSource(fb::TensorT &tensor, const TensorSource &source) {
   tensor.source_file = source.file;

@@ -2,6 +2,7 @@
 // runtime/include/loom/Artifact.h. Order: preamble (size, magic, format version, file size),
 // manifest range, FlatBuffers verifier + identifier, manifest versions, segments, tensors,
 // segment indices, kv cache, kernels, entry points. CPU features are the session's business.
+#include "loom/DTypeSize.h"
 #include "loom/Artifact.h"
 
 #include "loom/ArtifactFormat.h"
@@ -39,20 +40,6 @@ bool validDType(fb::DType dtype) {
   return int(dtype) >= int(fb::DType::MIN) && int(dtype) <= int(fb::DType::MAX);
 }
 
-uint64_t elementSize(fb::DType dtype) {
-  switch (dtype) {
-  case fb::DType::F32:
-  case fb::DType::I32:
-    return 4;
-  case fb::DType::BF16:
-  case fb::DType::F16:
-    return 2;
-  case fb::DType::I8:
-  case fb::DType::U8:
-    return 1;
-  }
-  return 0;
-}
 
 std::string shapeText(const flatbuffers::Vector<int64_t> *shape) {
   std::ostringstream out;
@@ -172,7 +159,7 @@ private:
         }
       if (overflow)
         fail(path_, ": tensor '", name, "' shape ", shapeText(tensor->shape()), " is too large");
-      uint64_t expected = numel * elementSize(tensor->dtype());
+      uint64_t expected = numel * dtypeSize(tensor->dtype());
       if (tensor->size() != expected)
         fail(path_, ": tensor '", name, "' size is ", tensor->size(), " bytes, expected ", expected,
              " (", shapeText(tensor->shape()), " x ", fb::EnumNameDType(tensor->dtype()), ")");
@@ -319,7 +306,7 @@ private:
       if (tokenDims > 1)
         fail(path_, ": ", at, ": arena value ", shapeText(value->shape()),
              " has more than one Tokens dimension");
-      uint64_t perToken = fixedElements * elementSize(value->dtype());
+      uint64_t perToken = fixedElements * dtypeSize(value->dtype());
       if (value->offset_per_token() > entry.arena_bytes_per_token() ||
           perToken > entry.arena_bytes_per_token() - value->offset_per_token())
         fail(path_, ": ", at, ": arena value at ", value->offset_per_token(), " + ", perToken,

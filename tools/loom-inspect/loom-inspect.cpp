@@ -2,6 +2,7 @@
 // tensors, kernels, entry points, the KV cache plan and the planned memory -- as text or JSON.
 // The file goes through the runtime's verifying reader first; a bad file prints its error and
 // exits with 1.
+#include "loom/DTypeSize.h"
 #include "loom/Artifact.h"
 #include "loom/Error.h"
 #include "loom/Schema/loom_generated.h"
@@ -21,18 +22,6 @@ namespace fb = loom::fb;
 
 namespace {
 
-uint64_t elementSize(fb::DType dtype) {
-  switch (dtype) {
-  case fb::DType::F32:
-  case fb::DType::I32:
-    return 4;
-  case fb::DType::BF16:
-  case fb::DType::F16:
-    return 2;
-  default:
-    return 1;
-  }
-}
 
 std::string text(const flatbuffers::String *s) { return s ? s->str() : std::string(); }
 
@@ -200,7 +189,7 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
   uint64_t kvTotal = 0, kvAtContext = 0;
   if (m.kv_cache())
     for (auto layer : *m.kv_cache()) {
-      uint64_t perSlot = 2 * uint64_t(layer->kv_heads()) * uint64_t(layer->head_dim()) * elementSize(layer->dtype());
+      uint64_t perSlot = 2 * uint64_t(layer->kv_heads()) * uint64_t(layer->head_dim()) * loom::dtypeSize(layer->dtype());
       uint64_t perLayer = perSlot * uint64_t(layer->capacity());
       int64_t slots = layer->kind() == fb::LayerKind::Sliding
                           ? (m.max_context() > 0 ? std::min(layer->capacity(), m.max_context()) : layer->capacity())

@@ -1,3 +1,4 @@
+#include "loom/DTypeSize.h"
 #include "loom/Runtime/Executor.h"
 
 #include "loom/Error.h"
@@ -12,20 +13,6 @@
 namespace loom {
 namespace {
 
-uint64_t dtypeSize(fb::DType dtype) {
-  switch (dtype) {
-  case fb::DType::F32:
-  case fb::DType::I32:
-    return 4;
-  case fb::DType::BF16:
-  case fb::DType::F16:
-    return 2;
-  case fb::DType::I8:
-  case fb::DType::U8:
-    return 1;
-  }
-  fail("unknown dtype ", static_cast<int>(dtype));
-}
 
 halide_type_t halideType(fb::DType dtype) {
   switch (dtype) {

@@ -1,3 +1,4 @@
+#include "loom/DTypeSize.h"
 #include "loom/Runtime/Session.h"
 
 #include "loom/Error.h"
@@ -11,20 +12,6 @@
 namespace loom {
 namespace {
 
-uint64_t dtypeBytes(fb::DType dtype) {
-  switch (dtype) {
-  case fb::DType::F32:
-  case fb::DType::I32:
-    return 4;
-  case fb::DType::BF16:
-  case fb::DType::F16:
-    return 2;
-  case fb::DType::I8:
-  case fb::DType::U8:
-    return 1;
-  }
-  return 0;
-}
 
 // Zero-filled memory committed only when touched: a full-context KV cache costs what is used.
 uint8_t *mapZeroed(uint64_t bytes, const std::string &what) {
@@ -77,7 +64,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions &optio
       ExecutionState::KvLayer kv;
       kv.capacity = layer->capacity();
       kv.dtype = static_cast<int>(layer->dtype());
-      uint64_t element = dtypeBytes(layer->dtype());
+      uint64_t element = dtypeSize(layer->dtype());
       if (kv.capacity <= 0 || layer->kv_heads() <= 0 || layer->head_dim() <= 0 || element == 0)
         fail(path, ": KV cache layer ", i, " has an invalid shape or dtype");
       kv.rowBytes = static_cast<uint64_t>(layer->kv_heads() * layer->head_dim()) * element;

@@ -6,6 +6,7 @@
 // temporary file is removed and an existing file at `path` is left untouched.
 #pragma once
 
+#include "loom/DTypeSize.h"
 #include "loom/Schema/loom_generated.h"
 
 #include <cstdint>
@@ -44,7 +45,6 @@ struct ArtifactContents {
 void writeArtifact(ArtifactContents contents, const std::string &path,
                    const std::function<void(const std::string &)> &progress = {});
 
-// Byte size of one element of `dtype`; throws loom::Error for an unknown value.
-uint64_t dtypeSize(fb::DType dtype);
+
 
 } // namespace loom
