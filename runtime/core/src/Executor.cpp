@@ -350,7 +350,8 @@ void Executor::run(int64_t tokens, int32_t startPosition, const void *const *inp
       if (rc != 0)
         fail(model_.path(), ": kernel '", model_.kernels().symbol(step.kernel), "' (entry '",
              name_, "' command ", step.command, ", ", tokens, " tokens at position ",
-             startPosition, ") failed with Halide error code ", rc);
+             startPosition, ") failed with Halide error code ", rc, ": ",
+             KernelLibrary::takeLastError());
       continue;
     }
     ExecutionState::KvLayer &layer = state.kv[step.layer];

@@ -9,6 +9,25 @@
 #include <unistd.h>
 
 namespace loom {
+namespace {
+
+thread_local std::string lastKernelError;
+
+// Halide's default handler prints and aborts; this one keeps the message so the failing call
+// returns its error code and the executor can report it.
+void recordKernelError(void * /*user_context*/, const char *message) {
+  lastKernelError = message ? message : "";
+  while (!lastKernelError.empty() && lastKernelError.back() == '\n')
+    lastKernelError.pop_back();
+}
+
+} // namespace
+
+std::string KernelLibrary::takeLastError() {
+  std::string message;
+  message.swap(lastKernelError);
+  return message;
+}
 
 KernelLibrary::KernelLibrary(const uint8_t *image, uint64_t size,
                              const std::vector<std::string> &symbols,
@@ -67,6 +86,10 @@ KernelLibrary::KernelLibrary(const uint8_t *image, uint64_t size,
          missing);
   }
   setNumThreads_ = reinterpret_cast<int (*)(int)>(dlsym(handle_, "halide_set_num_threads"));
+  using ErrorHandler = void (*)(void *, const char *);
+  if (auto setErrorHandler = reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(
+          dlsym(handle_, "halide_set_error_handler")))
+    setErrorHandler(recordKernelError);
 }
 
 KernelLibrary::~KernelLibrary() {

@@ -30,6 +30,9 @@ public:
   // Calls the library's halide_set_num_threads if it exports one; returns false otherwise.
   bool setNumThreads(int threads) const;
 
+  // The message of the last kernel that failed on this thread, or "" (and clears it).
+  static std::string takeLastError();
+
 private:
   int fd_ = -1;            // kept open while loaded so the /proc path is never reused
   void *handle_ = nullptr;
