@@ -19,9 +19,20 @@ PACKAGES=(
   libcli11-dev=2.1.2+ds-1
   libpng-dev=1.6.39-2+deb12u6
   libsndfile1-dev=1.2.0-1+deb12u1
+  libjpeg62-turbo-dev=1:2.1.5-2
+  libsoxr-dev=0.1.3-4
+  libavformat-dev=7:5.1.9-0+deb12u1
+  libavcodec-dev=7:5.1.9-0+deb12u1
+  libavutil-dev=7:5.1.9-0+deb12u1
+  libswscale-dev=7:5.1.9-0+deb12u1
+  pkg-config=1.8.1-1
   libgtest-dev=1.12.1-0.2
   libgmock-dev=1.12.1-0.2
   libbenchmark-dev=1.7.1-1
+  libdnnl-dev=2.6.3-1
+  libopenblas-dev=0.3.21+ds-4
+  gnuplot-nox=5.4.4+dfsg1-2+b2
+  valgrind=1:3.19.0-1
 )
 
 missing=()

@@ -4,6 +4,8 @@
 // fsyncs and renames. See ArtifactWriter.h.
 #include "loom/DTypeSize.h"
 #include "loom/Artifact/ArtifactWriter.h"
+#include "loom/Artifact/WeightPacking.h"
+#include "loom/QuantLayout.h"
 
 #include "loom/Artifact.h"
 #include "loom/ArtifactFormat.h"
@@ -180,6 +182,66 @@ void readAll(int fd, const std::string &path, const std::string &tensor, uint8_t
   }
 }
 
+// A quantized tensor: U8 [rows, packed row bytes] encoding the float [rows, cols] of its
+// logical_shape (QuantLayout.h).
+uint64_t packedRowBytes(const fb::TensorT &tensor) {
+  uint64_t cols = uint64_t(tensor.logical_shape[1]);
+  return tensor.quantization == fb::Quantization::Q8Row
+             ? quant::q8RowBytes(cols)
+             : quant::q4RowBytes(cols, uint64_t(tensor.group_size));
+}
+
+void checkQuantized(const fb::TensorT &tensor) {
+  const char *scheme = fb::EnumNameQuantization(tensor.quantization);
+  if (tensor.quantization != fb::Quantization::Q8Row && tensor.quantization != fb::Quantization::Q4Group)
+    fail("tensor '", tensor.name, "': unknown quantization ", int(tensor.quantization));
+  if (tensor.logical_shape.size() != 2 || tensor.logical_shape[0] <= 0 || tensor.logical_shape[1] <= 0)
+    fail("tensor '", tensor.name, "': a ", scheme, " tensor needs a [rows, cols] logical_shape");
+  if (tensor.source_dtype != fb::DType::F32 && tensor.source_dtype != fb::DType::BF16 &&
+      tensor.source_dtype != fb::DType::F16)
+    fail("tensor '", tensor.name, "' from '", tensor.source_file, "': cannot quantize ",
+         fb::EnumNameDType(tensor.source_dtype), " (expected F32, BF16 or F16)");
+  if (tensor.quantization == fb::Quantization::Q4Group &&
+      (tensor.group_size <= 0 || tensor.group_size % int64_t(quant::kQ4BlockColumns) != 0 ||
+       tensor.logical_shape[1] % tensor.group_size != 0))
+    fail("tensor '", tensor.name, "': group_size ", tensor.group_size,
+         " must be a positive multiple of 32 dividing the ", tensor.logical_shape[1], " columns");
+  std::vector<int64_t> packed{tensor.logical_shape[0], int64_t(packedRowBytes(tensor))};
+  if (tensor.dtype != fb::DType::U8 || tensor.shape != packed)
+    fail("tensor '", tensor.name, "': a ", scheme, " tensor must be U8 [", packed[0], ", ",
+         packed[1], "], found ", fb::EnumNameDType(tensor.dtype), " of rank ", tensor.shape.size());
+  if (packedRowBytes(tensor) > kChunkBytes || uint64_t(tensor.logical_shape[1]) * 4 > kChunkBytes)
+    fail("tensor '", tensor.name, "': rows of ", tensor.logical_shape[1],
+         " columns are too long to quantize (limit ", kChunkBytes / 4, ")");
+}
+
+// Streams a quantized tensor: whole source rows per read, each converted to f32 and packed.
+void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const std::string &outPath,
+                    uint64_t outOffset, std::vector<uint8_t> &inBuffer,
+                    std::vector<uint8_t> &outBuffer) {
+  const uint64_t rows = uint64_t(tensor.logical_shape[0]), cols = uint64_t(tensor.logical_shape[1]);
+  const uint64_t inElem = dtypeSize(tensor.source_dtype), rowIn = cols * inElem;
+  const uint64_t rowOut = packedRowBytes(tensor);
+  const uint64_t rowsPerChunk = std::max<uint64_t>(1, kChunkBytes / std::max(rowIn, rowOut));
+  std::vector<float> values(cols);
+  for (uint64_t first = 0; first < rows; first += rowsPerChunk) {
+    uint64_t count = std::min(rowsPerChunk, rows - first);
+    readAll(sourceFd, tensor.source_file, tensor.name, inBuffer.data(), count * rowIn,
+            tensor.source_offset + first * rowIn);
+    for (uint64_t r = 0; r < count; ++r) {
+      convert(inBuffer.data() + r * rowIn, tensor.source_dtype,
+              reinterpret_cast<uint8_t *>(values.data()), fb::DType::F32, cols);
+      std::string what = "tensor '" + tensor.name + "' row " + std::to_string(first + r);
+      uint8_t *packed = outBuffer.data() + r * rowOut;
+      if (tensor.quantization == fb::Quantization::Q8Row)
+        packQ8Row(values.data(), cols, packed, what);
+      else
+        packQ4Row(values.data(), cols, uint64_t(tensor.group_size), packed, what);
+    }
+    writeAll(outFd, outPath, outBuffer.data(), count * rowOut, outOffset + first * rowOut);
+  }
+}
+
 struct SourceFile {
   FileDescriptor fd;
   uint64_t size = 0;
@@ -251,7 +313,11 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
     uint64_t numel = checkedNumel(tensor);
     uint64_t size = numel * dtypeSize(tensor.dtype);
     uint64_t sourceBytes = numel * dtypeSize(tensor.source_dtype);
-    if (!conversionSupported(tensor.source_dtype, tensor.dtype))
+    if (tensor.quantization != fb::Quantization::None) {
+      checkQuantized(tensor);
+      numel = uint64_t(tensor.logical_shape[0]) * uint64_t(tensor.logical_shape[1]);
+      sourceBytes = numel * dtypeSize(tensor.source_dtype);
+    } else if (!conversionSupported(tensor.source_dtype, tensor.dtype))
       fail("tensor '", tensor.name, "' from '", tensor.source_file, "': cannot convert ",
            fb::EnumNameDType(tensor.source_dtype), " to ", fb::EnumNameDType(tensor.dtype),
            " (supported: same dtype, BF16->F32, F16->F32, F32->BF16)");
@@ -339,6 +405,18 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
   for (size_t t = 0; t < manifest.tensors.size(); ++t) {
     const fb::TensorT &tensor = *manifest.tensors[t];
     const Plan &plan = plans[t];
+    if (tensor.quantization != fb::Quantization::None) {
+      writeQuantized(tensor, plan.source->fd.get(), out.get(), temp.path(),
+                     weightsOffset + tensor.offset, inBuffer, outBuffer);
+      weightsDone += tensor.size;
+      if (weightsDone >= nextReport) {
+        report("weights: " + gib(weightsDone) + " of " + gib(weightsSize) + " written (tensor '" +
+               tensor.name + "', " + fb::EnumNameQuantization(tensor.quantization) + ")");
+        while (nextReport <= weightsDone)
+          nextReport += kProgressEvery;
+      }
+      continue;
+    }
     const uint64_t inElem = dtypeSize(tensor.source_dtype), outElem = dtypeSize(tensor.dtype);
     const uint64_t chunkElems = kChunkBytes / inElem;
     for (uint64_t first = 0; first < plan.numel; first += chunkElems) {

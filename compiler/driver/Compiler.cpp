@@ -3,8 +3,11 @@
 #include "loom/Artifact/ArtifactWriter.h"
 #include "loom/Checkpoint/Checkpoint.h"
 #include "loom/Codegen/KernelSpec.h"
+#include "loom/CodegenCuda/CudaCodegen.h"
 #include "loom/Dialect/LoomDialect.h"
+#include "loom/Dialect/LoomOps.h"
 #include "loom/Driver/LowerToArtifact.h"
+#include "loom/Driver/ModuleConfig.h"
 #include "loom/Error.h"
 #include "loom/Import/Importer.h"
 #include "loom/Passes/Passes.h"
@@ -12,6 +15,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -62,17 +66,83 @@ private:
   std::chrono::steady_clock::time_point start_;
 };
 
+// The fuse phase: graph-level fusion before outlining (passes/include/loom/Passes/Passes.td).
+void addFusePasses(mlir::OpPassManager &pm) {
+  pm.addPass(createLoomCacheRawKeys());
+  pm.addPass(createLoomFuseGeglu());
+  pm.addPass(createLoomFuseProjections());
+  pm.addPass(createLoomFuseAttentionInput());
+  pm.addPass(createLoomFuseResidual());
+  pm.addPass(createLoomFuseVisionEmbed());
+  pm.addPass(createLoomFoldNorms());
+}
+
+void addPlanPasses(mlir::OpPassManager &pm) {
+  pm.addPass(createLoomOutlineKernels());
+  pm.addPass(createLoomPlanBuffers());
+}
+
+// The pass arguments (flag names) `add` puts in a pipeline.
+std::vector<std::string> passNames(const std::function<void(mlir::OpPassManager &)> &add) {
+  mlir::OpPassManager pm(mlir::ModuleOp::getOperationName());
+  add(pm);
+  std::vector<std::string> names;
+  for (mlir::Pass &pass : pm.getPasses())
+    names.push_back(pass.getArgument().str());
+  return names;
+}
+
 void runPasses(mlir::ModuleOp module, const std::function<void(mlir::OpPassManager &)> &add,
-               const char *phase) {
+               const char *phase, const CompileOptions &options) {
   mlir::PassManager pm(module.getContext());
   add(pm);
+  // --dump-after: the IR after the named pass, through options.dump.
+  std::string dumped;
+  llvm::raw_string_ostream dumpStream(dumped);
+  if (!options.dumpAfter.empty())
+    pm.enableIRPrinting(
+        [](mlir::Pass *, mlir::Operation *) { return false; },
+        [&](mlir::Pass *pass, mlir::Operation *) { return pass->getArgument() == options.dumpAfter; },
+        /*printModuleScope=*/false, /*printAfterOnlyOnChange=*/false,
+        /*printAfterOnlyOnFailure=*/false, dumpStream);
   std::string diagnostics;
   mlir::ScopedDiagnosticHandler handler(module.getContext(), [&](mlir::Diagnostic &diag) {
     diagnostics += diag.str() + "\n";
     return mlir::success();
   });
-  if (mlir::failed(pm.run(module)))
-    fail("loom-compile: phase ", phase, " failed:\n", diagnostics);
+  mlir::LogicalResult result = pm.run(module);
+  if (!dumped.empty() && options.dump)
+    options.dump(dumped);
+  if (mlir::failed(result))
+    fail("phase ", phase, " failed:\n", diagnostics);
+}
+
+// "plan: 17 kernels; dispatches per call: embed_text 1, decoder 21, ..." for the progress log.
+std::string programSummary(mlir::ModuleOp module) {
+  std::ostringstream line;
+  line << "program: " << llvm::range_size(module.getOps<KernelOp>()) << " kernels; dispatches per call:";
+  const char *separator = " ";
+  for (auto func : module.getOps<mlir::func::FuncOp>()) {
+    if (!func->hasAttr(kEntryAttr))
+      continue;
+    line << separator << func.getSymName().str() << " "
+         << llvm::range_size(func.getBody().getOps<DispatchOp>());
+    separator = ", ";
+  }
+  return line.str();
+}
+
+mlir::OwningOpRef<mlir::ModuleOp> loadModule(mlir::MLIRContext &context, const std::string &path) {
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
+    diagnostics += diag.str() + "\n";
+    return mlir::success();
+  });
+  auto module = mlir::parseSourceFile<mlir::ModuleOp>(path, &context);
+  if (!module)
+    fail(path, ": cannot read a loom module from it (expected IR written by loom-compile "
+         "--compile-to):\n", diagnostics);
+  return module;
 }
 
 } // namespace
@@ -80,6 +150,8 @@ void runPasses(mlir::ModuleOp module, const std::function<void(mlir::OpPassManag
 std::optional<Phase> parsePhase(const std::string &name) {
   if (name == "import")
     return Phase::Import;
+  if (name == "fuse")
+    return Phase::Fuse;
   if (name == "quantize")
     return Phase::Quantize;
   if (name == "plan")
@@ -91,50 +163,137 @@ std::optional<Phase> parsePhase(const std::string &name) {
   return std::nullopt;
 }
 
+const char *phaseName(Phase phase) {
+  switch (phase) {
+  case Phase::Import:
+    return "import";
+  case Phase::Fuse:
+    return "fuse";
+  case Phase::Quantize:
+    return "quantize";
+  case Phase::Plan:
+    return "plan";
+  case Phase::Codegen:
+    return "codegen";
+  case Phase::Serialize:
+    return "serialize";
+  }
+  return "?";
+}
+
 std::string compile(const CompileOptions &options) {
-  if (options.weightType != "f32" && options.weightType != "bf16")
-    fail("loom-compile: --quant=", options.weightType,
-         " is not supported: expected f32 or bf16 (q8 and q4 arrive with the quantization passes)");
+  const bool quantized = options.weightType == "q8" || options.weightType == "q4g32" ||
+                         options.weightType == "q4g128";
+  if (options.weightType != "f32" && options.weightType != "bf16" && !quantized)
+    fail("--quant=", options.weightType,
+         " is not supported: expected f32, bf16, q8, q4g32 or q4g128");
+  if (options.embeddingQuant != "q8" && options.embeddingQuant != "q4g32" &&
+      options.embeddingQuant != "q4g128" && options.embeddingQuant != "keep")
+    fail("--quant-embedding=", options.embeddingQuant,
+         " is not supported: expected q8, q4g32, q4g128 or keep");
   if (options.maxContext <= 0)
-    fail("loom-compile: --max-context must be positive, found ", options.maxContext);
-  // Resolve the target first: an unsupported one is refused before any work.
-  std::string halideTarget = codegen::halideTargetFor(options.target);
+    fail("--max-context must be positive, found ", options.maxContext);
+  // Resolve the target first: an unsupported one is refused before any work. CUDA targets
+  // ("cuda:sm_90a") generate CUDA kernels (compiler/codegen_cuda) instead of Halide ones.
+  const bool cuda = codegen::cuda::isCudaTarget(options.target);
+  std::string halideTarget;
+  if (cuda) {
+    codegen::cuda::cudaTargetFor(options.target);
+    if (!codegen::cuda::cudaCodegenAvailable())
+      fail("--target=", options.target, ": this loom-compile was built without the CUDA toolkit "
+           "(NVRTC), so it cannot generate GPU kernels");
+  } else {
+    halideTarget = codegen::halideTargetFor(options.target);
+  }
 
   mlir::MLIRContext context;
   context.loadDialect<LoomDialect>();
 
-  std::optional<Checkpoint> checkpoint;
+  // The quantize phase (the quantization passes decide what runs in it).
+  auto addQuantizePasses = [&](mlir::OpPassManager &pm) {
+      // Quantized modes: matrices int8/int4 (loom-quantize-weights), everything else f32.
+      pm.addPass(createLoomSetWeightType({quantized ? "f32" : options.weightType}));
+      if (quantized)
+        pm.addPass(createLoomQuantizeWeights({options.weightType, options.embeddingQuant}));
+  };
+  // The CUDA kernel generator has no fused kinds yet: CUDA targets compile the unfused graph.
+  const bool fuse = options.fuse && !cuda;
+  if (!options.dumpAfter.empty()) {
+    std::vector<std::string> names = passNames([&](mlir::OpPassManager &pm) {
+      if (fuse)
+        addFusePasses(pm);
+      addQuantizePasses(pm);
+      addPlanPasses(pm);
+    });
+    if (!llvm::is_contained(names, options.dumpAfter)) {
+      std::string list;
+      for (const std::string &name : names)
+        list += (list.empty() ? "" : ", ") + name;
+      fail("--dump-after=", options.dumpAfter, " is not a pass of this pipeline: expected one of ",
+           list);
+    }
+  }
+  if (options.resumeAfter && *options.resumeAfter >= options.stopAfter)
+    fail("--compile-from=", phaseName(*options.resumeAfter), " must name a phase before --compile-to=",
+         phaseName(options.stopAfter));
+  if (options.resumeAfter && *options.resumeAfter > Phase::Plan)
+    fail("--compile-from=", phaseName(*options.resumeAfter),
+         ": resuming works from the IR after import, fuse, quantize or plan");
+  // Phases after the one --compile-from resumes from run; the others were run before.
+  auto runs = [&](Phase phase) { return !options.resumeAfter || phase > *options.resumeAfter; };
+
   mlir::OwningOpRef<mlir::ModuleOp> module;
-  {
-    PhaseTimer timer(options, "import");
-    checkpoint.emplace(Checkpoint::open(options.checkpointDir));
-    module = importCheckpoint(context, *checkpoint);
+  ModelConfig config;
+  std::string checkpointDir;
+  if (options.resumeAfter) {
+    PhaseTimer timer(options, "load");
+    module = loadModule(context, options.checkpointDir);
     if (mlir::failed(mlir::verify(*module)))
-      fail("loom-compile: the imported module does not verify");
+      fail(options.checkpointDir, ": the module does not verify");
+    config = modelConfigOf(*module, options.checkpointDir);
+    checkpointDir = checkpointDirOf(*module, options.checkpointDir);
+  } else {
+    PhaseTimer timer(options, "import");
+    Checkpoint checkpoint = Checkpoint::open(options.checkpointDir);
+    module = importCheckpoint(context, checkpoint);
+    config = checkpoint.config();
+    checkpointDir = options.checkpointDir;
+    attachModelConfig(*module, config, checkpointDir);
+    if (mlir::failed(mlir::verify(*module)))
+      fail("the imported module does not verify");
   }
   if (options.stopAfter == Phase::Import)
     return printModule(*module);
 
-  {
+  if (runs(Phase::Fuse)) {
+    PhaseTimer timer(options, "fuse");
+    if (fuse)
+      runPasses(*module, addFusePasses, "fuse", options);
+    else if (options.fuse && options.log)
+      options.log("fuse: skipped: the CUDA kernel generator has no fused kernels yet");
+  }
+  if (options.stopAfter == Phase::Fuse)
+    return printModule(*module);
+
+  if (runs(Phase::Quantize)) {
     PhaseTimer timer(options, "quantize");
-    runPasses(*module, [&](mlir::OpPassManager &pm) {
-      pm.addPass(createLoomSetWeightType({options.weightType}));
-    }, "quantize");
+    runPasses(*module, addQuantizePasses, "quantize", options);
   }
   if (options.stopAfter == Phase::Quantize)
     return printModule(*module);
 
-  {
-    PhaseTimer timer(options, "plan");
-    runPasses(*module, [](mlir::OpPassManager &pm) {
-      pm.addPass(createLoomOutlineKernels());
-      pm.addPass(createLoomPlanBuffers());
-    }, "plan");
+  if (runs(Phase::Plan)) {
+    {
+      PhaseTimer timer(options, "plan");
+      runPasses(*module, addPlanPasses, "plan", options);
+    }
+    if (options.log)
+      options.log(programSummary(*module));
   }
   if (options.stopAfter == Phase::Plan)
     return printModule(*module);
 
-  LoweredModel lowered = lowerToArtifact(*module, checkpoint->config(), options.maxContext);
+  LoweredModel lowered = lowerToArtifact(*module, config, options.maxContext);
   ArtifactContents contents;
   {
     PhaseTimer timer(options, "codegen");
@@ -144,11 +303,13 @@ std::string compile(const CompileOptions &options) {
       std::string pattern =
           (std::filesystem::temp_directory_path() / "loom-compile-XXXXXX").string();
       if (!mkdtemp(pattern.data()))
-        fail("loom-compile: cannot create a temporary directory under ",
+        fail("cannot create a temporary directory under ",
              std::filesystem::temp_directory_path().string());
       workDir = pattern;
     }
-    contents.kernelLibrary = codegen::buildKernelLibrary(lowered.kernels, halideTarget, workDir);
+    contents.kernelLibrary =
+        cuda ? codegen::cuda::buildCudaKernelBundle(lowered.kernels, options.target)
+             : codegen::buildKernelLibrary(lowered.kernels, halideTarget, workDir);
     if (ownWorkDir)
       std::filesystem::remove_all(workDir);
   }
@@ -159,13 +320,14 @@ std::string compile(const CompileOptions &options) {
     PhaseTimer timer(options, "serialize");
     contents.manifest = std::move(lowered.manifest);
     contents.manifest.producer = "loom-compile 0.1.0";
-    contents.manifest.config = makeManifestConfig(checkpoint->config());
+    contents.manifest.config = makeManifestConfig(config);
     auto target = std::make_unique<fb::TargetT>();
-    target->name = codegen::resolveLoomTarget(options.target);
+    target->name = cuda ? options.target : codegen::resolveLoomTarget(options.target);
     target->halide_target = halideTarget;
-    target->cpu_features = codegen::cpuFeaturesFor(options.target);
+    if (!cuda)
+      target->cpu_features = codegen::cpuFeaturesFor(options.target);
     contents.manifest.target = std::move(target);
-    contents.tokenizerJson = readFile(options.checkpointDir + "/tokenizer.json");
+    contents.tokenizerJson = readFile(checkpointDir + "/tokenizer.json");
     writeArtifact(std::move(contents), options.outputPath, options.log);
   }
   return {};

@@ -3,9 +3,13 @@
 #include "loom/Driver/LowerToArtifact.h"
 
 #include "loom/Dialect/LoomOps.h"
+#include "loom/Dialect/WeightQuant.h"
+#include "loom/ArtifactFormat.h"
 #include "loom/Error.h"
 #include "loom/Passes/Passes.h"
+#include "loom/QuantLayout.h"
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 
 #include <cmath>
@@ -24,7 +28,7 @@ fb::DType dtypeOf(Type element) {
     return fb::DType::F16;
   if (element.isInteger(32))
     return fb::DType::I32;
-  fail("loom-compile: no artifact dtype for element type ", [&] {
+  fail("no artifact dtype for element type ", [&] {
     std::string text;
     llvm::raw_string_ostream os(text);
     os << element;
@@ -53,7 +57,7 @@ int64_t dim(Value value, unsigned index) {
 // Gemma rounds the embedding scale to the table's dtype before multiplying (62.0 in bf16).
 double roundToElementType(double value, codegen::ElementType type) {
   float asFloat = float(value);
-  if (type == codegen::ElementType::F32)
+  if (type != codegen::ElementType::BF16) // f32 and the quantized tables (dequantized to f32)
     return asFloat;
   uint32_t bits;
   std::memcpy(&bits, &asFloat, sizeof bits);
@@ -63,11 +67,91 @@ double roundToElementType(double value, codegen::ElementType type) {
 }
 
 codegen::ElementType weightTypeOf(Operation *op) {
+  // A quantized matrix operand decides (the other weights are f32 then); else bf16 or f32.
+  for (Value operand : op->getOperands())
+    switch (weightQuantOf(operand.getType())) {
+    case WeightQuant::Q8:
+      return codegen::ElementType::Q8;
+    case WeightQuant::Q4G32:
+      return codegen::ElementType::Q4G32;
+    case WeightQuant::Q4G128:
+      return codegen::ElementType::Q4G128;
+    case WeightQuant::None:
+      break;
+    }
   for (Value operand : op->getOperands())
     if (auto type = dyn_cast<RankedTensorType>(operand.getType()))
       if (type.getElementType().isBF16())
         return codegen::ElementType::BF16;
   return codegen::ElementType::F32;
+}
+
+// A quantized weight is stored as U8 [rows, packed row bytes] (QuantLayout.h).
+std::vector<int64_t> packedShapeOf(RankedTensorType type) {
+  WeightQuant quant = weightQuantOf(type);
+  uint64_t cols = uint64_t(type.getDimSize(1));
+  uint64_t rowBytes = quant == WeightQuant::Q8
+                          ? quant::q8RowBytes(cols)
+                          : quant::q4RowBytes(cols, uint64_t(weightQuantGroup(quant)));
+  return {type.getDimSize(0), int64_t(rowBytes)};
+}
+
+// ---- the fused ops (FuseXxx passes) ----
+
+codegen::InputNorm inputNormOf(Value weight, Value bias, FloatAttr eps) {
+  using Kind = codegen::InputNorm::Kind;
+  if (!eps)
+    return {};
+  return {bias ? Kind::Layer : Kind::Rms, bool(weight), eps.getValueAsDouble()};
+}
+
+codegen::Attention attentionParams(Value query, Value key, int64_t window, double scale,
+                                   bool imageBlocks, int64_t maxContext) {
+  return codegen::Attention{dim(query, 1), dim(key, 1), dim(query, 2), window,
+                            window > 0 ? std::min(window, maxContext) : maxContext, scale,
+                            imageBlocks};
+}
+
+std::optional<codegen::KernelParams> fusedParamsOf(Operation *op, int64_t maxContext) {
+  using namespace codegen;
+  if (auto fused = dyn_cast<FusedLinearOp>(op)) {
+    FusedLinear params{dim(fused.getInput(), 1), {},
+                       inputNormOf(fused.getNormWeight(), fused.getNormBias(), fused.getNormEpsAttr()),
+                       !fused.getBiases().empty()};
+    for (Value weight : fused.getWeights())
+      params.outs.push_back(dim(weight, 0));
+    return params;
+  }
+  if (auto geglu = dyn_cast<GegluLinearOp>(op))
+    return GegluLinear{dim(geglu.getInput(), 1), dim(geglu.getGateWeight(), 0),
+                       inputNormOf(geglu.getNormWeight(), Value(), geglu.getNormEpsAttr())};
+  if (auto input = dyn_cast<AttentionInputOp>(op))
+    return AttentionInput{dim(input.getInput(), 1),
+                          dim(input.getQuery(), 1),
+                          dim(input.getKey(), 1),
+                          dim(input.getQuery(), 2),
+                          inputNormOf(input.getNormWeight(), Value(), input.getNormEpsAttr()),
+                          bool(input.getVWeight()),
+                          input.getRawKey(),
+                          input.getHeadEps().convertToDouble(),
+                          input.getTheta().convertToDouble(),
+                          input.getRotatedPairsAttr().getInt()};
+  if (auto attention = dyn_cast<RawKeyAttentionOp>(op))
+    return RawKeyAttention{attentionParams(attention.getQuery(), attention.getRawKey(),
+                                           attention.getWindowAttr().getInt(),
+                                           attention.getScale().convertToDouble(),
+                                           attention.getImageBlocks(), maxContext),
+                           attention.getEps().convertToDouble(),
+                           attention.getTheta().convertToDouble(),
+                           attention.getRotatedPairsAttr().getInt()};
+  if (auto residual = dyn_cast<LinearResidualOp>(op))
+    return LinearResidual{dim(residual.getWeight(), 1), dim(residual.getWeight(), 0),
+                          residual.getEps().convertToDouble(), bool(residual.getScalar())};
+  if (auto patch = dyn_cast<PatchEmbedOp>(op))
+    return PatchEmbed{dim(patch.getPatches(), 1),        dim(patch.getDenseWeight(), 0),
+                      dim(patch.getProjectionWeight(), 0), dim(patch.getPositionTable(), 0),
+                      patch.getLnEps().convertToDouble(), patch.getRmsEps().convertToDouble()};
+  return std::nullopt;
 }
 
 codegen::KernelParams paramsOf(Operation *op, codegen::ElementType weightType, int64_t maxContext) {
@@ -105,7 +189,9 @@ codegen::KernelParams paramsOf(Operation *op, codegen::ElementType weightType, i
     return Softcap{perTokenElements(softcap.getInput()), softcap.getCap().convertToDouble()};
   if (auto position = dyn_cast<VisionPositionAddOp>(op))
     return VisionPositionAdd{dim(position.getInput(), 1), dim(position.getTable(), 0)};
-  fail("loom-compile: no kernel generator for op '", op->getName().getStringRef().str(), "'");
+  if (std::optional<codegen::KernelParams> fused = fusedParamsOf(op, maxContext))
+    return *fused;
+  fail("no kernel generator for op '", op->getName().getStringRef().str(), "'");
 }
 
 class Lowering {
@@ -131,12 +217,21 @@ private:
     auto tensor = std::make_unique<fb::TensorT>();
     auto type = cast<RankedTensorType>(decl.getType());
     tensor->name = decl.getName().str();
-    tensor->dtype = dtypeOf(type.getElementType());
-    tensor->shape = shapeOf(type);
+    if (WeightQuant quant = weightQuantOf(type); quant != WeightQuant::None) {
+      tensor->dtype = fb::DType::U8;
+      tensor->shape = packedShapeOf(type);
+      tensor->quantization =
+          quant == WeightQuant::Q8 ? fb::Quantization::Q8Row : fb::Quantization::Q4Group;
+      tensor->group_size = weightQuantGroup(quant);
+      tensor->logical_shape = shapeOf(type);
+    } else {
+      tensor->dtype = dtypeOf(type.getElementType());
+      tensor->shape = shapeOf(type);
+      lowered_.manifest.weight_dtype = tensor->dtype;
+    }
     tensor->source_file = decl.getSourceFile().str();
     tensor->source_offset = decl.getSourceOffsetAttr().getInt();
     tensor->source_dtype = dtypeOf(decl.getSourceType());
-    lowered_.manifest.weight_dtype = tensor->dtype;
     tensorIndex_[decl.getSymName()] = lowered_.manifest.tensors.size();
     lowered_.manifest.tensors.push_back(std::move(tensor));
   }
@@ -165,8 +260,13 @@ private:
       return located;
     }
     auto type = cast<RankedTensorType>(value.getType());
-    located->dtype = dtypeOf(type.getElementType());
-    located->shape = shapeOf(type);
+    if (weightQuantOf(type) != WeightQuant::None) {
+      located->dtype = fb::DType::U8;
+      located->shape = packedShapeOf(type);
+    } else {
+      located->dtype = dtypeOf(type.getElementType());
+      located->shape = shapeOf(type);
+    }
     Value root = value;
     while (auto reshape = root.getDefiningOp<ReshapeOp>())
       root = reshape.getInput();
@@ -182,10 +282,10 @@ private:
     } else {
       auto dispatch = root.getDefiningOp<DispatchOp>();
       if (!dispatch || !dispatch.getArenaOffset())
-        fail("loom-compile: value in @", func.getSymName().str(),
+        fail("value in @", func.getSymName().str(),
              " has no planned buffer; run loom-plan-buffers first");
       located->kind = fb::ValueKind::Arena;
-      located->offset_per_token = *dispatch.getArenaOffset();
+      located->offset_per_token = arenaOffsetOf(cast<OpResult>(root), dispatch, func);
     }
     return located;
   }
@@ -214,6 +314,8 @@ private:
           int64_t layer = *dispatch.getLayer();
           command->args.push_back(kvValue(fb::ValueKind::KvKeys, layer));
           command->args.push_back(kvValue(fb::ValueKind::KvValues, layer));
+        } else if (readsRawKeyCache(dispatch)) {
+          command->args.push_back(kvValue(fb::ValueKind::KvKeys, *dispatch.getLayer()));
         }
         for (Value result : dispatch.getResults())
           command->args.push_back(locate(result, func));
@@ -229,6 +331,14 @@ private:
         fb::CommandUnion unionCommand;
         unionCommand.Set(std::move(write));
         entry->commands.push_back(std::move(unionCommand));
+      } else if (auto append = dyn_cast<KvAppendRawOp>(op)) {
+        fb::KvWriteT write; // keys only: the layer's cache holds the raw k
+        write.layer = append.getLayerAttr().getInt();
+        write.keys = locate(append.getRawKey(), func);
+        keysOnlyLayers_.insert(write.layer);
+        fb::CommandUnion unionCommand;
+        unionCommand.Set(std::move(write));
+        entry->commands.push_back(std::move(unionCommand));
       }
     }
     return entry;
@@ -239,7 +349,7 @@ private:
   void matchKernelRanks(fb::DispatchT &command) {
     auto arguments = codegen::kernelArguments(lowered_.kernels[command.kernel]);
     if (arguments.size() != command.args.size())
-      fail("loom-compile: kernel ", lowered_.kernels[command.kernel].symbol, " takes ",
+      fail("kernel ", lowered_.kernels[command.kernel].symbol, " takes ",
            arguments.size(), " arguments, the dispatch passes ", command.args.size());
     for (size_t i = 0; i < arguments.size(); ++i) {
       std::vector<int64_t> &shape = command.args[i]->shape;
@@ -254,10 +364,31 @@ private:
       } else if (rank > shape.size()) {
         shape.insert(shape.begin() + 1, rank - shape.size(), 1);
       } else {
-        fail("loom-compile: cannot view a rank-", shape.size(), " value as rank ", rank,
+        fail("cannot view a rank-", shape.size(), " value as rank ", rank,
              " for kernel ", lowered_.kernels[command.kernel].symbol);
       }
     }
+  }
+
+  // loom-plan-buffers puts the results of one dispatch back to back from its arena_offset,
+  // skipping those the entry returns.
+  uint64_t arenaOffsetOf(OpResult result, DispatchOp dispatch, func::FuncOp func) {
+    auto returned = func.getBody().front().getTerminator()->getOperands();
+    uint64_t offset = *dispatch.getArenaOffset();
+    for (OpResult earlier : dispatch->getResults().take_front(result.getResultNumber())) {
+      if (llvm::is_contained(returned, Value(earlier)))
+        continue;
+      uint64_t bytes = uint64_t(perTokenElements(earlier)) *
+                       (cast<RankedTensorType>(earlier.getType()).getElementTypeBitWidth() / 8);
+      offset += (bytes + 63) / 64 * 64;
+    }
+    return offset;
+  }
+
+  // Whether the dispatched kernel reads a layer's raw-key cache (keys only).
+  bool readsRawKeyCache(DispatchOp dispatch) {
+    auto kernel = module_.lookupSymbol<KernelOp>(dispatch.getKernel());
+    return isa<RawKeyAttentionOp>(kernel.getBody().front().back());
   }
 
   bool lookupAttention(DispatchOp dispatch) {
@@ -286,6 +417,10 @@ private:
       cache->kv_heads = config_.layerKvHeads(layer);
       cache->head_dim = config_.layerHeadDim(layer);
       cache->dtype = fb::DType::F32;
+      cache->keys_only = keysOnlyLayers_.contains(layer);
+      // A keys-only cache needs a runtime that knows the field (ArtifactFormat.h).
+      if (cache->keys_only)
+        lowered_.manifest.min_runtime_version = kKeysOnlyKvRuntimeVersion;
       lowered_.manifest.kv_cache.push_back(std::move(cache));
     }
   }
@@ -295,6 +430,7 @@ private:
   int64_t maxContext_;
   LoweredModel lowered_;
   llvm::StringMap<uint32_t> tensorIndex_, kernelIndex_;
+  llvm::DenseSet<int64_t> keysOnlyLayers_; // layers written by loom.kv_append_raw
 };
 
 } // namespace

@@ -18,7 +18,9 @@ namespace {
 bool isKernelOp(Operation *op) {
   return isa<loom::EmbedOp, loom::RmsNormOp, loom::LayerNormOp, loom::LinearOp, loom::RopeOp,
              loom::AttentionOp, loom::GegluOp, loom::AddOp, loom::ScaleOp, loom::SoftcapOp,
-             loom::VisionPositionAddOp>(op);
+             loom::VisionPositionAddOp>(op) ||
+         isa<loom::FusedLinearOp, loom::GegluLinearOp, loom::AttentionInputOp,
+             loom::RawKeyAttentionOp, loom::LinearResidualOp, loom::PatchEmbedOp>(op);
 }
 
 // Ops that compute the same function on the same types share a kernel; the layer an
@@ -62,6 +64,8 @@ struct OutlineKernelsPass : loom::impl::LoomOutlineKernelsBase<OutlineKernelsPas
       Operation *clone = builder.clone(*op, mapping);
       if (auto attention = dyn_cast<loom::AttentionOp>(clone))
         attention.setLayer(0); // the dispatch says which layer's cache it reads
+      if (auto attention = dyn_cast<loom::RawKeyAttentionOp>(clone))
+        attention.setLayer(0);
       kernels[key] = kernel;
       return kernel;
     };
@@ -81,6 +85,8 @@ struct OutlineKernelsPass : loom::impl::LoomOutlineKernelsBase<OutlineKernelsPas
       builder.setInsertionPoint(op);
       IntegerAttr layer;
       if (auto attention = dyn_cast<loom::AttentionOp>(op))
+        layer = attention.getLayerAttr();
+      if (auto attention = dyn_cast<loom::RawKeyAttentionOp>(op))
         layer = attention.getLayerAttr();
       auto dispatch = loom::DispatchOp::create(
           builder, op->getLoc(), op->getResultTypes(), FlatSymbolRefAttr::get(kernel.getSymNameAttr()),

@@ -63,12 +63,18 @@ LogicalResult planFunction(func::FuncOp func) {
     auto dispatch = dyn_cast<loom::DispatchOp>(op);
     if (!dispatch)
       continue;
-    if (dispatch.getNumResults() > 1)
-      return dispatch.emitOpError() << "loom-plan-buffers supports at most one result";
-    if (dispatch.getNumResults() == 0 || outputs.contains(dispatch.getResult(0)))
+    // A fused kernel may have several results (a layer's query, key and value): they lie back
+    // to back from `arena_offset` and live as long as the longest-lived of them.
+    int64_t size = 0, end = now;
+    for (Value result : dispatch.getResults()) {
+      if (outputs.contains(result))
+        continue;
+      size += bytesPerToken(result);
+      if (auto last = lastUse.find(result); last != lastUse.end())
+        end = std::max(end, last->second);
+    }
+    if (size == 0)
       continue;
-    Value result = dispatch.getResult(0);
-    int64_t size = bytesPerToken(result);
     // First fit among the gaps between live intervals, sorted by offset.
     llvm::sort(live, [](const Interval &a, const Interval &b) { return a.offset < b.offset; });
     int64_t offset = 0;
@@ -77,8 +83,7 @@ LogicalResult planFunction(func::FuncOp func) {
         break;
       offset = std::max(offset, interval.offset + interval.size);
     }
-    auto end = lastUse.find(result);
-    live.push_back({offset, size, end == lastUse.end() ? now : end->second});
+    live.push_back({offset, size, end});
     arenaBytesPerToken = std::max(arenaBytesPerToken, offset + size);
     dispatch.setArenaOffsetAttr(IntegerAttr::get(IntegerType::get(op.getContext(), 64), offset));
   }

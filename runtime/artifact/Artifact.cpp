@@ -3,6 +3,7 @@
 // manifest range, FlatBuffers verifier + identifier, manifest versions, segments, tensors,
 // segment indices, kv cache, kernels, entry points. CPU features are the session's business.
 #include "loom/DTypeSize.h"
+#include "loom/QuantLayout.h"
 #include "loom/Artifact.h"
 
 #include "loom/ArtifactFormat.h"
@@ -163,6 +164,8 @@ private:
       if (tensor->size() != expected)
         fail(path_, ": tensor '", name, "' size is ", tensor->size(), " bytes, expected ", expected,
              " (", shapeText(tensor->shape()), " x ", fb::EnumNameDType(tensor->dtype()), ")");
+      if (tensor->quantization() != fb::Quantization::None)
+        checkQuantized(*tensor, name);
       if (tensor->offset() % kTensorAlignment != 0)
         fail(path_, ": tensor '", name, "' offset ", tensor->offset(), " is not a multiple of ",
              kTensorAlignment);
@@ -170,6 +173,33 @@ private:
         fail(path_, ": tensor '", name, "' [", tensor->offset(), ", +", tensor->size(),
              ") is outside its segment '", str(segment->name()), "' of ", segment->size(), " bytes");
     }
+  }
+
+  // A packed quantized matrix (QuantLayout.h): U8 [rows, packed row bytes] of its logical
+  // [rows, cols], so kernels generated for that shape read exactly its bytes.
+  void checkQuantized(const fb::Tensor &tensor, const std::string &name) {
+    const fb::Quantization scheme = tensor.quantization();
+    const auto *logical = tensor.logical_shape();
+    const int64_t group = tensor.group_size();
+    if (scheme != fb::Quantization::Q8Row && scheme != fb::Quantization::Q4Group)
+      fail(path_, ": tensor '", name, "' has unknown quantization ", int(scheme));
+    if (!logical || logical->size() != 2 || logical->Get(0) <= 0 || logical->Get(1) <= 0)
+      fail(path_, ": quantized tensor '", name, "' needs a [rows, cols] logical_shape, found ",
+           shapeText(logical));
+    const uint64_t rows = uint64_t(logical->Get(0)), cols = uint64_t(logical->Get(1));
+    if (scheme == fb::Quantization::Q4Group &&
+        (group <= 0 || group % int64_t(quant::kQ4BlockColumns) != 0 || cols % uint64_t(group) != 0))
+      fail(path_, ": quantized tensor '", name, "' has group_size ", group,
+           ", expected a multiple of 32 dividing its ", cols, " columns");
+    const uint64_t rowBytes = scheme == fb::Quantization::Q8Row
+                                  ? quant::q8RowBytes(cols)
+                                  : quant::q4RowBytes(cols, uint64_t(group));
+    const auto *shape = tensor.shape();
+    if (tensor.dtype() != fb::DType::U8 || !shape || shape->size() != 2 ||
+        uint64_t(shape->Get(0)) != rows || uint64_t(shape->Get(1)) != rowBytes)
+      fail(path_, ": quantized tensor '", name, "' (", fb::EnumNameQuantization(scheme), " ",
+           shapeText(logical), ") must be U8 [", rows, ", ", rowBytes, "], found ",
+           fb::EnumNameDType(tensor.dtype()), " ", shapeText(shape));
   }
 
   void checkSegmentIndex(const char *field, uint32_t index) {
@@ -246,7 +276,12 @@ private:
           auto write = static_cast<const fb::KvWrite *>(commands->Get(c));
           const fb::KvCacheLayer *layer = kvLayer(write->layer(), at + " (KvWrite)");
           at += " (KvWrite layer " + std::to_string(write->layer()) + ")";
+          if (layer->keys_only() && write->values())
+            fail(path_, ": ", at, " writes values but kv_cache layer ", write->layer(),
+                 " caches keys only (keys_only)");
           for (auto [value, what] : {std::pair{write->keys(), "keys"}, std::pair{write->values(), "values"}}) {
+            if (!value && what == std::string("values") && layer->keys_only())
+              continue;
             if (!value)
               fail(path_, ": ", at, " has no ", what);
             checkValue(*entry, value, at + " " + what);
@@ -329,6 +364,9 @@ private:
     case fb::ValueKind::KvKeys:
     case fb::ValueKind::KvValues: {
       const fb::KvCacheLayer *layer = kvLayer(value->index(), at);
+      if (value->kind() == fb::ValueKind::KvValues && layer->keys_only())
+        fail(path_, ": ", at, ": reads KvValues of kv_cache layer ", value->index(),
+             ", which caches keys only (keys_only)");
       auto shape = value->shape();
       if (value->dtype() != layer->dtype() || !shape || shape->size() != 3 ||
           shape->Get(0) != layer->capacity() || shape->Get(1) != layer->kv_heads() ||

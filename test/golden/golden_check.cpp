@@ -5,6 +5,12 @@
 //
 // Passes when every stored logit is within 1e-4 of the case's logit range, every row's argmax
 // and maximum agree, and the greedy tokens are identical.
+//
+//   golden-check --compare CASE.json FUSED.loom UNFUSED.loom LOOM_RUN SOURCE_DIR WORK_DIR
+//
+// The differential test of fusion: runs the case's prompt on both artifacts and passes when
+// every logit of every row agrees within 1e-5 of the unfused logit range (floating-point
+// reassociation) and the greedy tokens are identical.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -20,6 +26,7 @@
 namespace {
 
 constexpr double kRelativeTolerance = 1e-4;
+constexpr double kReassociationTolerance = 1e-5;
 
 struct Npy {
   std::vector<int64_t> shape;
@@ -74,9 +81,79 @@ std::string joinIds(const nlohmann::json &ids) {
 
 } // namespace
 
+// Runs loom-run on the case's prompt; writes WORK_DIR/<tag>.npy and <tag>.txt (its --json).
+bool runCase(const nlohmann::json &golden, const std::string &model, const std::string &loomRun,
+             const std::string &sourceDir, const std::string &workDir, const std::string &tag) {
+  std::string command = "'" + loomRun + "' '" + model + "' --prompt-ids " +
+                        joinIds(golden["prompt_ids"]) + " --max-tokens " +
+                        std::to_string(golden["max_tokens"].get<int>()) +
+                        " --greedy --ignore-eos --json --logits-out '" + workDir + "/" + tag + ".npy'";
+  if (golden.contains("image_budget"))
+    command += " --image-budget " + std::to_string(golden["image_budget"].get<int>());
+  for (const auto &image : golden["images"])
+    command += " --image '" + sourceDir + "/" + image.get<std::string>() + "'";
+  for (const auto &audio : golden["audios"])
+    command += " --audio '" + sourceDir + "/" + audio.get<std::string>() + "'";
+  command += " > '" + workDir + "/" + tag + ".txt'";
+  std::cout << "running: " << command << "\n";
+  return std::system(command.c_str()) == 0;
+}
+
+std::vector<int64_t> generatedIds(const std::string &textPath) {
+  std::ifstream textFile(textPath);
+  nlohmann::json run = nlohmann::json::parse(textFile, nullptr, false);
+  if (!run.is_discarded() && run.contains("generated_ids"))
+    return run["generated_ids"].get<std::vector<int64_t>>();
+  return {};
+}
+
+// --compare: the fused artifact against the unfused one on the case's prompt.
+int compareArtifacts(const nlohmann::json &golden, const std::string &fused,
+                     const std::string &unfused, const std::string &loomRun,
+                     const std::string &sourceDir, const std::string &workDir) {
+  std::string name = golden["case"].get<std::string>();
+  for (const auto &[model, tag] : {std::pair{fused, name + "-fused"}, std::pair{unfused, name + "-unfused"}})
+    if (!runCase(golden, model, loomRun, sourceDir, workDir, tag)) {
+      std::cerr << name << ": loom-run failed on " << model << "\n";
+      return 1;
+    }
+  Npy a, b;
+  std::string error;
+  if (!readNpy(workDir + "/" + name + "-fused.npy", a, error) ||
+      !readNpy(workDir + "/" + name + "-unfused.npy", b, error)) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  if (a.shape != b.shape || a.shape.size() != 2) {
+    std::cerr << name << ": the fused and unfused logits differ in shape\n";
+    return 1;
+  }
+  auto [lowest, highest] = std::minmax_element(b.data.begin(), b.data.end());
+  double range = double(*highest) - double(*lowest), worst = 0;
+  for (size_t i = 0; i < a.data.size(); ++i)
+    worst = std::max(worst, std::fabs(double(a.data[i]) - double(b.data[i])));
+  bool sameTokens = generatedIds(workDir + "/" + name + "-fused.txt") ==
+                    generatedIds(workDir + "/" + name + "-unfused.txt");
+  std::printf("%s: fused vs unfused: rows %lld x %lld, logit range %.4f, max |diff| %.3g (%.3g of "
+              "the range, bound %.0e), greedy tokens %s\n",
+              name.c_str(), (long long)a.shape[0], (long long)a.shape[1], range, worst,
+              worst / range, kReassociationTolerance, sameTokens ? "identical" : "DIFFERENT");
+  return worst <= kReassociationTolerance * range && sameTokens ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 8 && std::string(argv[1]) == "--compare") {
+    std::ifstream caseFile(argv[2]);
+    nlohmann::json golden = nlohmann::json::parse(caseFile, nullptr, false);
+    if (golden.is_discarded()) {
+      std::cerr << argv[2] << ": not valid JSON\n";
+      return 1;
+    }
+    return compareArtifacts(golden, argv[3], argv[4], argv[5], argv[6], argv[7]);
+  }
   if (argc != 6) {
-    std::cerr << "usage: golden-check CASE.json MODEL.loom LOOM_RUN SOURCE_DIR WORK_DIR\n";
+    std::cerr << "usage: golden-check CASE.json MODEL.loom LOOM_RUN SOURCE_DIR WORK_DIR\n"
+                 "       golden-check --compare CASE.json FUSED.loom UNFUSED.loom LOOM_RUN SOURCE_DIR WORK_DIR\n";
     return 2;
   }
   std::string casePath = argv[1], model = argv[2], loomRun = argv[3], sourceDir = argv[4],
@@ -90,17 +167,7 @@ int main(int argc, char **argv) {
   std::string name = golden["case"];
   std::string logitsPath = workDir + "/" + name + ".npy";
   std::string textPath = workDir + "/" + name + ".txt";
-  std::string command = "'" + loomRun + "' '" + model + "' --prompt-ids " +
-                        joinIds(golden["prompt_ids"]) + " --max-tokens " +
-                        std::to_string(golden["max_tokens"].get<int>()) +
-                        " --greedy --ignore-eos --json --logits-out '" + logitsPath + "'";
-  for (const auto &image : golden["images"])
-    command += " --image '" + sourceDir + "/" + image.get<std::string>() + "'";
-  for (const auto &audio : golden["audios"])
-    command += " --audio '" + sourceDir + "/" + audio.get<std::string>() + "'";
-  command += " > '" + textPath + "'";
-  std::cout << "running: " << command << "\n";
-  if (std::system(command.c_str()) != 0) {
+  if (!runCase(golden, model, loomRun, sourceDir, workDir, name)) {
     std::cerr << name << ": loom-run failed\n";
     return 1;
   }

@@ -4,8 +4,11 @@
 // exits with 1.
 #include "loom/DTypeSize.h"
 #include "loom/Artifact.h"
+#include "loom/Cuda/KernelBundle.h"
 #include "loom/Error.h"
 #include "loom/Schema/loom_generated.h"
+
+#include "loom/Tools/CliChecks.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -150,6 +153,11 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
                          {"source_file", text(t->source_file())},
                          {"source_offset", t->source_offset()},
                          {"source_dtype", fb::EnumNameDType(t->source_dtype())}});
+      if (t->quantization() != fb::Quantization::None) { // packed bytes of a [rows, cols] matrix
+        tensors.back()["quantization"] = fb::EnumNameQuantization(t->quantization());
+        tensors.back()["group_size"] = t->group_size();
+        tensors.back()["logical_shape"] = shapeJson(t->logical_shape());
+      }
     }
   doc["tensors"] = {{"count", tensors.size()}, {"total_bytes", tensorBytes}, {"list", tensors}};
 
@@ -157,6 +165,21 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
   if (m.kernels())
     for (auto k : *m.kernels())
       doc["kernels"].push_back({{"symbol", text(k->symbol())}, {"kind", text(k->kind())}, {"description", text(k->description())}});
+  // A CUDA artifact's kernel segment is a kernel bundle: cubin + PTX and each kernel's launches.
+  if (text(target->name()).rfind("cuda:", 0) == 0) {
+    loom::ByteSpan segment = artifact.segment(m.kernel_library_segment());
+    loom::cuda::KernelBundle bundle = loom::cuda::readKernelBundle(segment.data, segment.size, artifact.path());
+    ordered_json gpu = {{"target", bundle.target}, {"producer", bundle.producer}, {"images", ordered_json::array()}};
+    for (const auto &image : bundle.images)
+      gpu["images"].push_back({{"format", image.format}, {"arch", image.arch}, {"bytes", image.size}});
+    std::map<std::string, int> functions;
+    for (const auto &kernel : bundle.kernels)
+      for (const auto &variant : kernel.variants)
+        for (const auto &launch : variant.launches)
+          functions[launch.function]++;
+    gpu["gpu_functions"] = functions.size() + 1; // + the KV write kernel
+    doc["cuda"] = gpu;
+  }
 
   doc["entry_points"] = ordered_json::array();
   uint64_t maxArenaPerToken = 0;
@@ -189,7 +212,9 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
   uint64_t kvTotal = 0, kvAtContext = 0;
   if (m.kv_cache())
     for (auto layer : *m.kv_cache()) {
-      uint64_t perSlot = 2 * uint64_t(layer->kv_heads()) * uint64_t(layer->head_dim()) * loom::dtypeSize(layer->dtype());
+      // A keys-only layer (k_eq_v, raw k cached once) holds one tensor instead of keys and values.
+      uint64_t tensors = layer->keys_only() ? 1 : 2;
+      uint64_t perSlot = tensors * uint64_t(layer->kv_heads()) * uint64_t(layer->head_dim()) * loom::dtypeSize(layer->dtype());
       uint64_t perLayer = perSlot * uint64_t(layer->capacity());
       int64_t slots = layer->kind() == fb::LayerKind::Sliding
                           ? (m.max_context() > 0 ? std::min(layer->capacity(), m.max_context()) : layer->capacity())
@@ -197,10 +222,12 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
       kvAtContext += perSlot * uint64_t(slots);
       kvTotal += perLayer;
       std::string kind = fb::EnumNameLayerKind(layer->kind());
-      ordered_json &entry = kinds[kind];
+      std::string cached = layer->keys_only() ? "raw_keys" : "keys_values";
+      ordered_json &entry = kinds[kind + "/" + cached];
       if (entry.is_null())
-        entry = {{"kind", kind}, {"layers", 0}, {"capacity", layer->capacity()}, {"kv_heads", layer->kv_heads()},
+        entry = {{"kind", kind}, {"cached", cached}, {"layers", 0}, {"capacity", layer->capacity()}, {"kv_heads", layer->kv_heads()},
                  {"head_dim", layer->head_dim()}, {"dtype", fb::EnumNameDType(layer->dtype())},
+                 {"bytes_per_slot", perSlot},
                  {"bytes_per_layer", perLayer}, {"total_bytes", 0}};
       entry["layers"] = entry["layers"].get<uint64_t>() + 1;
       entry["total_bytes"] = entry["total_bytes"].get<uint64_t>() + perLayer;
@@ -261,6 +288,11 @@ void printText(const ordered_json &d, std::ostream &out) {
   out << "\ntensors (" << tensors["count"] << ", " << bytesText(tensors["total_bytes"]) << "):\n";
   for (const auto &x : tensors["list"])
     out << "  " << x["name"].get<std::string>() << "  " << x["dtype"].get<std::string>() << " " << shapeText(x["shape"])
+        << (x.contains("quantization")
+                ? " = " + x["quantization"].get<std::string>() +
+                      (x["group_size"].get<int64_t>() ? " g" + std::to_string(x["group_size"].get<int64_t>()) : "") +
+                      " " + shapeText(x["logical_shape"])
+                : "")
         << "  " << x["bytes"].get<uint64_t>() << " B  <- " << x["source_file"].get<std::string>() << " @"
         << x["source_offset"].get<uint64_t>() << " " << x["source_dtype"].get<std::string>() << "\n";
   out << "  total: " << tensors["count"] << " tensors, " << bytesText(tensors["total_bytes"]) << "\n";
@@ -269,6 +301,15 @@ void printText(const ordered_json &d, std::ostream &out) {
   for (const auto &k : d["kernels"])
     out << "  " << k["symbol"].get<std::string>() << "  [" << k["kind"].get<std::string>() << "]  "
         << k["description"].get<std::string>() << "\n";
+
+  if (d.contains("cuda")) {
+    const auto &gpu = d["cuda"];
+    out << "\ncuda kernels (" << gpu["target"].get<std::string>() << ", " << gpu["producer"].get<std::string>()
+        << "): " << gpu["gpu_functions"] << " GPU functions\n";
+    for (const auto &image : gpu["images"])
+      out << "  " << std::setw(6) << image["format"].get<std::string>() << std::setw(12) << image["arch"].get<std::string>()
+          << bytesText(image["bytes"]) << "\n";
+  }
 
   out << "\nentry points (" << d["entry_points"].size() << "):\n";
   for (const auto &e : d["entry_points"]) {
@@ -282,7 +323,9 @@ void printText(const ordered_json &d, std::ostream &out) {
   const auto &kv = d["kv_cache"];
   out << "\nKV cache plan (" << kv["layers"] << " layers, " << bytesText(kv["total_bytes"]) << " at capacity):\n";
   for (const auto &k : kv["by_kind"]) {
-    out << "  " << std::setw(8) << k["kind"].get<std::string>() << k["layers"] << " layers, capacity "
+    out << "  " << std::setw(8) << k["kind"].get<std::string>() << k["layers"] << " layers, "
+        << (k["cached"] == "raw_keys" ? "raw k only" : "keys + values") << ", "
+        << bytesText(k["bytes_per_slot"]) << "/token, capacity "
         << (k["capacity"].is_string() ? k["capacity"].get<std::string>() : k["capacity"].dump()) << " x "
         << k["kv_heads"] << " heads x " << k["head_dim"] << " " << k["dtype"].get<std::string>() << ", per layer "
         << (k["bytes_per_layer"].is_string() ? k["bytes_per_layer"].get<std::string>() : bytesText(k["bytes_per_layer"]))
@@ -309,7 +352,7 @@ int main(int argc, char **argv) {
   app.add_option("artifact", path, "the .loom file")->required();
   app.add_flag("--json", json, "print JSON instead of text");
   app.add_option("--tokens", tokens, "token count for the planned arena (default 1: a decode step)")
-      ->check(CLI::PositiveNumber);
+      ->check(loom::cli::integerAtLeast(1));
   CLI11_PARSE(app, argc, argv);
   try {
     auto artifact = loom::Artifact::open(path);

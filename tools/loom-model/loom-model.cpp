@@ -8,6 +8,8 @@
 #include "loom/Checkpoint/SyntheticModel.h"
 #include "loom/Error.h"
 
+#include "loom/Tools/CliChecks.h"
+
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -125,8 +127,8 @@ int main(int argc, char **argv) {
   mk->add_option("--seed", seed, "random seed")->required();
   mk->add_option("-o,--output", out, "output folder")->required();
   mk->add_option("--layers", layers, "override num_hidden_layers (layer types follow the HF rule)")
-      ->check(CLI::PositiveNumber);
-  mk->add_option("--window", window, "override sliding_window")->check(CLI::PositiveNumber);
+      ->check(loom::cli::integerAtLeast(1));
+  mk->add_option("--window", window, "override sliding_window")->check(loom::cli::integerAtLeast(1));
   mk->add_option("--dtype", dtype, "bf16 (default) or f32")->check(CLI::IsMember({"bf16", "f32"}));
   mk->add_option("--tokenizer-dir", tokenizerDir,
                  "folder with tokenizer.json (and optionally tokenizer_config.json); default: the repo's "

@@ -1,8 +1,11 @@
-// loom-tokenize: encodes text with a tokenizer.
-//   loom-tokenize TOKENIZER.json --jsonl FILE [--add-bos]   one {"text": ...} per line in,
-//                                                          {"text": ..., "ids": [...]} per line out
-//   loom-tokenize TOKENIZER.json --text "some text"        prints the ids of one string
+// loom-tokenize: encodes text with a tokenizer: a Hugging Face tokenizer.json, or the one a
+// compiled .loom artifact carries in its tokenizer segment.
+//   loom-tokenize TOKENIZER.json|MODEL.loom --jsonl FILE [--add-bos]   one {"text": ...} per
+//                                        line in, {"text": ..., "ids": [...]} per line out
+//   loom-tokenize TOKENIZER.json|MODEL.loom --text "some text"        the ids of one string
+#include "loom/Artifact.h"
 #include "loom/Error.h"
+#include "loom/Schema/loom_generated.h"
 #include "loom/Tokenizer/Tokenizer.h"
 
 #include <CLI/CLI.hpp>
@@ -14,7 +17,22 @@
 
 namespace {
 
-// The tokenizer a file provides. Today: a Hugging Face tokenizer.json.
+// The tokenizer.json bytes of an artifact's tokenizer segment (the artifact is verified first;
+// its kernels are not loaded, so any target's artifact can be read).
+loom::Tokenizer tokenizerOfArtifact(const std::string &path) {
+  std::shared_ptr<const loom::Artifact> artifact = loom::Artifact::open(path);
+  const loom::fb::Model &manifest = artifact->manifest();
+  const uint32_t segments = manifest.segments() ? manifest.segments()->size() : 0;
+  if (manifest.tokenizer_segment() >= segments)
+    loom::fail(path, ": manifest field tokenizer_segment is ", manifest.tokenizer_segment(),
+               ": expected one of the ", segments, " segments");
+  loom::ByteSpan bytes = artifact->segment(manifest.tokenizer_segment());
+  return loom::Tokenizer::fromJson(
+      std::string_view(reinterpret_cast<const char *>(bytes.data), bytes.size),
+      path + " (tokenizer segment)");
+}
+
+// The tokenizer a file provides: a tokenizer.json, or a .loom artifact's.
 loom::Tokenizer loadTokenizerFor(const std::string &path) {
   auto endsWith = [&](const char *suffix) {
     std::string s(suffix);
@@ -23,8 +41,8 @@ loom::Tokenizer loadTokenizerFor(const std::string &path) {
   if (endsWith(".json"))
     return loom::Tokenizer::fromFile(path);
   if (endsWith(".loom"))
-    loom::fail(path, ": .loom artifacts are not supported yet: pass a tokenizer.json");
-  loom::fail(path, ": unknown tokenizer source: expected a tokenizer.json (.loom artifacts are not supported yet)");
+    return tokenizerOfArtifact(path);
+  loom::fail(path, ": unknown tokenizer source: expected a tokenizer.json or a .loom artifact");
 }
 
 std::string idsJson(const std::vector<int32_t> &ids) {
@@ -68,10 +86,10 @@ int encodeJsonl(const loom::Tokenizer &tok, const std::string &path, bool addBos
 } // namespace
 
 int main(int argc, char **argv) {
-  CLI::App app{"Encode text with a tokenizer (tokenizer.json)"};
+  CLI::App app{"Encode text with a tokenizer (tokenizer.json or a .loom artifact's)"};
   std::string tokenizerPath, jsonlPath, text;
   bool addBos = false;
-  app.add_option("tokenizer", tokenizerPath, "tokenizer.json (a .loom artifact later)")->required();
+  app.add_option("tokenizer", tokenizerPath, "tokenizer.json, or a compiled .loom artifact")->required();
   auto *jsonlOpt = app.add_option("--jsonl", jsonlPath, "JSON-lines input with a \"text\" field per line ('-' = stdin)");
   auto *textOpt = app.add_option("--text", text, "encode this one string and print its ids");
   jsonlOpt->excludes(textOpt);

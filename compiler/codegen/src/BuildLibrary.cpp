@@ -199,4 +199,27 @@ std::vector<uint8_t> buildKernelLibrary(const std::vector<KernelSpec> &kernels,
   return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
+void emitKernel(const KernelSpec &spec, const std::string &halideTarget, KernelOutput output,
+                const std::string &path) {
+  const Halide::Target target = parseTarget(halideTarget);
+  if (!isCIdentifier(spec.symbol))
+    fail("emitKernel: kernel symbol '", spec.symbol, "' is not a C identifier");
+  try {
+    detail::KernelPipeline kernel = detail::buildPipeline(spec, target);
+    switch (output) {
+    case KernelOutput::Assembly:
+      kernel.pipeline.compile_to_assembly(path, kernel.arguments, spec.symbol, target);
+      break;
+    case KernelOutput::LoweredStmt:
+      kernel.pipeline.compile_to_lowered_stmt(path, kernel.arguments, Halide::Text, target);
+      break;
+    case KernelOutput::Object:
+      kernel.pipeline.compile_to_object(path, kernel.arguments, spec.symbol, target);
+      break;
+    }
+  } catch (const Halide::Error &e) {
+    fail("emitKernel: Halide failed on kernel ", spec.symbol, " (", describe(spec), "): ", e.what());
+  }
+}
+
 } // namespace loom::codegen

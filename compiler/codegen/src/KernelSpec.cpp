@@ -1,5 +1,6 @@
 // describe(), kindName() and kernelArguments(): plain C++, no Halide.
 #include "loom/Codegen/KernelSpec.h"
+#include "FusedKernelSpec.h"
 
 #include <cstdlib>
 #include <sstream>
@@ -25,7 +26,20 @@ std::string number(double value) {
   return out.str();
 }
 
-const char *weightName(ElementType type) { return type == ElementType::BF16 ? "bf16" : "f32"; }
+const char *weightName(ElementType type) {
+  switch (type) {
+  case ElementType::BF16:
+    return "bf16";
+  case ElementType::Q8:
+    return "q8";
+  case ElementType::Q4G32:
+    return "q4g32";
+  case ElementType::Q4G128:
+    return "q4g128";
+  default:
+    return "f32";
+  }
+}
 
 } // namespace
 
@@ -42,6 +56,12 @@ std::string kindName(const KernelSpec &spec) {
                         [](const Scale &) { return "scale"; },
                         [](const Softcap &) { return "softcap"; },
                         [](const VisionPositionAdd &) { return "vision_position_add"; },
+                        [](const FusedLinear &p) { return detail::fusedKindName(p); },
+                        [](const GegluLinear &p) { return detail::fusedKindName(p); },
+                        [](const AttentionInput &p) { return detail::fusedKindName(p); },
+                        [](const RawKeyAttention &p) { return detail::fusedKindName(p); },
+                        [](const LinearResidual &p) { return detail::fusedKindName(p); },
+                        [](const PatchEmbed &p) { return detail::fusedKindName(p); },
                     },
                     spec.params);
 }
@@ -99,6 +119,12 @@ std::string describe(const KernelSpec &spec) {
             out << " width=" << p.width << " table_size=" << p.tableSize;
             return true;
           },
+          [&](const FusedLinear &p) { return detail::describeFused(out, p); },
+          [&](const GegluLinear &p) { return detail::describeFused(out, p); },
+          [&](const AttentionInput &p) { return detail::describeFused(out, p); },
+          [&](const RawKeyAttention &p) { return detail::describeFused(out, p); },
+          [&](const LinearResidual &p) { return detail::describeFused(out, p); },
+          [&](const PatchEmbed &p) { return detail::describeFused(out, p); },
       },
       spec.params);
   if (usesWeights)
@@ -109,11 +135,15 @@ std::string describe(const KernelSpec &spec) {
 std::vector<KernelArgInfo> kernelArguments(const KernelSpec &spec) {
   using K = KernelArgInfo::Kind;
   using D = KernelArgInfo::DType;
+  // Vector weights (bias, norms, scalars, tables) are f32 in the quantized modes; the matrix
+  // weight (`m`) is a packed u8 buffer there.
   const D w = spec.weightType == ElementType::BF16 ? D::BF16 : D::F32;
+  const bool quantized = spec.weightType != ElementType::F32 && spec.weightType != ElementType::BF16;
+  const D m = quantized ? D::U8 : w;
   return std::visit(
       Overloaded{
           [&](const EmbedTokens &) -> std::vector<KernelArgInfo> {
-            return {{"ids", K::Input, D::I32, 1}, {"table", K::Input, w, 2},
+            return {{"ids", K::Input, D::I32, 1}, {"table", K::Input, m, 2},
                     {"out", K::Output, D::F32, 2}};
           },
           [&](const RmsNorm &p) -> std::vector<KernelArgInfo> {
@@ -128,7 +158,7 @@ std::vector<KernelArgInfo> kernelArguments(const KernelSpec &spec) {
                     {"bias", K::Input, w, 1}, {"out", K::Output, D::F32, 2}};
           },
           [&](const Linear &p) -> std::vector<KernelArgInfo> {
-            std::vector<KernelArgInfo> args{{"x", K::Input, D::F32, 2}, {"weight", K::Input, w, 2}};
+            std::vector<KernelArgInfo> args{{"x", K::Input, D::F32, 2}, {"weight", K::Input, m, 2}};
             if (p.hasBias)
               args.push_back({"bias", K::Input, w, 1});
             args.push_back({"out", K::Output, D::F32, 2});
@@ -163,6 +193,12 @@ std::vector<KernelArgInfo> kernelArguments(const KernelSpec &spec) {
             return {{"x", K::Input, D::F32, 2}, {"positions", K::Input, D::I32, 2},
                     {"table", K::Input, w, 3}, {"out", K::Output, D::F32, 2}};
           },
+          [&](const FusedLinear &p) { return detail::fusedArguments(p, w, m); },
+          [&](const GegluLinear &p) { return detail::fusedArguments(p, w, m); },
+          [&](const AttentionInput &p) { return detail::fusedArguments(p, w, m); },
+          [&](const RawKeyAttention &p) { return detail::fusedArguments(p, w, m); },
+          [&](const LinearResidual &p) { return detail::fusedArguments(p, w, m); },
+          [&](const PatchEmbed &p) { return detail::fusedArguments(p, w, m); },
       },
       spec.params);
 }

@@ -4,8 +4,11 @@
 // the Halide buffer (n, t). Every extent except T is fixed by the spec and constrained on the
 // buffers (with dense strides), so the generated code is specialised to the static shapes.
 #include "Pipelines.h"
+#include "LinearSchedule.h"
+#include "WeightAccess.h"
 
 #include "loom/Error.h"
+#include "loom/QuantLayout.h"
 
 #include <cmath>
 #include <functional>
@@ -20,8 +23,6 @@ template <class... Ts> struct Overloaded : Ts... { using Ts::operator()...; };
 template <class... Ts> Overloaded(Ts...) -> Overloaded<Ts...>;
 
 constexpr int64_t kDynamic = -1; // the token count T: a run-time extent, min 0
-
-Type weightType(ElementType type) { return type == ElementType::BF16 ? BFloat(16) : Float(32); }
 
 Expr widen(Expr e) { return e.type() == Float(32) ? e : cast<float>(e); }
 
@@ -103,17 +104,17 @@ LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector
   return s;
 }
 
-KernelPipeline embedTokens(const EmbedTokens &p, Type wt, int lanes) {
-  ImageParam ids(Int(32), 1, "ids"), table(wt, 2, "table");
+KernelPipeline embedTokens(const EmbedTokens &p, ElementType et, int lanes) {
+  ImageParam ids(Int(32), 1, "ids");
+  WeightMatrix table = weightMatrix("table", et, p.vocab, p.width);
   constrain(ids, {kDynamic});
-  constrain(table, {p.width, p.vocab});
   Var w("w"), t("t");
   Func out("out"); // output buffer name in the metadata
   Expr row = clamp(ids(t), 0, checkedInt(p.vocab, "vocab") - 1);
-  out(w, t) = widen(table(w, row)) * float(p.scale);
+  out(w, t) = table.at(row, w) * float(p.scale);
   constrain(out.output_buffer(), {p.width, kDynamic});
   scheduleRows(out, w, t, p.width, lanes);
-  return {Pipeline(out), {ids, table}};
+  return {Pipeline(out), {ids, table.param}};
 }
 
 KernelPipeline rmsNorm(const RmsNorm &p, Type wt, int lanes) {
@@ -164,33 +165,24 @@ KernelPipeline layerNorm(const LayerNorm &p, Type wt, int lanes) {
   return {Pipeline(out), {x, weight, bias}};
 }
 
-KernelPipeline linear(const Linear &p, Type wt, int lanes) {
-  ImageParam x(Float(32), 2, "x"), weight(wt, 2, "weight"), bias(wt, 1, "bias");
+KernelPipeline linear(const Linear &p, ElementType et, const Target &target) {
+  ImageParam x(Float(32), 2, "x"), bias(vectorWeightType(et), 1, "bias");
+  WeightMatrix weight = weightMatrix("weight", et, p.out, p.in);
   constrain(x, {p.in, kDynamic});
-  constrain(weight, {p.in, p.out});
   constrain(bias, {p.out});
-  Var o("o"), t("t"), oo("oo"), oi("oi");
-  LaneSum dot = laneSum("linear_dot", p.in, lanes, {o, t},
-                        [&](Expr i) { return x(i, t) * widen(weight(i, o)); });
   Func out("out"); // output buffer name in the metadata
-  out(o, t) = p.hasBias ? dot.total(o, t) + widen(bias(o)) : dot.total(o, t);
-  constrain(out.output_buffer(), {p.out, kDynamic});
-
-  // Blocks of `tile` outputs (a divisor of out, so no tail) per parallel task; inside, each
-  // token's block is one register-blocked pass over the weight rows: `tile` vector accumulators.
-  int tile = 1;
-  for (int candidate : {8, 4, 2})
-    if (p.out % candidate == 0) {
-      tile = candidate;
-      break;
-    }
-  out.split(o, oo, oi, tile).reorder(oi, t, oo).parallel(oo);
-  dot.total.compute_at(out, t);
-  if (dot.hasPartial) {
-    dot.partial.compute_at(out, t).vectorize(dot.lane);
-    dot.partial.update().reorder(dot.lane, o, dot.chunk.x, t).vectorize(dot.lane).unroll(o);
+  LinearProduct product{x, [&](Expr o, Expr i) { return weight.at(o, i); }, nullptr, p.in, p.out};
+  if (et == ElementType::Q8) { // one scale per row: applied once per output
+    product.weight = [&](Expr o, Expr i) { return weight.level(o, i); };
+    product.rowScale = [&](Expr o) { return weight.scale(o, 0); };
   }
-  std::vector<Argument> args{x, weight};
+  if (et == ElementType::Q4G32 || et == ElementType::Q4G128)
+    product.stepMultiple = int(quant::kQ4BlockColumns);
+  if (p.hasBias)
+    product.bias = [&](Expr o) { return widen(bias(o)); };
+  defineLinearProduct(out, product, target);
+  constrain(out.output_buffer(), {p.out, kDynamic});
+  std::vector<Argument> args{x, weight.param};
   if (p.hasBias)
     args.push_back(bias);
   return {Pipeline(out), args};
@@ -393,12 +385,13 @@ KernelPipeline visionPositionAdd(const VisionPositionAdd &p, Type wt, int lanes)
 
 KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target) {
   const int lanes = std::max(4, target.natural_vector_size(Float(32)));
-  const Type wt = weightType(spec.weightType);
+  const Type wt = vectorWeightType(spec.weightType);
+  const ElementType et = spec.weightType;
   return std::visit(Overloaded{
-                        [&](const EmbedTokens &p) { return embedTokens(p, wt, lanes); },
+                        [&](const EmbedTokens &p) { return embedTokens(p, et, lanes); },
                         [&](const RmsNorm &p) { return rmsNorm(p, wt, lanes); },
                         [&](const LayerNorm &p) { return layerNorm(p, wt, lanes); },
-                        [&](const Linear &p) { return linear(p, wt, lanes); },
+                        [&](const Linear &p) { return linear(p, et, target); },
                         [&](const Rope &p) { return rope(p, lanes); },
                         [&](const Attention &p) { return attention(p, lanes); },
                         [&](const GeGlu &p) { return geglu(p, lanes); },
@@ -406,6 +399,12 @@ KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target) {
                         [&](const Scale &p) { return scale(p, wt, lanes); },
                         [&](const Softcap &p) { return softcap(p, lanes); },
                         [&](const VisionPositionAdd &p) { return visionPositionAdd(p, wt, lanes); },
+                        [&](const FusedLinear &) { return buildFusedPipeline(spec, target); },
+                        [&](const GegluLinear &) { return buildFusedPipeline(spec, target); },
+                        [&](const AttentionInput &) { return buildFusedPipeline(spec, target); },
+                        [&](const RawKeyAttention &) { return buildFusedPipeline(spec, target); },
+                        [&](const LinearResidual &) { return buildFusedPipeline(spec, target); },
+                        [&](const PatchEmbed &) { return buildFusedPipeline(spec, target); },
                     },
                     spec.params);
 }

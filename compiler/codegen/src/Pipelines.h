@@ -17,4 +17,7 @@ struct KernelPipeline {
 // Defines and schedules the pipeline of `spec` for `target` (vector width, etc.).
 KernelPipeline buildPipeline(const KernelSpec &spec, const Halide::Target &target);
 
+// The fused kinds (FusedLinear ... PatchEmbed), in FusedPipelines.cpp; buildPipeline calls it.
+KernelPipeline buildFusedPipeline(const KernelSpec &spec, const Halide::Target &target);
+
 } // namespace loom::codegen::detail

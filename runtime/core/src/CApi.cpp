@@ -3,6 +3,7 @@
 #include "loom/loom.h"
 
 #include "loom/Error.h"
+#include "loom/Runtime/ChatTemplate.h"
 #include "loom/Runtime/Session.h"
 
 #include <cstring>
@@ -105,6 +106,24 @@ loom_status loom_model_special_tokens(const loom_model *model, loom_special_toke
   return LOOM_OK;
 }
 
+loom_status loom_model_stop_tokens(const loom_model *model, int32_t *ids, size_t capacity,
+                                   size_t *count) {
+  if (model == nullptr || count == nullptr || (ids == nullptr && capacity != 0))
+    return invalid("loom_model_stop_tokens: null argument");
+  return guarded(LOOM_ERROR_INTERNAL, [&] {
+    std::vector<int32_t> stops =
+        loom::chat::stopTokens(model->model->tokenizer(), model->model->tokens().eos);
+    *count = stops.size();
+    if (stops.size() > capacity)
+      return setError(LOOM_ERROR_BUFFER_TOO_SMALL,
+                      "loom_model_stop_tokens: " + std::to_string(stops.size()) +
+                          " ids do not fit in " + std::to_string(capacity));
+    if (!stops.empty())
+      std::memcpy(ids, stops.data(), stops.size() * sizeof(int32_t));
+    return LOOM_OK;
+  });
+}
+
 loom_status loom_tokenize(const loom_model *model, const char *text, size_t length, int add_bos,
                           int32_t *ids, size_t capacity, size_t *count) {
   if (model == nullptr || (text == nullptr && length != 0) || count == nullptr ||
@@ -193,13 +212,29 @@ void loom_detokenizer_destroy(loom_detokenizer *detokenizer) { delete detokenize
 
 namespace {
 bool toMedia(const loom_media &in, loom::MediaInput &out) {
-  if (in.path == nullptr || (in.kind != LOOM_MEDIA_IMAGE && in.kind != LOOM_MEDIA_AUDIO))
+  if (in.path == nullptr ||
+      (in.kind != LOOM_MEDIA_IMAGE && in.kind != LOOM_MEDIA_AUDIO && in.kind != LOOM_MEDIA_VIDEO))
     return false;
-  out.kind = in.kind == LOOM_MEDIA_IMAGE ? loom::MediaKind::Image : loom::MediaKind::Audio;
+  out.kind = in.kind == LOOM_MEDIA_IMAGE   ? loom::MediaKind::Image
+             : in.kind == LOOM_MEDIA_AUDIO ? loom::MediaKind::Audio
+                                           : loom::MediaKind::Video;
   out.path = in.path;
+  out.tokenBudget = in.token_budget;
+  out.maxFrames = in.max_frames;
+  out.videoAudio = in.video_audio != 0;
   return true;
 }
 } // namespace
+
+void loom_media_init(loom_media *media, loom_media_kind kind, const char *path) {
+  if (media) {
+    media->kind = kind;
+    media->path = path;
+    media->token_budget = 0;
+    media->max_frames = 0;
+    media->video_audio = 1;
+  }
+}
 
 loom_status loom_media_token_count(const loom_model *model, const loom_media *media,
                                    size_t *count) {
@@ -208,6 +243,25 @@ loom_status loom_media_token_count(const loom_model *model, const loom_media *me
     return invalid("loom_media_token_count: null argument or unknown media kind");
   return guarded(LOOM_ERROR_MODEL, [&] {
     *count = static_cast<size_t>(loom::mediaTokenCount(*model->model, input));
+    return LOOM_OK;
+  });
+}
+
+loom_status loom_media_prompt(const loom_model *model, const loom_media *media, char *text,
+                              size_t capacity, size_t *length) {
+  loom::MediaInput input;
+  if (model == nullptr || media == nullptr || length == nullptr ||
+      (text == nullptr && capacity != 0) || !toMedia(*media, input))
+    return invalid("loom_media_prompt: null argument or unknown media kind");
+  return guarded(LOOM_ERROR_MODEL, [&] {
+    std::string out = loom::mediaPromptText(*model->model, input);
+    *length = out.size();
+    if (out.size() >= capacity)
+      return setError(LOOM_ERROR_BUFFER_TOO_SMALL,
+                      "loom_media_prompt: " + std::to_string(out.size() + 1) +
+                          " bytes do not fit in " + std::to_string(capacity));
+    std::memcpy(text, out.data(), out.size());
+    text[out.size()] = '\0';
     return LOOM_OK;
   });
 }

@@ -1,6 +1,7 @@
 #include "loom/DTypeSize.h"
 #include "loom/Runtime/Executor.h"
 
+#include "loom/Cuda/CudaBackend.h"
 #include "loom/Error.h"
 #include "loom/Runtime/Model.h"
 #include "loom/Schema/loom_generated.h"
@@ -68,7 +69,10 @@ struct Executor::Plan {
 
 Executor::Executor(const Model &model, const fb::EntryPoint &entry)
     : model_(model), entry_(entry), name_(entry.name() ? entry.name()->str() : "?"),
-      arenaBytesPerToken_(entry.arena_bytes_per_token()) {}
+      arenaBytesPerToken_(entry.arena_bytes_per_token()) {
+  if (model.device())
+    device_ = std::make_unique<cuda::DeviceProgram>(model.device(), entry);
+}
 
 Executor::~Executor() = default;
 
@@ -204,6 +208,8 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
       const fb::KvCacheLayer *info = manifest.kv_cache()->Get(value.index());
       auto dtype = static_cast<fb::DType>(layer.dtype);
       r.host = value.kind() == fb::ValueKind::KvKeys ? layer.keys : layer.values;
+      if (r.host == nullptr)
+        fail(at, ": KV cache layer ", value.index(), " caches keys only (keys_only) and has no values");
       r.type = halideType(dtype);
       if (value.shape() && value.shape()->size())
         r.shape = resolveShape(at, value, nullptr);
@@ -265,11 +271,14 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
                        " (KvWrite layer " + std::to_string(step.layer) + ")";
       if (step.layer >= state.kv.size())
         fail(at, ": the model has ", state.kv.size(), " KV cache layers");
-      if (write->keys() == nullptr || write->values() == nullptr)
-        fail(at, ": keys or values missing");
-      step.keysBuffer = addBuffer(at + " keys", *write->keys());
-      step.valuesBuffer = addBuffer(at + " values", *write->values());
       const ExecutionState::KvLayer &layer = state.kv[step.layer];
+      // A keys-only layer (values == nullptr) is written without values, every other with both.
+      bool keysOnly = layer.values == nullptr;
+      if (write->keys() == nullptr || (write->values() == nullptr) != keysOnly)
+        fail(at, keysOnly ? ": the layer caches keys only, so the write must have keys and no values"
+                          : ": keys or values missing");
+      step.keysBuffer = addBuffer(at + " keys", *write->keys());
+      step.valuesBuffer = keysOnly ? step.keysBuffer : addBuffer(at + " values", *write->values());
       for (uint32_t b : {step.keysBuffer, step.valuesBuffer}) {
         const Resolved &r = resolved[b];
         uint64_t bytes = bytesOf(r.shape, (r.type.bits + 7) / 8);
@@ -331,6 +340,10 @@ void Executor::run(int64_t tokens, int32_t startPosition, const void *const *inp
   if (state.arenaTokens < tokens || state.arenaBytes < arenaBytesPerToken_ * tokens)
     fail(model_.path(), ": entry '", name_, "' needs an arena of ", arenaBytesPerToken_ * tokens,
          " bytes for ", tokens, " tokens");
+  if (device_) {
+    runOnDevice(tokens, startPosition, inputs, inputCount, outputs, outputCount, state);
+    return;
+  }
   Plan &plan = planFor(tokens, state);
   plan.startPosition = startPosition;
   for (const Plan::IoRef &ref : plan.io) {
@@ -363,9 +376,29 @@ void Executor::run(int64_t tokens, int32_t startPosition, const void *const *inp
     for (int64_t t = first; t < tokens; ++t) {
       uint64_t slot = static_cast<uint64_t>(startPosition + t) % static_cast<uint64_t>(layer.capacity);
       std::memcpy(layer.keys + slot * row, keys + t * row, row);
-      std::memcpy(layer.values + slot * row, values + t * row, row);
+      if (layer.values != nullptr)
+        std::memcpy(layer.values + slot * row, values + t * row, row);
     }
   }
+}
+
+// The same program on the GPU (runtime/cuda): entry inputs/outputs stay host pointers here.
+void Executor::runOnDevice(int64_t tokens, int32_t startPosition, const void *const *inputs,
+                           size_t inputCount, void *const *outputs, size_t outputCount,
+                           ExecutionState &state) {
+  if (inputCount < this->inputCount() || outputCount < this->outputCount())
+    fail(model_.path(), ": entry '", name_, "' takes ", this->inputCount(), " inputs and ",
+         this->outputCount(), " outputs but the runtime provides ", inputCount, " and ",
+         outputCount);
+  std::vector<uint64_t> inputSizes, outputSizes;
+  for (size_t i = 0; i < this->inputCount(); ++i)
+    inputSizes.push_back(inputBytes(i, tokens));
+  for (size_t i = 0; i < this->outputCount(); ++i)
+    outputSizes.push_back(outputBytes(i, tokens));
+  if (!state.device)
+    state.device = std::make_shared<cuda::DeviceSession>(model_.device());
+  state.device->ensureArena(state.arenaBytes, state.arenaTokens);
+  device_->run(tokens, startPosition, inputs, inputSizes, outputs, outputSizes, *state.device);
 }
 
 } // namespace loom

@@ -1,5 +1,7 @@
 #include "loom/Runtime/KernelLibrary.h"
 
+#include "KernelAllocator.h"
+
 #include "loom/Error.h"
 
 #include <cerrno>
@@ -90,6 +92,13 @@ KernelLibrary::KernelLibrary(const uint8_t *image, uint64_t size,
   if (auto setErrorHandler = reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(
           dlsym(handle_, "halide_set_error_handler")))
     setErrorHandler(recordKernelError);
+  // Scratch buffers from a per-thread cache instead of malloc/free per call (KernelAllocator.h).
+  using Malloc = void *(*)(void *, size_t);
+  using Free = void (*)(void *, void *);
+  if (auto setMalloc = reinterpret_cast<Malloc (*)(Malloc)>(dlsym(handle_, "halide_set_custom_malloc")))
+    setMalloc(kernel_heap::allocate);
+  if (auto setFree = reinterpret_cast<Free (*)(Free)>(dlsym(handle_, "halide_set_custom_free")))
+    setFree(kernel_heap::release);
 }
 
 KernelLibrary::~KernelLibrary() {

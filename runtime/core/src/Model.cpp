@@ -1,6 +1,7 @@
 #include "loom/Runtime/Model.h"
 
 #include "loom/ArtifactFormat.h"
+#include "loom/Cuda/CudaBackend.h"
 #include "loom/Error.h"
 #include "loom/Runtime/CpuFeatures.h"
 #include "loom/Schema/loom_generated.h"
@@ -109,7 +110,13 @@ std::shared_ptr<const Model> Model::open(const std::string &path) {
       std::string_view(reinterpret_cast<const char *>(tokenizerBytes.data), tokenizerBytes.size),
       path + " (tokenizer segment)"));
 
-  // Kernels.
+  // Kernels. A CUDA artifact's run on the GPU (runtime/cuda); its kernel segment is a bundle.
+  const std::string target = m.target() && m.target()->name() ? m.target()->name()->str() : "";
+  if (target.rfind("cuda:", 0) == 0) {
+    model->device_ = cuda::DeviceModel::open(model->artifact_);
+    model->kernels_ = std::make_unique<KernelLibrary>(nullptr, 0, std::vector<std::string>{}, path);
+    return model;
+  }
   std::vector<std::string> symbols;
   if (m.kernels())
     for (const auto *kernel : *m.kernels()) {

@@ -1,5 +1,6 @@
 #include "loom/DTypeSize.h"
 #include "loom/Runtime/Session.h"
+#include "loom/Runtime/ChatTemplate.h"
 
 #include "loom/Error.h"
 #include "loom/Schema/loom_generated.h"
@@ -28,12 +29,84 @@ struct Run {
 
 } // namespace
 
-int64_t mediaTokenCount(const Model &model, const MediaInput &media) {
+namespace {
+
+int64_t budgetOf(const MediaInput &m, int64_t fallback) {
+  const int64_t budget = m.tokenBudget > 0 ? m.tokenBudget : fallback;
+  checkImageTokenBudget(budget, m.path);
+  return budget;
+}
+
+VideoInput loadVideoFor(const Model &model, const MediaInput &m) {
+  if (m.maxFrames < 0)
+    fail(m.path, ": the number of video frames must be positive, got ", m.maxFrames);
+  VideoInput video = loadVideo(m.path, budgetOf(m, kDefaultVideoFrameTokenBudget),
+                               m.maxFrames > 0 ? m.maxFrames : kDefaultVideoMaxFrames,
+                               model.patchSize(), model.audioFrameSize());
+  if (video.frames.empty())
+    fail(m.path, ": the video has no frames: expected at least one decodable video frame");
+  if (video.timestamps.size() != video.frames.size())
+    fail(m.path, ": the video loader gave ", video.frames.size(), " frames but ",
+         video.timestamps.size(), " timestamps");
+  for (const ImagePatches &frame : video.frames)
+    if (frame.count != video.frames.front().count)
+      fail(m.path, ": video frames of different sizes (", video.frames.front().count, " and ",
+           frame.count, " patches)");
+  return video;
+}
+
+} // namespace
+
+void loadPromptMedia(const Model &model, const std::vector<MediaInput> &media, PromptMedia &into) {
+  for (const MediaInput &m : media) {
+    if (m.kind == MediaKind::Image) {
+      into.images.push_back(
+          loadImagePatches(m.path, budgetOf(m, kDefaultImageTokenBudget), model.patchSize()));
+    } else if (m.kind == MediaKind::Audio) {
+      into.audios.push_back(loadAudioFrames(m.path, model.audioFrameSize()));
+    } else if (m.kind == MediaKind::Video) {
+      VideoInput video = loadVideoFor(model, m);
+      for (ImagePatches &frame : video.frames)
+        into.videoFrames.push_back(std::move(frame));
+      if (m.videoAudio && video.audio)
+        into.audios.push_back(std::move(*video.audio));
+    } else {
+      fail(m.path, ": unknown media kind ", static_cast<int>(m.kind));
+    }
+  }
+}
+
+std::string mediaPromptText(const Model &model, const MediaInput &media) {
+  if (media.kind == MediaKind::Video) {
+    // The processor's replace_video_token; the audio track, when used, right after the frames
+    // (apply_chat_template with load_audio_from_video puts an audio item after each video).
+    VideoInput video = loadVideoFor(model, media);
+    std::vector<std::string> timestamps;
+    for (double seconds : video.timestamps)
+      timestamps.push_back(videoTimestamp(seconds));
+    std::string text = chat::videoExpansion(timestamps, video.frames.front().count);
+    if (media.videoAudio && video.audio)
+      text += chat::audioExpansion(video.audio->count);
+    return text;
+  }
+  PromptMedia loaded;
+  loadPromptMedia(model, {media}, loaded);
   if (media.kind == MediaKind::Image)
-    return loadImagePatches(media.path, model.patchSize()).count;
-  if (media.kind == MediaKind::Audio)
-    return loadAudioFrames(media.path, model.audioFrameSize()).count;
-  fail(media.path, ": unknown media kind ", static_cast<int>(media.kind));
+    return chat::imageExpansion(loaded.images.at(0).count);
+  return chat::audioExpansion(loaded.audios.at(0).count);
+}
+
+int64_t mediaTokenCount(const Model &model, const MediaInput &media) {
+  PromptMedia loaded;
+  loadPromptMedia(model, {media}, loaded);
+  int64_t count = 0;
+  for (const ImagePatches &image : loaded.images)
+    count += image.count;
+  for (const AudioFrames &audio : loaded.audios)
+    count += audio.count;
+  for (const ImagePatches &frame : loaded.videoFrames)
+    count += frame.count;
+  return count;
 }
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions &options)
@@ -71,8 +144,10 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions &optio
       uint64_t bytes = kv.rowBytes * static_cast<uint64_t>(kv.capacity);
       kv.keys = mapZeroed(bytes, "the KV cache");
       mappings_.emplace_back(kv.keys, bytes);
-      kv.values = mapZeroed(bytes, "the KV cache");
-      mappings_.emplace_back(kv.values, bytes);
+      if (!layer->keys_only()) { // a keys-only layer caches the raw k once: no values
+        kv.values = mapZeroed(bytes, "the KV cache");
+        mappings_.emplace_back(kv.values, bytes);
+      }
       state_.kv.push_back(kv);
     }
 
@@ -170,22 +245,24 @@ void Session::checkRoom(int64_t tokens) const {
 
 void Session::prefill(const std::vector<int32_t> &ids, const std::vector<MediaInput> &media,
                       bool allLogits, float *logits) {
-  std::vector<ImagePatches> images;
-  std::vector<AudioFrames> audios;
-  for (const MediaInput &m : media) {
-    if (m.kind == MediaKind::Image)
-      images.push_back(loadImagePatches(m.path, model_->patchSize()));
-    else if (m.kind == MediaKind::Audio)
-      audios.push_back(loadAudioFrames(m.path, model_->audioFrameSize()));
-    else
-      fail(m.path, ": unknown media kind ", static_cast<int>(m.kind));
-  }
-  prefill(ids, images, audios, allLogits, logits);
+  PromptMedia loaded;
+  loadPromptMedia(*model_, media, loaded);
+  prefill(ids, loaded, allLogits, logits);
 }
 
 void Session::prefill(const std::vector<int32_t> &ids, const std::vector<ImagePatches> &images,
                       const std::vector<AudioFrames> &audios, bool allLogits, float *logits) {
+  PromptMedia media;
+  media.images = images;
+  media.audios = audios;
+  prefill(ids, media, allLogits, logits);
+}
+
+void Session::prefill(const std::vector<int32_t> &ids, const PromptMedia &media, bool allLogits,
+                      float *logits) {
   const std::string &path = model_->path();
+  const std::vector<ImagePatches> &images = media.images, &frames = media.videoFrames;
+  const std::vector<AudioFrames> &audios = media.audios;
   const int64_t T = static_cast<int64_t>(ids.size());
   if (T == 0)
     fail("prefill: the prompt has no tokens");
@@ -210,32 +287,43 @@ void Session::prefill(const std::vector<int32_t> &ids, const std::vector<ImagePa
     }
     i = j;
   }
-  if (!videoRuns.empty())
-    fail("prefill: the prompt has ", videoRuns.size(), " run(s) of video tokens (id ", tok.video,
-         ") but video input is not supported yet");
-  auto checkMedia = [&](const char *kind, const char *unit, const std::vector<Run> &runs,
-                        size_t given, auto countOf, auto pathOf, const Executor *executor) {
+  // kind: the placeholder tokens; input: what fills one run; entry: the embedding entry point.
+  auto checkMedia = [&](const char *kind, const char *input, const char *unit, const char *entry,
+                        const std::vector<Run> &runs, size_t given, auto countOf, auto pathOf,
+                        const Executor *executor) {
     if (!runs.empty() && executor == nullptr)
-      fail(path, ": the prompt has ", kind, " tokens but the model has no embed_", kind,
+      fail(path, ": the prompt has ", kind, " tokens but the model has no ", entry,
            " entry point");
-    if (runs.size() != given)
+    if (runs.size() != given) {
+      // Name the first input left without a run.
+      std::string extra = given > runs.size() ? std::string(" (") + pathOf(runs.size()) +
+                                                    " has no run of " + kind + " tokens)"
+                                              : "";
       fail("prefill: the prompt has ", runs.size(), " run(s) of ", kind, " tokens but ", given,
-           " ", kind, given == 1 ? "" : "s", " were given");
+           " ", input, given == 1 ? " was" : "s were", " given", extra);
+    }
     for (size_t k = 0; k < runs.size(); ++k)
       if (countOf(k) != runs[k].length)
-        fail("prompt has ", runs[k].length, " ", kind, " tokens in run ", k + 1, " but ", kind,
+        fail("prompt has ", runs[k].length, " ", kind, " tokens in run ", k + 1, " but ", input,
              " ", pathOf(k), " gives ", countOf(k), " ", unit);
   };
   checkMedia(
-      "image", "patches", imageRuns, images.size(), [&](size_t k) { return images[k].count; },
-      [&](size_t k) { return images[k].path; }, embedImage_.get());
+      "image", "image", "patches", "embed_image", imageRuns, images.size(),
+      [&](size_t k) { return images[k].count; }, [&](size_t k) { return images[k].path; },
+      embedImage_.get());
   checkMedia(
-      "audio", "frames", audioRuns, audios.size(), [&](size_t k) { return audios[k].count; },
-      [&](size_t k) { return audios[k].path; }, embedAudio_.get());
-  for (const ImagePatches &image : images)
-    if (image.patchDim != model_->patchDim())
-      fail(image.path, ": patches of ", image.patchDim, " values but the model takes ",
-           model_->patchDim());
+      "audio", "audio", "frames", "embed_audio", audioRuns, audios.size(),
+      [&](size_t k) { return audios[k].count; }, [&](size_t k) { return audios[k].path; },
+      embedAudio_.get());
+  checkMedia(
+      "video", "video frame", "patches", "embed_image", videoRuns, frames.size(),
+      [&](size_t k) { return frames[k].count; },
+      [&](size_t k) { return frames[k].path + " #" + std::to_string(k + 1); }, embedImage_.get());
+  for (const std::vector<ImagePatches> *list : {&images, &frames})
+    for (const ImagePatches &image : *list)
+      if (image.patchDim != model_->patchDim())
+        fail(image.path, ": patches of ", image.patchDim, " values but the model takes ",
+             model_->patchDim());
   for (const AudioFrames &audio : audios)
     if (audio.frameSize != model_->audioFrameSize())
       fail(audio.path, ": frames of ", audio.frameSize, " samples but the model takes ",
@@ -249,10 +337,17 @@ void Session::prefill(const std::vector<int32_t> &ids, const std::vector<ImagePa
     ids_[i] = placeholder ? tok.pad : id;
     blockIds_[i] = -1;
   }
-  // Block ids: one per maximal run of image/video tokens, in order (video runs are refused above).
-  for (size_t k = 0; k < imageRuns.size(); ++k)
-    std::fill_n(blockIds_.begin() + imageRuns[k].start, imageRuns[k].length,
-                static_cast<int32_t>(k));
+  // Block ids: one per maximal run of image or video tokens (an image, a video frame), numbered
+  // in prompt order.
+  {
+    std::vector<Run> visionRuns = imageRuns;
+    visionRuns.insert(visionRuns.end(), videoRuns.begin(), videoRuns.end());
+    std::sort(visionRuns.begin(), visionRuns.end(),
+              [](const Run &a, const Run &b) { return a.start < b.start; });
+    for (size_t k = 0; k < visionRuns.size(); ++k)
+      std::fill_n(blockIds_.begin() + visionRuns[k].start, visionRuns[k].length,
+                  static_cast<int32_t>(k));
+  }
 
   const auto start = static_cast<int32_t>(position_);
   {
@@ -266,6 +361,13 @@ void Session::prefill(const std::vector<int32_t> &ids, const std::vector<ImagePa
     embedImage_->run(imageRuns[k].length, start, in, out, state_);
     std::memcpy(hidden_.data() + imageRuns[k].start * hidden, media_.data(),
                 sizeof(float) * imageRuns[k].length * hidden);
+  }
+  for (size_t k = 0; k < videoRuns.size(); ++k) {
+    const void *in[] = {frames[k].patches.data(), frames[k].positions.data()};
+    void *out[] = {media_.data()};
+    embedImage_->run(videoRuns[k].length, start, in, out, state_);
+    std::memcpy(hidden_.data() + videoRuns[k].start * hidden, media_.data(),
+                sizeof(float) * videoRuns[k].length * hidden);
   }
   for (size_t k = 0; k < audioRuns.size(); ++k) {
     const void *in[] = {audios[k].frames.data()};

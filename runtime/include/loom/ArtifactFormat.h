@@ -9,7 +9,10 @@ namespace loom {
 inline constexpr char kArtifactMagic[8] = {'L', 'O', 'O', 'M', 'A', 'R', 'T', '\0'};
 // Bumped on any incompatible change of the preamble or manifest; see docs/ARTIFACT.md.
 inline constexpr uint32_t kArtifactFormatVersion = 1;
-inline constexpr uint32_t kRuntimeVersion = 1;
+// 2: KvCacheLayer.keys_only (k_eq_v layers caching the raw k once). The compiler asks for a
+// version only when it uses what that version added, so other artifacts still run on 1.
+inline constexpr uint32_t kRuntimeVersion = 2;
+inline constexpr uint32_t kKeysOnlyKvRuntimeVersion = 2;
 inline constexpr uint64_t kSegmentAlignment = 4096;
 inline constexpr uint64_t kTensorAlignment = 64;
 

@@ -20,7 +20,9 @@
 extern "C" {
 #endif
 
-#define LOOM_API_VERSION 1
+/* 2: loom_media gained token_budget, max_frames, video_audio and the VIDEO kind;
+ *    loom_media_init, loom_media_prompt, loom_model_stop_tokens added. */
+#define LOOM_API_VERSION 2
 
 typedef enum loom_status {
   LOOM_OK = 0,
@@ -55,6 +57,11 @@ typedef struct loom_special_tokens {
   int32_t eos_count;
 } loom_special_tokens;
 loom_status loom_model_special_tokens(const loom_model *model, loom_special_tokens *tokens);
+/* The tokens that end generation: the config's eos ids, <turn|> and <|tool_response> (Gemma 4's
+ * generation config). Writes at most capacity ids; *count receives the number;
+ * LOOM_ERROR_BUFFER_TOO_SMALL when capacity < *count. */
+loom_status loom_model_stop_tokens(const loom_model *model, int32_t *ids, size_t capacity,
+                                   size_t *count);
 
 /* ---- tokenizer ---- */
 /* Encodes text (special tokens are split out). Writes at most capacity ids; *count receives the
@@ -78,16 +85,36 @@ loom_status loom_detokenizer_finish(loom_detokenizer *detokenizer, const char **
 void loom_detokenizer_destroy(loom_detokenizer *detokenizer);
 
 /* ---- media ---- */
-typedef enum loom_media_kind { LOOM_MEDIA_IMAGE = 1, LOOM_MEDIA_AUDIO = 2 } loom_media_kind;
+typedef enum loom_media_kind {
+  LOOM_MEDIA_IMAGE = 1,
+  LOOM_MEDIA_AUDIO = 2,
+  LOOM_MEDIA_VIDEO = 3
+} loom_media_kind;
 
 typedef struct loom_media {
   loom_media_kind kind;
-  const char *path; /* PNG with sides multiples of 48; 16 kHz WAV/FLAC/OGG */
+  const char *path;     /* image: PNG or JPEG; audio: WAV/FLAC/Ogg at any rate; video: any
+                           container FFmpeg reads */
+  int32_t token_budget; /* soft tokens per image or video frame: 70, 140, 280, 560 or 1120;
+                           0: the default (280 for an image, 70 per video frame) */
+  int32_t max_frames;   /* video: frames sampled at most; 0: 32 */
+  int32_t video_audio;  /* video: nonzero: its audio track, when it has one, follows the frames */
 } loom_media;
 
-/* The number of soft tokens (image patches, audio frames) the prompt must reserve for media. */
+/* Defaults for kind and path: budget and frames 0 (the model's defaults), video_audio 1. */
+void loom_media_init(loom_media *media, loom_media_kind kind, const char *path);
+
+/* The number of soft tokens the prompt must reserve for media (a video: all its frames' and its
+ * audio track's). */
 loom_status loom_media_token_count(const loom_model *model, const loom_media *media,
                                    size_t *count);
+/* The prompt text that replaces media's marker (<|image|>, <|audio|>, <|video|>), as the Hugging
+ * Face processor expands it: <|image> + n x <|image|> + <image|>; <|audio> + n x <|audio|> +
+ * <audio|>; per video frame "mm:ss <|image>" + n x <|video|> + "<image|>" joined by spaces, then
+ * the audio track. NUL-terminated when it fits; *length receives the byte length (without the
+ * NUL); LOOM_ERROR_BUFFER_TOO_SMALL when capacity <= *length. */
+loom_status loom_media_prompt(const loom_model *model, const loom_media *media, char *text,
+                              size_t capacity, size_t *length);
 
 /* ---- session ---- */
 typedef struct loom_session_options {
@@ -101,10 +128,12 @@ loom_status loom_session_create(loom_model *model, const loom_session_options *o
                                 loom_session **session);
 void loom_session_destroy(loom_session *session);
 
-/* Runs the prompt ids at the session's current position. media (images and audio, each kind in
- * prompt order) fill the maximal runs of image/audio placeholder ids. logits receives the last
- * position's vocab_size logits, or n * vocab_size (row-major) when all_logits is nonzero;
- * logits_capacity is the buffer's length in floats. */
+/* Runs the prompt ids at the session's current position (the conversation so far stays in the
+ * KV cache). media, in prompt order, fill the maximal runs of placeholder ids: each image an
+ * image run, each audio an audio run, each video frame a video run (and a video's audio track
+ * the next audio run). logits receives the last position's vocab_size logits, or
+ * n * vocab_size (row-major) when all_logits is nonzero; logits_capacity is the buffer's length
+ * in floats. */
 loom_status loom_session_prefill(loom_session *session, const int32_t *ids, size_t n,
                                  const loom_media *media, size_t n_media, int all_logits,
                                  float *logits, size_t logits_capacity);

@@ -554,7 +554,9 @@ TEST_F(ArtifactTest, RefusesManifestVersionMismatch) {
 TEST_F(ArtifactTest, RefusesNewerMinRuntimeVersion) {
   writeGood();
   patchManifest([](fb::ModelT &m) { m.min_runtime_version = kRuntimeVersion + 1; });
-  EXPECT_OPEN_ERROR("requires runtime version 2 or newer, this runtime is version 1");
+  const std::string expected = "requires runtime version " + std::to_string(kRuntimeVersion + 1) +
+                               " or newer, this runtime is version " + std::to_string(kRuntimeVersion);
+  EXPECT_OPEN_ERROR(expected.c_str());
 }
 
 TEST_F(ArtifactTest, RefusesMisalignedSegment) {
@@ -664,6 +666,38 @@ TEST_F(ArtifactTest, RefusesKvWriteLayerOutOfRangeOrMismatched) {
   writeGood();
   patchManifest([](fb::ModelT &m) { kvWriteOf(m).keys->dtype = fb::DType::F32; });
   EXPECT_OPEN_ERROR("KvWrite layer 0) keys is F32 [Tokens, 2, 8], expected BF16 [Tokens, 2, 8]");
+}
+
+// A keys-only layer (k_eq_v, the raw k cached once): its KvWrite has no values.
+TEST_F(ArtifactTest, AcceptsKeysOnlyLayerWrittenWithoutValues) {
+  ArtifactContents c = contents();
+  c.manifest.kv_cache[0]->keys_only = true;
+  c.manifest.entry_points[0]->commands[1].AsKvWrite()->values.reset();
+  writeArtifact(std::move(c), artifact);
+  auto opened = Artifact::open(artifact);
+  EXPECT_TRUE(opened->manifest().kv_cache()->Get(0)->keys_only());
+  EXPECT_FALSE(opened->manifest().kv_cache()->Get(1)->keys_only());
+}
+
+TEST_F(ArtifactTest, RefusesValuesOfAKeysOnlyLayer) {
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.kv_cache[0]->keys_only = true; });
+  EXPECT_OPEN_ERROR("(KvWrite layer 0) writes values but kv_cache layer 0 caches keys only (keys_only)");
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.kv_cache[1]->keys_only = true; });
+  EXPECT_OPEN_ERROR("arg 3: reads KvValues of kv_cache layer 1, which caches keys only (keys_only)");
+}
+
+TEST_F(ArtifactTest, RefusesKvWriteWithoutValuesForKeysAndValuesLayer) {
+  ArtifactContents c = contents();
+  c.manifest.entry_points[0]->commands[1].AsKvWrite()->values.reset();
+  try {
+    writeArtifact(std::move(c), artifact);
+    ADD_FAILURE() << "an artifact whose KvWrite lacks values was written";
+  } catch (const Error &error) {
+    EXPECT_NE(std::string(error.what()).find("(KvWrite layer 0) has no values"), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST_F(ArtifactTest, RefusesArenaValueBeyondArena) {

@@ -149,6 +149,10 @@ std::vector<KernelSpec> testSpecs() {
   s.push_back({"linear_f32_bias", F32, Linear{37, 12, true}});
   s.push_back({"linear_bf16", BF16, Linear{64, 24, false}});
   s.push_back({"linear_bf16_bias_odd", BF16, Linear{5, 3, true}});
+  // The GEMM path (T >= 64, out >= 48 rows): a reduction tail (200 = 12 steps of 16 + 8), row
+  // and token blocks that do not divide out and T, and an exact fit.
+  s.push_back({"linear_gemm_f32_bias", F32, Linear{200, 100, true}});
+  s.push_back({"linear_gemm_bf16", BF16, Linear{96, 48, false}});
   s.push_back({"rope_default", F32, Rope{3, 16, 10000.0, 8}});
   s.push_back({"rope_proportional", F32, Rope{2, 32, 1e6, 4}});
   s.push_back({"att_sliding_partial", F32, Attention{4, 2, 16, 8, 8, 0.25}});
@@ -437,6 +441,15 @@ TEST(Codegen, LinearBf16) {
   testLinear("linear_bf16", 7);
 }
 TEST(Codegen, LinearBf16ShortRowsWithBias) { testLinear("linear_bf16_bias_odd", 3); }
+// T picks the schedule at run time: GEMV below 64 tokens, GEMM tiles from 64 on.
+TEST(Codegen, LinearGemvAndGemmPathsF32Bias) {
+  for (int64_t T : {1, 2, 63, 64, 65, 100, 130})
+    testLinear("linear_gemm_f32_bias", T);
+}
+TEST(Codegen, LinearGemvAndGemmPathsBf16) {
+  for (int64_t T : {1, 63, 64, 128, 129})
+    testLinear("linear_gemm_bf16", T);
+}
 
 void testRope(const std::string &symbol, int32_t startPos) {
   GET_KERNEL(fn, symbol);

@@ -330,6 +330,23 @@ void writePng4x2(const std::string &path) {
   std::fclose(file);
 }
 
+// The patches of writePng4x2's pixels as the session takes them (patch 2, no resizing: image
+// files are resized to a token budget of at least 70 patches, too many for this tiny model).
+loom::ImagePatches patches4x2(const std::string &path) {
+  loom::ImagePatches out;
+  out.path = path;
+  out.width = 4, out.height = 2, out.columns = 2, out.rows = 1;
+  out.patchSize = 2, out.patchDim = 12, out.count = 2;
+  for (int c = 0; c < 2; ++c) {
+    for (int y = 0; y < 2; ++y)
+      for (int x = 2 * c; x < 2 * c + 2; ++x)
+        for (int ch = 0; ch < 3; ++ch)
+          out.patches.push_back(static_cast<float>(y * 12 + x * 3 + ch) / 255.0f);
+    out.positions.insert(out.positions.end(), {c, 0});
+  }
+  return out;
+}
+
 void writeWav(const std::string &path, const std::vector<short> &samples) {
   SF_INFO info{};
   info.samplerate = 16000;
@@ -426,7 +443,8 @@ TEST_F(SessionTest, MediaFillPlaceholderRuns) {
   // <bos> a [image x2] b [audio x3] c
   std::vector<int32_t> ids = {2, 3, kImage, kImage, 4, kAudio, kAudio, kAudio, 5};
   std::vector<float> logits(ids.size() * kVocab);
-  session.prefill(ids, {{loom::MediaKind::Audio, *audio}, {loom::MediaKind::Image, *image}}, true,
+  session.prefill(ids, std::vector<loom::ImagePatches>{patches4x2(*image)},
+                  std::vector<loom::AudioFrames>{loom::loadAudioFrames(*audio, 8)}, true,
                   logits.data());
   // Hidden rows the reference expects.
   std::vector<std::vector<float>> hidden;
@@ -457,7 +475,9 @@ TEST_F(SessionTest, BadPromptsAndMediaRefused) {
   auto prefill = [&](std::vector<int32_t> ids, std::vector<loom::MediaInput> media) {
     return errorOf([&] { session.prefill(ids, media, false, logits.data()); });
   };
-  std::string m = prefill({2, kImage, kImage, kImage}, {{loom::MediaKind::Image, *image}});
+  std::string m = errorOf([&] {
+    session.prefill({2, kImage, kImage, kImage}, {patches4x2(*image)}, {}, false, logits.data());
+  });
   EXPECT_NE(m.find("prompt has 3 image tokens in run 1 but image " + *image + " gives 2 patches"),
             std::string::npos)
       << m;
@@ -524,9 +544,11 @@ TEST_F(SessionTest, CApi) {
   size_t length = 0;
   ASSERT_EQ(loom_detokenize(model, ids, 3, text, sizeof text, &length), LOOM_OK);
   EXPECT_EQ(std::string(text, length), "abc");
-  loom_media media{LOOM_MEDIA_IMAGE, image->c_str()};
+  loom_media media;
+  loom_media_init(&media, LOOM_MEDIA_IMAGE, image->c_str());
   ASSERT_EQ(loom_media_token_count(model, &media, &count), LOOM_OK);
-  EXPECT_EQ(count, 2u);
+  auto [width, height] = loom::imageResizeTarget(4, 2, loom::kDefaultImageTokenBudget, 2);
+  EXPECT_EQ(count, static_cast<size_t>((width / 2) * (height / 2))); // resized to the budget
 
   loom_session_options options;
   loom_session_options_init(&options);

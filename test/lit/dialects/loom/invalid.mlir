@@ -190,3 +190,156 @@ loom.kernel @bad_kernel attributes {function_type = (tensor<?x64xf32>) -> tensor
 ^bb0(%x: tensor<?x32xf32>):
   %0 = loom.softcap %x {cap = 30.0 : f64} : (tensor<?x32xf32>) -> tensor<?x32xf32>
 }
+
+// -----
+
+// expected-error @+1 {{a quantized weight must be tensor<RxCxi8, "q8">, tensor<RxCxi4, "q4g32"> or tensor<RxCxi4, "q4g128">, found 'tensor<32x64xi4, "q8">'}}
+loom.weight_decl @q_mismatch {name = "w", source_file = "m.safetensors", source_offset = 0 : i64, source_type = f32, type = tensor<32x64xi4, "q8">}
+
+// -----
+
+// expected-error @+1 {{a quantized weight must have rank 2, found 'tensor<64xi8, "q8">'}}
+loom.weight_decl @q_rank {name = "w", source_file = "m.safetensors", source_offset = 0 : i64, source_type = f32, type = tensor<64xi8, "q8">}
+
+// -----
+
+// expected-error @+1 {{a q4g128 weight needs columns in whole groups of 128, found 64}}
+loom.weight_decl @q_group {name = "w", source_file = "m.safetensors", source_offset = 0 : i64, source_type = f32, type = tensor<32x64xi4, "q4g128">}
+
+// -----
+
+// ---- Fused ops
+
+func.func @fused_linear_results(%x: tensor<?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{must have one result per weight: 2 weights, 1 results}}
+  %0 = loom.fused_linear %x weights(%wq, %wk) : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fused_linear_norm_without_eps(%x: tensor<?x64xf32>, %n: tensor<64xf32>, %w: tensor<64x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{norm_weight and norm_bias need norm_eps}}
+  %0 = loom.fused_linear %x norm_weight %n weights(%w) : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fused_linear_bias_without_weight(%x: tensor<?x64xf32>, %n: tensor<64xf32>, %w: tensor<64x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{a LayerNorm input norm (norm_bias) needs norm_weight too}}
+  %0 = loom.fused_linear %x norm_bias %n weights(%w) {norm_eps = 1.0e-5 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fused_linear_weight_in(%x: tensor<?x64xf32>, %w: tensor<64x32xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{weight 0 [out, in] must have in = 64 to match the input}}
+  %0 = loom.fused_linear %x weights(%w) : (tensor<?x64xf32>, tensor<64x32xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @fused_linear_result_shape(%x: tensor<?x64xf32>, %w: tensor<32x64xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{result 0 must have shape [-9223372036854775808, 32]}}
+  %0 = loom.fused_linear %x weights(%w) : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @geglu_linear_widths(%x: tensor<?x64xf32>, %wg: tensor<128x64xf32>, %wu: tensor<64x64xf32>) -> tensor<?x128xf32> {
+  // expected-error @+1 {{gate and up projections must have the same width, found 128 and 64}}
+  %0 = loom.geglu_linear %x gate %wg up %wu : (tensor<?x64xf32>, tensor<128x64xf32>, tensor<64x64xf32>) -> tensor<?x128xf32>
+  return %0 : tensor<?x128xf32>
+}
+
+// -----
+
+func.func @attention_input_raw_with_value(%x: tensor<?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>, %hn: tensor<16xf32>, %s: i32) -> tensor<?x4x16xf32> {
+  // expected-error @+1 {{with raw_key there is no value result, v_weight or k_norm_weight}}
+  %q, %k, %v = loom.attention_input %x q %wq k %wk q_norm %hn k_norm %hn start %s {head_eps = 1.0e-6 : f64, theta = 1.0e4 : f64, rotated_pairs = 8 : i64, raw_key} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<16xf32>, tensor<16xf32>, i32) -> (tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>)
+  return %q : tensor<?x4x16xf32>
+}
+
+// -----
+
+func.func @attention_input_no_value(%x: tensor<?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>, %hn: tensor<16xf32>, %s: i32) -> tensor<?x4x16xf32> {
+  // expected-error @+1 {{needs a value result and k_norm_weight (or raw_key)}}
+  %q, %k = loom.attention_input %x q %wq k %wk q_norm %hn k_norm %hn start %s {head_eps = 1.0e-6 : f64, theta = 1.0e4 : f64, rotated_pairs = 8 : i64} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<16xf32>, tensor<16xf32>, i32) -> (tensor<?x4x16xf32>, tensor<?x2x16xf32>)
+  return %q : tensor<?x4x16xf32>
+}
+
+// -----
+
+func.func @attention_input_features(%x: tensor<?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<16x64xf32>, %hn: tensor<16xf32>, %s: i32) -> tensor<?x4x16xf32> {
+  // expected-error @+1 {{q_weight and k_weight must project to 64 and 32 features, found 64 and 16}}
+  %q, %k = loom.attention_input %x q %wq k %wk q_norm %hn start %s {head_eps = 1.0e-6 : f64, theta = 1.0e4 : f64, rotated_pairs = 8 : i64, raw_key} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<16x64xf32>, tensor<16xf32>, i32) -> (tensor<?x4x16xf32>, tensor<?x2x16xf32>)
+  return %q : tensor<?x4x16xf32>
+}
+
+// -----
+
+func.func @attention_input_rope(%x: tensor<?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>, %hn: tensor<16xf32>, %s: i32) -> tensor<?x4x16xf32> {
+  // expected-error @+1 {{rotated_pairs must be in [0, 8], found 9}}
+  %q, %k = loom.attention_input %x q %wq k %wk q_norm %hn start %s {head_eps = 1.0e-6 : f64, theta = 1.0e4 : f64, rotated_pairs = 9 : i64, raw_key} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<16xf32>, i32) -> (tensor<?x4x16xf32>, tensor<?x2x16xf32>)
+  return %q : tensor<?x4x16xf32>
+}
+
+// -----
+
+func.func @raw_key_attention_heads(%q: tensor<?x3x16xf32>, %k: tensor<?x2x16xf32>, %n: tensor<16xf32>, %b: tensor<?xi32>, %s: i32) -> tensor<?x3x16xf32> {
+  // expected-error @+1 {{query heads (3) must be a multiple of key/value heads (2)}}
+  %0 = loom.raw_key_attention %q, %k, %n, %b, %s {layer = 0 : i64, window = 0 : i64, scale = 1.0 : f64, eps = 1.0e-6 : f64, theta = 1.0e6 : f64, rotated_pairs = 2 : i64} : (tensor<?x3x16xf32>, tensor<?x2x16xf32>, tensor<16xf32>, tensor<?xi32>, i32) -> tensor<?x3x16xf32>
+  return %0 : tensor<?x3x16xf32>
+}
+
+// -----
+
+func.func @raw_key_attention_norm(%q: tensor<?x4x16xf32>, %k: tensor<?x1x16xf32>, %n: tensor<32xf32>, %b: tensor<?xi32>, %s: i32) -> tensor<?x4x16xf32> {
+  // expected-error @+1 {{k_norm_weight must have shape [16]}}
+  %0 = loom.raw_key_attention %q, %k, %n, %b, %s {layer = 0 : i64, window = 0 : i64, scale = 1.0 : f64, eps = 1.0e-6 : f64, theta = 1.0e6 : f64, rotated_pairs = 2 : i64} : (tensor<?x4x16xf32>, tensor<?x1x16xf32>, tensor<32xf32>, tensor<?xi32>, i32) -> tensor<?x4x16xf32>
+  return %0 : tensor<?x4x16xf32>
+}
+
+// -----
+
+func.func @kv_append_raw_rank(%k: tensor<?x32xf32>, %s: i32) {
+  // expected-error @+1 {{raw_key must have rank 3}}
+  loom.kv_append_raw %k, %s {layer = 0 : i64} : tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @linear_residual_width(%x: tensor<?x128xf32>, %w: tensor<64x128xf32>, %n: tensor<64xf32>, %r: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  // expected-error @+1 {{residual must be [tokens, 64] like the projection}}
+  %0 = loom.linear_residual %x, %w, %n, %r {eps = 1.0e-6 : f64} : (tensor<?x128xf32>, tensor<64x128xf32>, tensor<64xf32>, tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %0 : tensor<?x32xf32>
+}
+
+// -----
+
+func.func @linear_residual_scalar(%x: tensor<?x128xf32>, %w: tensor<64x128xf32>, %n: tensor<64xf32>, %r: tensor<?x64xf32>, %s: tensor<2xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{scalar must have shape [1]}}
+  %0 = loom.linear_residual %x, %w, %n, %r scalar %s {eps = 1.0e-6 : f64} : (tensor<?x128xf32>, tensor<64x128xf32>, tensor<64xf32>, tensor<?x64xf32>, tensor<2xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @patch_embed_table(%p: tensor<?x96xf32>, %xy: tensor<?x2xi32>, %v96: tensor<96xf32>, %wd: tensor<48x96xf32>, %v48: tensor<48xf32>, %table: tensor<10x2x32xf32>, %wp: tensor<64x48xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{position_table must be [size, 2, 48], found 'tensor<10x2x32xf32>'}}
+  %e = loom.patch_embed %p, %xy ln1(%v96, %v96) dense(%wd, %v48) ln2(%v48, %v48) positions(%table) pos_norm(%v48, %v48) projection(%wp) {ln_eps = 1.0e-5 : f64, rms_eps = 1.0e-6 : f64} : (tensor<?x96xf32>, tensor<?x2xi32>, tensor<96xf32>, tensor<96xf32>, tensor<48x96xf32>, tensor<48xf32>, tensor<48xf32>, tensor<48xf32>, tensor<10x2x32xf32>, tensor<48xf32>, tensor<48xf32>, tensor<64x48xf32>) -> tensor<?x64xf32>
+  return %e : tensor<?x64xf32>
+}
+
+// -----
+
+func.func @patch_embed_ln1(%p: tensor<?x96xf32>, %xy: tensor<?x2xi32>, %v96: tensor<96xf32>, %wd: tensor<48x96xf32>, %v48: tensor<48xf32>, %table: tensor<10x2x48xf32>, %wp: tensor<64x48xf32>) -> tensor<?x64xf32> {
+  // expected-error @+1 {{ln1_weight must have shape [96]}}
+  %e = loom.patch_embed %p, %xy ln1(%v48, %v96) dense(%wd, %v48) ln2(%v48, %v48) positions(%table) pos_norm(%v48, %v48) projection(%wp) {ln_eps = 1.0e-5 : f64, rms_eps = 1.0e-6 : f64} : (tensor<?x96xf32>, tensor<?x2xi32>, tensor<48xf32>, tensor<96xf32>, tensor<48x96xf32>, tensor<48xf32>, tensor<48xf32>, tensor<48xf32>, tensor<10x2x48xf32>, tensor<48xf32>, tensor<48xf32>, tensor<64x48xf32>) -> tensor<?x64xf32>
+  return %e : tensor<?x64xf32>
+}

@@ -65,3 +65,38 @@ func.func @vision_tail(%x: tensor<?x48xf32>, %positions: tensor<?x2xi32>) -> ten
   %p = loom.vision_position_add %ln, %positions, %table : (tensor<?x48xf32>, tensor<?x2xi32>, tensor<1120x2x48xf32>) -> tensor<?x48xf32>
   return %p : tensor<?x48xf32>
 }
+
+// -----
+
+// Tests that the fused ops (made by the fusion passes) parse, verify and print back.
+
+// CHECK-LABEL: func.func @fused
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x64xf32>, %[[N:[^:]*]]: tensor<64xf32>, %[[WQ:[^:]*]]: tensor<64x64xf32>, %[[WK:[^:]*]]: tensor<32x64xf32>, %[[HN:[^:]*]]: tensor<16xf32>, %[[WG:[^:]*]]: tensor<128x64xf32>, %[[WD:[^:]*]]: tensor<64x128xf32>, %[[LS:[^:]*]]: tensor<1xf32>, %[[B:[^:]*]]: tensor<?xi32>, %[[S:[^:]*]]: i32)
+func.func @fused(%x: tensor<?x64xf32>, %n: tensor<64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>, %hn: tensor<16xf32>, %wg: tensor<128x64xf32>, %wd: tensor<64x128xf32>, %ls: tensor<1xf32>, %b: tensor<?xi32>, %s: i32) -> tensor<?x64xf32> {
+  // CHECK: %[[P:.*]]:2 = loom.fused_linear %[[X]] norm_weight %[[N]] weights(%[[WQ]], %[[WK]]) {norm_eps = 9.9999999999999995E-7 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>)
+  %p:2 = loom.fused_linear %x norm_weight %n weights(%wq, %wk) {norm_eps = 1.0e-6 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>)
+  // CHECK: loom.fused_linear %[[X]] norm_weight %[[N]] norm_bias %[[N]] weights(%[[WQ]]) biases(%[[N]]) {norm_eps = 1.000000e-05 : f64}
+  %l = loom.fused_linear %x norm_weight %n norm_bias %n weights(%wq) biases(%n) {norm_eps = 1.0e-5 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  // CHECK: %[[QUERY:[a-z_0-9]+]], %[[KEY:[a-z_0-9]+]], %[[VALUE:[a-z_0-9]+]] = loom.attention_input %[[X]] norm_weight %[[N]] q %[[WQ]] k %[[WK]] q_norm %[[HN]] k_norm %[[HN]] start %[[S]] {head_eps = 9.9999999999999995E-7 : f64, norm_eps = 9.9999999999999995E-7 : f64, rotated_pairs = 8 : i64, theta = 1.000000e+04 : f64}
+  %query, %key, %value = loom.attention_input %x norm_weight %n q %wq k %wk q_norm %hn k_norm %hn start %s {norm_eps = 1.0e-6 : f64, head_eps = 1.0e-6 : f64, theta = 1.0e4 : f64, rotated_pairs = 8 : i64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<16xf32>, tensor<16xf32>, i32) -> (tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>)
+  // CHECK: %[[RQ:[a-z_0-9]+]], %[[RAW:[a-z_0-9]+]] = loom.attention_input %[[X]] q %[[WQ]] k %[[WK]] q_norm %[[HN]] start %[[S]] {{{.*}}raw_key
+  %rq, %raw = loom.attention_input %x q %wq k %wk q_norm %hn start %s {head_eps = 1.0e-6 : f64, theta = 1.0e4 : f64, rotated_pairs = 8 : i64, raw_key} : (tensor<?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<16xf32>, i32) -> (tensor<?x4x16xf32>, tensor<?x2x16xf32>)
+  // CHECK: %[[A:.*]] = loom.raw_key_attention %[[RQ]], %[[RAW]], %[[HN]], %[[B]], %[[S]] {eps = {{.*}}, layer = 3 : i64, rotated_pairs = 8 : i64, scale = 1.000000e+00 : f64, theta = 1.000000e+04 : f64, window = 0 : i64}
+  %a = loom.raw_key_attention %rq, %raw, %hn, %b, %s {layer = 3 : i64, window = 0 : i64, scale = 1.0 : f64, eps = 1.0e-6 : f64, theta = 1.0e4 : f64, rotated_pairs = 8 : i64} : (tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<16xf32>, tensor<?xi32>, i32) -> tensor<?x4x16xf32>
+  // CHECK: loom.kv_append_raw %[[RAW]], %[[S]] {layer = 3 : i64} : tensor<?x2x16xf32>
+  loom.kv_append_raw %raw, %s {layer = 3 : i64} : tensor<?x2x16xf32>
+  // CHECK: %[[H:.*]] = loom.geglu_linear %[[X]] norm_weight %[[N]] gate %[[WG]] up %[[WG]] {norm_eps
+  %h = loom.geglu_linear %x norm_weight %n gate %wg up %wg {norm_eps = 1.0e-6 : f64} : (tensor<?x64xf32>, tensor<64xf32>, tensor<128x64xf32>, tensor<128x64xf32>) -> tensor<?x128xf32>
+  // CHECK: %[[R:.*]] = loom.linear_residual %[[H]], %[[WD]], %[[N]], %[[X]] scalar %[[LS]] {eps
+  %r = loom.linear_residual %h, %wd, %n, %x scalar %ls {eps = 1.0e-6 : f64} : (tensor<?x128xf32>, tensor<64x128xf32>, tensor<64xf32>, tensor<?x64xf32>, tensor<1xf32>) -> tensor<?x64xf32>
+  return %r : tensor<?x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @patches
+func.func @patches(%p: tensor<?x96xf32>, %xy: tensor<?x2xi32>, %v96: tensor<96xf32>, %wd: tensor<48x96xf32>, %v48: tensor<48xf32>, %table: tensor<10x2x48xf32>, %wp: tensor<64x48xf32>) -> tensor<?x64xf32> {
+  // CHECK: loom.patch_embed %{{.*}}, %{{.*}} ln1(%{{.*}}, %{{.*}}) dense(%{{.*}}, %{{.*}}) ln2(%{{.*}}, %{{.*}}) positions(%{{.*}}) pos_norm(%{{.*}}, %{{.*}}) projection(%{{.*}}) {ln_eps = 1.000000e-05 : f64, rms_eps = 9.9999999999999995E-7 : f64}
+  %e = loom.patch_embed %p, %xy ln1(%v96, %v96) dense(%wd, %v48) ln2(%v48, %v48) positions(%table) pos_norm(%v48, %v48) projection(%wp) {ln_eps = 1.0e-5 : f64, rms_eps = 1.0e-6 : f64} : (tensor<?x96xf32>, tensor<?x2xi32>, tensor<96xf32>, tensor<96xf32>, tensor<48x96xf32>, tensor<48xf32>, tensor<48xf32>, tensor<48xf32>, tensor<10x2x48xf32>, tensor<48xf32>, tensor<48xf32>, tensor<64x48xf32>) -> tensor<?x64xf32>
+  return %e : tensor<?x64xf32>
+}

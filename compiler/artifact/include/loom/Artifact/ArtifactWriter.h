@@ -41,7 +41,9 @@ struct ArtifactContents {
 // Progress messages (about one per GiB of weights, plus a final one). Throws loom::Error naming
 // the source file and tensor when a source is missing, too short or has an unsupported
 // conversion (supported: same dtype -> copy, bf16 -> f32, f16 -> f32, f32 -> bf16 with
-// round-to-nearest-even).
+// round-to-nearest-even). A tensor with `quantization` set is packed row by row from its
+// float source (logical_shape [rows, cols]) into U8 [rows, packed row bytes] by
+// loom/Artifact/WeightPacking.h; its dtype and shape must say so.
 void writeArtifact(ArtifactContents contents, const std::string &path,
                    const std::function<void(const std::string &)> &progress = {});
 

@@ -6,6 +6,12 @@
 // Buffers are halide_buffer_t*; shapes below are row-major ([T, N] means N is contiguous),
 // T (the token count of the call) is the only run-time extent. Activations are f32; weights
 // are `weightType` and widened to f32 inside the kernel.
+//
+// Quantized weight types (Q8, Q4G32, Q4G128) apply to the kernel's matrix weight only (the
+// linear weight, the embedding table): it is passed as ONE u8 buffer [rows, packedRowBytes]
+// holding the quantized values and their scales row by row (runtime/include/loom/QuantLayout.h;
+// kernels read it through compiler/codegen/src/WeightAccess.h). The kernel's other weights
+// (bias, norm vectors, scalars, position tables) are f32 in those modes.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +21,9 @@
 
 namespace loom::codegen {
 
-enum class ElementType { F32, BF16 };
+// F32, BF16: plain; Q8: int8 per output row + f32 scale; Q4G32 / Q4G128: int4 with an f16
+// scale per 32 / 128 columns.
+enum class ElementType { F32, BF16, Q8, Q4G32, Q4G128 };
 
 // ids i32[T], table w[vocab, width] -> out f32[T, width] = table[ids] * scale.
 struct EmbedTokens { int64_t vocab, width; double scale; };
@@ -55,8 +63,68 @@ struct Softcap { int64_t width; double cap; };
 // -> x + table[column, 0] + table[row, 1]; a position of -1 adds nothing.
 struct VisionPositionAdd { int64_t width, tableSize; };
 
+// ---- Fused kernels (src/FusedPipelines.cpp), made by the fusion passes (passes/lib/Fuse*) ----
+// Each computes what the graph ops it replaces compute, with the same f32 expressions, so the
+// fused and unfused programs agree to floating-point reassociation.
+
+// The norm a fused projection applies to its input rows x[T, width] first, exactly as the
+// RmsNorm / LayerNorm kernels do: RMSNorm (scaled by norm_weight when hasWeight) or LayerNorm
+// (norm_weight and norm_bias). Its weights come right after x in the argument list.
+struct InputNorm {
+  enum class Kind { None, Rms, Layer };
+  Kind kind = Kind::None;
+  bool hasWeight = false; // Rms only; a LayerNorm always has weight and bias
+  double eps = 0;
+};
+// x f32[T, in] (, norm weights), weight0 w[outs[0], in], weight1 ..., (bias0 w[outs[0]],
+// bias1 ... when hasBias) -> out0 f32[T, outs[0]], out1 ...: out_i = norm(x) W_i^T (+ bias_i).
+struct FusedLinear {
+  int64_t in;
+  std::vector<int64_t> outs;
+  InputNorm norm;
+  bool hasBias = false;
+};
+// x f32[T, in] (, norm weights: Rms only), gate_weight w[width, in], up_weight w[width, in]
+// -> out f32[T, width] = gelu_tanh(x' Wg^T) * (x' Wu^T).
+struct GegluLinear { int64_t in, width; InputNorm norm; };
+// x f32[T, in] (, norm weights: Rms only), q_weight w[qHeads*headDim, in], k_weight
+// w[kvHeads*headDim, in], (v_weight w[kvHeads*headDim, in] when hasValueProjection),
+// q_norm_weight w[headDim], (k_norm_weight w[headDim] unless rawKey), start_pos i32
+// -> query f32[T, qHeads, headDim], key f32[T, kvHeads, headDim] (, value f32[T, kvHeads,
+// headDim] unless rawKey). query = rope(rms_norm(x' Wq^T per head, q_norm)), key likewise with
+// k_norm, value = rms_norm(x' Wv^T per head) unscaled (x' Wk^T without v_weight); the head norms
+// use headEps and RoPE is the Rope kernel's (theta, rotatedPairs). With rawKey, key = x' Wk^T.
+struct AttentionInput {
+  int64_t in, qHeads, kvHeads, headDim;
+  InputNorm norm;
+  bool hasValueProjection = true, rawKey = false;
+  double headEps, theta;
+  int64_t rotatedPairs;
+};
+// q f32[T, qHeads, headDim], raw_k f32[T, kvHeads, headDim], k_norm_weight w[headDim],
+// block_ids i32[T], start_pos i32, cache_keys f32[capacity, kvHeads, headDim] (raw keys)
+// -> out f32[T, qHeads, headDim]: Attention with key = rope(rms_norm(raw, k_norm_weight)) and
+// value = rms_norm(raw) unscaled (eps; RoPE of the Rope kernel at the key's position).
+struct RawKeyAttention {
+  Attention attention;
+  double eps, theta;
+  int64_t rotatedPairs;
+};
+// x f32[T, in], weight w[out, in], norm_weight w[out], residual f32[T, out] (, scalar w[1])
+// -> out f32[T, out] = (residual + rms_norm(x W^T, norm_weight, eps)) (* scalar[0]).
+struct LinearResidual { int64_t in, out; double eps; bool hasScalar = false; };
+// patches f32[T, patchDim], positions i32[T, 2], ln1_weight w[patchDim], ln1_bias w[patchDim],
+// dense_weight w[width, patchDim], dense_bias w[width], ln2_weight w[width], ln2_bias w[width],
+// position_table w[tableSize, 2, width], pos_norm_weight w[width], pos_norm_bias w[width],
+// projection_weight w[outWidth, width] -> out f32[T, outWidth]
+//   = rms_norm(LN(LN(LN(patches) Wd^T + bd) + VisionPositionAdd)) Wp^T (LN eps lnEps, RMS
+//     unscaled with rmsEps).
+struct PatchEmbed { int64_t patchDim, width, outWidth, tableSize; double lnEps, rmsEps; };
+
 using KernelParams = std::variant<EmbedTokens, RmsNorm, LayerNorm, Linear, Rope, Attention,
-                                  GeGlu, Add, Scale, Softcap, VisionPositionAdd>;
+                                  GeGlu, Add, Scale, Softcap, VisionPositionAdd, FusedLinear,
+                                  GegluLinear, AttentionInput, RawKeyAttention, LinearResidual,
+                                  PatchEmbed>;
 
 struct KernelSpec {
   std::string symbol;   // a C identifier, unique in the library
@@ -85,7 +153,7 @@ namespace loom::codegen {
 // One argument of a kernel's `_argv` entry point, in order (outputs last).
 struct KernelArgInfo {
   enum class Kind { Input, Scalar, Output };
-  enum class DType { F32, BF16, I32 };
+  enum class DType { F32, BF16, I32, U8 }; // U8: a packed quantized matrix
   std::string name;
   Kind kind;
   DType dtype;
@@ -103,5 +171,14 @@ std::string halideTargetFor(const std::string &loomTarget);
 std::vector<std::string> cpuFeaturesFor(const std::string &loomTarget);
 // "host" resolved to a concrete Loom target name; other names are returned as they are.
 std::string resolveLoomTarget(const std::string &loomTarget);
+
+// What emitKernel writes: the target's assembly, Halide's lowered statement (loops, vectors,
+// allocations) or an object file.
+enum class KernelOutput { Assembly, LoweredStmt, Object };
+// Generates one kernel exactly as buildKernelLibrary does (same pipeline, schedule and target
+// features) and writes it to `path`, for inspection and the codegen FileCheck tests.
+// Throws loom::Error.
+void emitKernel(const KernelSpec &spec, const std::string &halideTarget, KernelOutput output,
+                const std::string &path);
 
 } // namespace loom::codegen

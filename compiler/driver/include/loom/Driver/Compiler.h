@@ -1,4 +1,4 @@
-// loom-compile's pipeline: import -> quantize -> plan -> codegen -> serialize.
+// loom-compile's pipeline: import -> fuse -> quantize -> plan -> codegen -> serialize.
 #pragma once
 
 #include <functional>
@@ -7,17 +7,26 @@
 
 namespace loom {
 
-// Phases in order; --compile-to stops after one and prints its IR.
-enum class Phase { Import, Quantize, Plan, Codegen, Serialize };
+// Phases in order; --compile-to stops after one and prints its IR, --compile-from resumes from
+// the IR printed after one.
+enum class Phase { Import, Fuse, Quantize, Plan, Codegen, Serialize };
 std::optional<Phase> parsePhase(const std::string &name);
+const char *phaseName(Phase phase);
 
 struct CompileOptions {
   std::string checkpointDir;
   std::string outputPath;
   std::string target = "host";      // x86-64 | x86-64-avx512 | x86-64-avx512-vnni-bf16 | host
-  std::string weightType = "f32";   // --quant: f32 | bf16
+  std::string weightType = "f32";   // --quant: f32 | bf16 | q8 | q4g32 | q4g128
+  std::string embeddingQuant = "q8"; // --quant-embedding (quantized modes): q8 | q4g32 | q4g128 | keep
   int64_t maxContext = 8192;        // slots of each full layer's KV cache
   Phase stopAfter = Phase::Serialize;
+  // --compile-from: `checkpointDir` is then the .mlir file written after this phase (it carries
+  // the model config and the checkpoint folder, ModuleConfig.h); the later phases run.
+  std::optional<Phase> resumeAfter;
+  bool fuse = true;                 // --no-fuse: the fuse phase runs no passes
+  std::string dumpAfter;            // --dump-after: a pass argument, e.g. loom-fuse-geglu
+  std::function<void(const std::string &)> dump; // receives the IR after `dumpAfter`
   std::string workDir;              // intermediate kernel objects; a temp dir when empty
   std::function<void(const std::string &)> log; // progress, one line per phase
 };

@@ -8,7 +8,8 @@ include "mlir/IR/RegionKindInterface.td"
 
 // Activations are f32 tensors whose leading dimension is the token count of the call.
 def Loom_Activation : RankedTensorOf<[F32]>;
-def Loom_Weight : RankedTensorOf<[F32, BF16, F16]>;
+// I8 / I4: quantized storage, with the scheme as the tensor encoding (WeightQuant.h).
+def Loom_Weight : RankedTensorOf<[F32, BF16, F16, I8, I<4>]>;
 def Loom_IndexTensor : RankedTensorOf<[I32]>;
 
 //===----------------------------------------------------------------------===//
@@ -21,7 +22,9 @@ def Loom_WeightDeclOp : Loom_Op<"weight_decl", [Symbol]> {
     Declares one weight of the model without its bytes: the safetensors file, the absolute
     byte offset of its data, the dtype it is stored with there, and its Hugging Face name.
     `type` is the tensor type kernels will read; it differs from the source dtype after
-    `loom-set-weight-type`.
+    `loom-set-weight-type`, and after `loom-quantize-weights` a quantized matrix has type
+    `tensor<RxCxi8, "q8">`, `tensor<RxCxi4, "q4g32">` or `tensor<RxCxi4, "q4g128">`
+    (loom/Dialect/WeightQuant.h): the artifact writer packs it from the source.
 
     ```mlir
     loom.weight_decl @w0 {name = "model.language_model.norm.weight",
@@ -206,12 +209,166 @@ def Loom_DispatchOp : Loom_Op<"dispatch", [DeclareOpInterfaceMethods<SymbolUserO
   let summary = "Calls a generated kernel";
   let description = [{
     After `loom-plan-buffers`, `arena_offset` gives the result's place in the entry's arena in
-    bytes per token (the byte offset is arena_offset * max_tokens).
+    bytes per token (the byte offset is arena_offset * max_tokens). The results of a fused
+    kernel with several lie back to back from there, each taking its bytes per token rounded
+    up to 64; results returned by the entry take no arena space.
   }];
   let arguments = (ins FlatSymbolRefAttr:$kernel, Variadic<AnyType>:$operands,
                        OptionalAttr<I64Attr>:$layer, OptionalAttr<I64Attr>:$arena_offset);
   let results = (outs Variadic<Loom_Activation>:$results);
   let assemblyFormat = "$kernel `(` $operands `)` attr-dict `:` functional-type($operands, $results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Fused ops: made by the fusion passes (passes/lib/Fuse*.cpp, FoldNorms.cpp, CacheRawKeys.cpp)
+// from the graph ops above, before loom-outline-kernels. Each is one generated kernel.
+//
+// A projection may normalise its input rows first (the "input norm"), which is exact: the
+// kernel computes the same normalised row the separate norm kernel would have, once per token.
+// `norm_eps` present means the input is normalised; with `norm_bias` it is a LayerNorm
+// (weight and bias), otherwise an RMSNorm, scaled by `norm_weight` when present.
+//===----------------------------------------------------------------------===//
+
+def Loom_FusedLinearOp : Loom_Op<"fused_linear", [Pure, AttrSizedOperandSegments]> {
+  let summary = "Projections of one (optionally normalised) input: y_i = norm(x) W_i^T (+ b_i)";
+  let description = [{
+    One pass over the input rows feeds several weights (Q|K|V of a layer sharing one input),
+    and the input norm before them is folded in. Each weight is [out_i, in] and gives result i
+    [T, out_i]; `biases` is empty or has one bias per weight.
+
+    ```mlir
+    %q, %k = loom.fused_linear %x norm_weight %n weights(%wq, %wk) {norm_eps = 1.0e-06 : f64}
+        : (tensor<?x64xf32>, tensor<64xf32>, tensor<64x64xf32>, tensor<32x64xf32>)
+        -> (tensor<?x64xf32>, tensor<?x32xf32>)
+    ```
+  }];
+  let arguments = (ins Loom_Activation:$input, Optional<Loom_Weight>:$norm_weight,
+                       Optional<Loom_Weight>:$norm_bias, Variadic<Loom_Weight>:$weights,
+                       Variadic<Loom_Weight>:$biases, OptionalAttr<F64Attr>:$norm_eps);
+  let results = (outs Variadic<Loom_Activation>:$results);
+  let assemblyFormat = [{
+    $input (`norm_weight` $norm_weight^)? (`norm_bias` $norm_bias^)? `weights` `(` $weights `)`
+    (`biases` `(` $biases^ `)`)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_GegluLinearOp : Loom_Op<"geglu_linear", [Pure]> {
+  let summary = "The gated MLP's first half: gelu_tanh(x' Wg^T) * (x' Wu^T), x' = rms_norm(x)";
+  let description = [{
+    Gate and up projections of one input, with the GeGLU applied to the pair of results in
+    registers: neither [T, intermediate] projection is written out. The input norm (an RMSNorm:
+    the pre-feedforward norm) is optional, as described for the fused ops.
+  }];
+  let arguments = (ins Loom_Activation:$input, Optional<Loom_Weight>:$norm_weight,
+                       Loom_Weight:$gate_weight, Loom_Weight:$up_weight,
+                       OptionalAttr<F64Attr>:$norm_eps);
+  let results = (outs Loom_Activation:$result);
+  let assemblyFormat = [{
+    $input (`norm_weight` $norm_weight^)? `gate` $gate_weight `up` $up_weight attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_AttentionInputOp : Loom_Op<"attention_input", [Pure, AttrSizedOperandSegments]> {
+  let summary = "A layer's attention inputs: the Q|K|V projection, QK-norm, V-norm and RoPE";
+  let description = [{
+    From the layer's (optionally normalised) input x:
+      query = rope(rms_norm(x' Wq^T, q_norm_weight))                 [T, q_heads, head_dim]
+      key   = rope(rms_norm(x' Wk^T, k_norm_weight))                 [T, kv_heads, head_dim]
+      value = rms_norm(x' Wv^T) without scale (x' Wk^T when there is no v_weight: k_eq_v)
+    RoPE as `loom.rope` with `theta` and `rotated_pairs`, at position start + t; the head
+    norms use `head_eps`. With `raw_key` (k_eq_v layers whose cache holds the raw k), `key` is
+    the raw projection x' Wk^T and there is no value: `loom.raw_key_attention` normalises and
+    rotates it when it reads; k_norm_weight and v_weight are then absent.
+  }];
+  let arguments = (ins Loom_Activation:$input, Optional<Loom_Weight>:$norm_weight,
+                       Loom_Weight:$q_weight, Loom_Weight:$k_weight, Optional<Loom_Weight>:$v_weight,
+                       Loom_Weight:$q_norm_weight, Optional<Loom_Weight>:$k_norm_weight, I32:$start,
+                       OptionalAttr<F64Attr>:$norm_eps, F64Attr:$head_eps, F64Attr:$theta,
+                       I64Attr:$rotated_pairs, UnitAttr:$raw_key);
+  let results = (outs Loom_Activation:$query, Loom_Activation:$key,
+                      Optional<Loom_Activation>:$value);
+  let assemblyFormat = [{
+    $input (`norm_weight` $norm_weight^)? `q` $q_weight `k` $k_weight (`v` $v_weight^)?
+    `q_norm` $q_norm_weight (`k_norm` $k_norm_weight^)? `start` $start attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_RawKeyAttentionOp : Loom_Op<"raw_key_attention", [MemoryEffects<[MemRead]>]> {
+  let summary = "Attention of a k_eq_v layer whose KV cache holds the raw k once";
+  let description = [{
+    `loom.attention` with key = rope(rms_norm(raw_key, k_norm_weight)) and value =
+    rms_norm(raw_key) without scale, both derived from the raw k projection when read: the
+    call's own raw keys and the cached raw keys of `layer` (written by `loom.kv_append_raw`),
+    so the cache keeps one tensor instead of keys and values. RoPE as `loom.rope` with `theta`
+    and `rotated_pairs`; the norms use `eps`.
+  }];
+  let arguments = (ins Loom_Activation:$query, Loom_Activation:$raw_key,
+                       Loom_Weight:$k_norm_weight, Loom_IndexTensor:$block_ids, I32:$start,
+                       I64Attr:$layer, I64Attr:$window, F64Attr:$scale, UnitAttr:$image_blocks,
+                       F64Attr:$eps, F64Attr:$theta, I64Attr:$rotated_pairs);
+  let results = (outs Loom_Activation:$result);
+  let assemblyFormat = [{
+    $query `,` $raw_key `,` $k_norm_weight `,` $block_ids `,` $start attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_KvAppendRawOp : Loom_Op<"kv_append_raw", [MemoryEffects<[MemWrite]>]> {
+  let summary = "Stores the call's raw keys into the keys-only cache of a k_eq_v `layer`";
+  let description = [{
+    The cache of a layer read by `loom.raw_key_attention`: one slot per position, holding the
+    raw k projection [T, kv_heads, head_dim]. Runs after the layer's attention, as kv_append.
+  }];
+  let arguments = (ins Loom_Activation:$raw_key, I32:$start, I64Attr:$layer);
+  let assemblyFormat = "$raw_key `,` $start attr-dict `:` type($raw_key)";
+  let hasVerifier = 1;
+}
+
+def Loom_LinearResidualOp : Loom_Op<"linear_residual", [Pure]> {
+  let summary = "A projection with the block's post-norm, residual add and layer scalar";
+  let description = [{
+    result = (residual + rms_norm(x W^T, norm_weight)) (* scalar[0]): the end of an attention
+    or MLP block of a Gemma 4 layer (o_proj or down_proj, post-attention or post-feedforward
+    norm, the residual connection and, after the MLP, the learned layer scalar).
+  }];
+  let arguments = (ins Loom_Activation:$input, Loom_Weight:$weight, Loom_Weight:$norm_weight,
+                       Loom_Activation:$residual, Optional<Loom_Weight>:$scalar, F64Attr:$eps);
+  let results = (outs Loom_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $norm_weight `,` $residual (`scalar` $scalar^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Loom_PatchEmbedOp : Loom_Op<"patch_embed", [Pure]> {
+  let summary = "The vision embedder of encoder-free Gemma 4: raw 48x48 patches to soft tokens";
+  let description = [{
+    result = rms_norm(layer_norm(layer_norm(layer_norm(patches) Wd^T + bd) + position(column,
+    row)))) Wp^T, with the LayerNorms ln1 (patch width), ln2 and pos_norm (`ln_eps`), the
+    factorized position add of `loom.vision_position_add`, and an unscaled RMSNorm
+    (`rms_eps`). Both GEMMs are the text projections' generated code.
+  }];
+  let arguments = (ins Loom_Activation:$patches, Loom_IndexTensor:$positions,
+                       Loom_Weight:$ln1_weight, Loom_Weight:$ln1_bias,
+                       Loom_Weight:$dense_weight, Loom_Weight:$dense_bias,
+                       Loom_Weight:$ln2_weight, Loom_Weight:$ln2_bias, Loom_Weight:$position_table,
+                       Loom_Weight:$pos_norm_weight, Loom_Weight:$pos_norm_bias,
+                       Loom_Weight:$projection_weight, F64Attr:$ln_eps, F64Attr:$rms_eps);
+  let results = (outs Loom_Activation:$result);
+  let assemblyFormat = [{
+    $patches `,` $positions `ln1` `(` $ln1_weight `,` $ln1_bias `)` `dense` `(` $dense_weight `,`
+    $dense_bias `)` `ln2` `(` $ln2_weight `,` $ln2_bias `)` `positions` `(` $position_table `)`
+    `pos_norm` `(` $pos_norm_weight `,` $pos_norm_bias `)` `projection` `(` $projection_weight `)`
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // LOOM_DIALECT_LOOMOPS_TD

@@ -16,6 +16,10 @@ namespace loom {
 namespace fb {
 struct EntryPoint;
 }
+namespace cuda {
+class DeviceProgram;
+class DeviceSession;
+} // namespace cuda
 class Model;
 
 // Session-owned memory the programs run against.
@@ -26,12 +30,14 @@ struct ExecutionState {
   uint64_t arenaGeneration = 0; // bumped whenever the arena moves or grows
   struct KvLayer {
     uint8_t *keys = nullptr;
-    uint8_t *values = nullptr;
+    uint8_t *values = nullptr; // null for a keys-only layer (fb::KvCacheLayer.keys_only)
     int64_t capacity = 0;   // slots
     uint64_t rowBytes = 0;  // kv_heads * head_dim * element size
     int dtype = 0;          // fb::DType
   };
   std::vector<KvLayer> kv;
+  // CUDA artifacts: the session's GPU state (KV cache, arena, stream), made by the first call.
+  std::shared_ptr<cuda::DeviceSession> device;
 };
 
 class Executor {
@@ -65,11 +71,15 @@ public:
 
 private:
   Plan &planFor(int64_t tokens, const ExecutionState &state);
+  void runOnDevice(int64_t tokens, int32_t startPosition, const void *const *inputs,
+                   size_t inputCount, void *const *outputs, size_t outputCount,
+                   ExecutionState &state);
   const Model &model_;
   const fb::EntryPoint &entry_;
   std::string name_;
   uint64_t arenaBytesPerToken_ = 0;
   std::unique_ptr<Plan> plans_[2]; // [0]: single-token calls (decode), [1]: the last other shape
+  std::unique_ptr<cuda::DeviceProgram> device_; // CUDA artifacts: runs the program on the GPU
 };
 
 } // namespace loom

@@ -18,6 +18,9 @@ namespace fb {
 struct EntryPoint;
 struct ModelConfig;
 } // namespace fb
+namespace cuda {
+class DeviceModel;
+}
 
 struct SpecialTokens {
   int32_t pad = 0, bos = 2;
@@ -39,6 +42,8 @@ public:
   const fb::ModelConfig &config() const { return *config_; }
   const Tokenizer &tokenizer() const { return *tokenizer_; }
   const KernelLibrary &kernels() const { return *kernels_; }
+  // The GPU side of a CUDA artifact (target "cuda:..."), or null for a CPU artifact.
+  const std::shared_ptr<const cuda::DeviceModel> &device() const { return device_; }
 
   // The entry point called `name`, or nullptr when the model has none.
   const fb::EntryPoint *entry(std::string_view name) const;
@@ -57,6 +62,7 @@ private:
   const fb::ModelConfig *config_ = nullptr;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KernelLibrary> kernels_;
+  std::shared_ptr<const cuda::DeviceModel> device_;
   int64_t vocabSize_ = 0, hiddenSize_ = 0, maxContext_ = 0;
   int64_t patchSize_ = 48, patchDim_ = 6912, audioFrameSize_ = 640;
   SpecialTokens tokens_;

@@ -3,8 +3,11 @@
 //
 // prefill(ids, media): embed_text on the ids (placeholder ids replaced by pad), each maximal run
 // of image (audio) placeholders filled in order by the next image (audio) through embed_image
-// (embed_audio), block ids (-1, or 0, 1, 2.. per run of image/video placeholders), then the
-// decoder at the current position and lm_head on the last row (or on every row).
+// (embed_audio), each maximal run of video placeholders by the next video frame through
+// embed_image, block ids (-1, or 0, 1, 2.. per run of image/video placeholders: one vision
+// block per image and per video frame), then the decoder at the current position and lm_head
+// on the last row (or on every row). Calls continue the conversation: the KV cache and the
+// position are kept until reset().
 // decode(token): the same for one text token.
 #pragma once
 
@@ -26,14 +29,33 @@ struct SessionOptions {
   uint64_t seed = 0;
 };
 
-enum class MediaKind { Image = 1, Audio = 2 };
+enum class MediaKind { Image = 1, Audio = 2, Video = 3 };
 
 struct MediaInput {
   MediaKind kind = MediaKind::Image;
   std::string path;
+  int64_t tokenBudget = 0; // soft tokens per image / video frame (Media.h's budgets); 0: default
+  int64_t maxFrames = 0;   // video: frames sampled at most; 0: kDefaultVideoMaxFrames
+  bool videoAudio = true;  // video: its audio track, when it has one, follows the frames
 };
 
-// Soft tokens `path` gives (patches or frames), as the prompt must reserve for it.
+// Media loaded for one prompt, each kind in prompt order: a video adds its frames to
+// videoFrames and (videoAudio) its audio track to audios at its place.
+struct PromptMedia {
+  std::vector<ImagePatches> images;
+  std::vector<AudioFrames> audios;
+  std::vector<ImagePatches> videoFrames;
+};
+
+// Loads `media` (in prompt order) for `model`; appends to `into`. Throws loom::Error naming the
+// file (or the budget) on bad input, including a video without frames.
+void loadPromptMedia(const Model &model, const std::vector<MediaInput> &media, PromptMedia &into);
+
+// The prompt text a media item's marker expands to, as the processor writes it
+// (ChatTemplate.h: imageExpansion / audioExpansion / videoExpansion + the audio track).
+std::string mediaPromptText(const Model &model, const MediaInput &media);
+
+// Soft tokens `path` gives (patches, frames, or all of a video's frame and audio tokens).
 int64_t mediaTokenCount(const Model &model, const MediaInput &media);
 
 class Session {
@@ -46,7 +68,9 @@ public:
   // logits receives vocab floats, or ids.size() * vocab when allLogits (row-major [T, vocab]).
   void prefill(const std::vector<int32_t> &ids, const std::vector<MediaInput> &media,
                bool allLogits, float *logits);
-  // Same with media already loaded (images and audios each in prompt order).
+  // Same with media already loaded (each kind in prompt order).
+  void prefill(const std::vector<int32_t> &ids, const PromptMedia &media, bool allLogits,
+               float *logits);
   void prefill(const std::vector<int32_t> &ids, const std::vector<ImagePatches> &images,
                const std::vector<AudioFrames> &audios, bool allLogits, float *logits);
   void decode(int32_t token, float *logits);

@@ -1,0 +1,66 @@
+// Row quantizers for the packed weight layouts: see WeightPacking.h and QuantLayout.h.
+#include "loom/Artifact/WeightPacking.h"
+
+#include "loom/Error.h"
+#include "loom/QuantLayout.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace loom {
+namespace {
+
+void checkFinite(const float *row, uint64_t cols, const std::string &what) {
+  for (uint64_t c = 0; c < cols; ++c)
+    if (!std::isfinite(row[c]))
+      fail(what, ": column ", c, " holds ", row[c], "; only finite weights can be quantized");
+}
+
+// Round half to even (the default FP rounding mode), as an integer.
+long roundEven(float value) { return std::lrint(value); }
+
+} // namespace
+
+void packQ8Row(const float *row, uint64_t cols, uint8_t *out, const std::string &what) {
+  checkFinite(row, cols, what);
+  float absMax = 0.0f;
+  for (uint64_t c = 0; c < cols; ++c)
+    absMax = std::max(absMax, std::fabs(row[c]));
+  const float scale = absMax / 127.0f;
+  for (uint64_t c = 0; c < cols; ++c) {
+    long q = scale == 0.0f ? 0 : std::clamp(roundEven(row[c] / scale), -127L, 127L);
+    out[c] = uint8_t(int8_t(q));
+  }
+  std::memcpy(out + quant::q8ScaleOffset(cols), &scale, sizeof scale);
+}
+
+void packQ4Row(const float *row, uint64_t cols, uint64_t group, uint8_t *out,
+               const std::string &what) {
+  if (group == 0 || group % quant::kQ4BlockColumns != 0 || cols % group != 0)
+    fail(what, ": ", cols, " columns cannot be split in q4 groups of ", group);
+  checkFinite(row, cols, what);
+  std::memset(out, 0, quant::q4RowBytes(cols, group));
+  uint8_t *scales = out + quant::q4ScaleOffset(cols);
+  for (uint64_t first = 0; first < cols; first += group) {
+    float extreme = 0.0f;
+    for (uint64_t c = first; c < first + group; ++c)
+      if (std::fabs(row[c]) > std::fabs(extreme))
+        extreme = row[c];
+    const float exact = extreme / -8.0f;
+    if (std::fabs(exact) > 65504.0f)
+      fail(what, ": the q4 scale ", exact, " of columns [", first, ", ", first + group,
+           ") exceeds the f16 range");
+    const _Float16 stored = _Float16(exact);
+    const float scale = float(stored);
+    std::memcpy(scales + 2 * (first / group), &stored, 2);
+    for (uint64_t c = first; c < first + group; ++c) {
+      long q = scale == 0.0f ? 0 : std::clamp(roundEven(row[c] / scale), -8L, 7L);
+      uint8_t nibble = uint8_t(q + 8);
+      uint8_t &byte = out[quant::q4ByteOf(c)];
+      byte |= quant::q4HighNibble(c) ? uint8_t(nibble << 4) : nibble;
+    }
+  }
+}
+
+} // namespace loom

@@ -1,0 +1,23 @@
+// Quantizes one row of a weight matrix into the packed layout of
+// runtime/include/loom/QuantLayout.h. The artifact writer calls these row by row while it
+// streams a tensor from its source, so memory stays bounded for any checkpoint size.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace loom {
+
+// `cols` f32 values -> q8RowBytes(cols) bytes: int8 q = round_half_even(w / s) with
+// s = max|w| / 127 (s = 0 and q = 0 for an all-zero row), then s as little-endian f32.
+// Throws loom::Error naming `what` for a non-finite value.
+void packQ8Row(const float *row, uint64_t cols, uint8_t *out, const std::string &what);
+
+// `cols` f32 values -> q4RowBytes(cols, group) bytes. Per group: m = the value of largest
+// magnitude (the first one on ties), s = f16(m / -8), q = clamp(round_half_even(w / s), -8, 7)
+// using the stored f16 s (q = 0 when s is 0); nibble q + 8. `group` is 32 or 128 and divides
+// `cols`. Throws loom::Error naming `what` for a non-finite value or a scale beyond f16.
+void packQ4Row(const float *row, uint64_t cols, uint64_t group, uint8_t *out,
+               const std::string &what);
+
+} // namespace loom

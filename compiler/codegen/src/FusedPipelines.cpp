@@ -1,0 +1,634 @@
+// The Halide pipelines of the fused kernel kinds (KernelSpec.h, "Fused kernels").
+//
+// Each is assembled from the pieces the unfused kernels use, with the same f32 expressions in
+// the same order: input norms, the projection GEMM/GEMV (the Linear kernel's own
+// defineLinearProduct, LinearSchedule.h, weights read through WeightAccess.h), per-head norms,
+// RoPE and attention. What a fused kernel needs whole before the next step (a normalised input row, a
+// projection before its post-norm) is computed at root inside the kernel, never written to the
+// arena. Conventions as Pipelines.cpp: Halide dim 0 is the innermost one; T is the only
+// run-time extent.
+#include "LinearSchedule.h"
+#include "Pipelines.h"
+#include "WeightAccess.h"
+
+#include "loom/Error.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <optional>
+
+namespace loom::codegen::detail {
+namespace {
+
+using namespace Halide;
+
+constexpr int64_t kDynamic = -1; // the token count T: a run-time extent, min 0
+
+// ---- the helpers of Pipelines.cpp (private there): same definitions -------------------------
+
+Expr widen(Expr e) { return e.type() == Float(32) ? e : cast<float>(e); }
+
+int checkedInt(int64_t value, const char *what) {
+  if (value < 0 || value > std::numeric_limits<int32_t>::max())
+    fail("kernel spec: ", what, " = ", value, " is out of range");
+  return int(value);
+}
+
+void constrain(OutputImageParam param, const std::vector<int64_t> &extents) {
+  int64_t stride = 1;
+  for (size_t i = 0; i < extents.size(); ++i) {
+    Internal::Dimension dim = param.dim(int(i));
+    dim.set_stride(Expr(int(stride)));
+    if (extents[i] == kDynamic)
+      dim.set_min(0);
+    else
+      dim.set_bounds(0, checkedInt(extents[i], "extent"));
+    stride *= std::max<int64_t>(extents[i], 1);
+    if (i + 1 < extents.size())
+      checkedInt(stride, "stride");
+  }
+}
+
+void scheduleRows(Func f, Var inner, Var rows, int64_t width, int lanes) {
+  if (width >= lanes)
+    f.vectorize(inner, lanes, TailStrategy::ShiftInwards);
+  f.parallel(rows);
+}
+
+struct LaneSum {
+  Func total, partial;
+  Var lane;
+  RDom chunk;
+  bool hasPartial = false;
+
+  void computeAt(Func consumer, Var at) {
+    total.compute_at(consumer, at);
+    if (hasPartial) {
+      partial.compute_at(consumer, at).vectorize(lane);
+      partial.update().vectorize(lane);
+    }
+  }
+};
+
+LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector<Var> &vars,
+                const std::function<Expr(Expr)> &term) {
+  LaneSum s;
+  s.total = Func(name);
+  s.lane = Var(name + "_l");
+  const int chunks = checkedInt(n / lanes, "reduction length");
+  const int tail = int(n % lanes);
+  Expr acc = 0.0f;
+  if (chunks > 0) {
+    s.hasPartial = true;
+    s.partial = Func(name + "_lanes");
+    std::vector<Expr> pargs{s.lane};
+    pargs.insert(pargs.end(), vars.begin(), vars.end());
+    s.partial(pargs) = 0.0f;
+    s.chunk = RDom(0, chunks, name + "_r");
+    s.partial(pargs) += term(s.chunk.x * lanes + s.lane);
+    RDom lr(0, lanes, name + "_lr");
+    std::vector<Expr> largs{lr.x};
+    largs.insert(largs.end(), vars.begin(), vars.end());
+    acc = sum(s.partial(largs), name + "_lanesum");
+  }
+  if (tail > 0) {
+    RDom rt(chunks * lanes, tail, name + "_rt");
+    acc = acc + sum(term(rt.x), name + "_tail");
+  }
+  std::vector<Expr> targs(vars.begin(), vars.end());
+  s.total(targs) = acc;
+  return s;
+}
+
+// ---- building blocks ---------------------------------------------------------------------
+
+// rows(i, t) = x(i, t): an input buffer as a Func (inlined).
+Func rowsOf(ImageParam x, const std::string &name) {
+  Var i(name + "_i"), t(name + "_t");
+  Func rows(name);
+  rows(i, t) = x(i, t);
+  return rows;
+}
+
+// A [T, width] stage computed once per call, rows in parallel.
+void computeRowsAtRoot(Func f, Var i, Var t, int64_t width, int lanes) {
+  f.compute_root();
+  scheduleRows(f, i, t, width, lanes);
+}
+
+// The RmsNorm kernel over rows of `width`: x * (mean(x^2) + eps)^-0.5 (* weight).
+Func rmsNormRows(const std::string &name, Func x, int64_t width, double eps,
+                 std::optional<ImageParam> weight, int lanes) {
+  Var i(name + "_i"), t(name + "_t");
+  LaneSum sumSq = laneSum(name + "_sumsq", width, lanes, {t}, [&](Expr k) {
+    Expr v = x(k, t);
+    return v * v;
+  });
+  Expr inv = 1.0f / sqrt(sumSq.total(t) / float(width) + float(eps));
+  Expr y = x(i, t) * inv;
+  Func rows(name);
+  rows(i, t) = weight ? y * widen((*weight)(i)) : y;
+  computeRowsAtRoot(rows, i, t, width, lanes);
+  sumSq.computeAt(rows, t);
+  return rows;
+}
+
+// The LayerNorm kernel over rows of `width`: (x - mean) * rstd * weight + bias, biased variance.
+Func layerNormRows(const std::string &name, Func x, int64_t width, double eps, ImageParam weight,
+                   ImageParam bias, int lanes) {
+  Var i(name + "_i"), t(name + "_t");
+  const float n = float(width);
+  LaneSum total = laneSum(name + "_sum", width, lanes, {t}, [&](Expr k) { return x(k, t); });
+  Func mean(name + "_mean");
+  mean(t) = total.total(t) / n;
+  LaneSum sq = laneSum(name + "_sqdev", width, lanes, {t}, [&](Expr k) {
+    Expr dev = x(k, t) - mean(t);
+    return dev * dev;
+  });
+  Expr rstd = 1.0f / sqrt(sq.total(t) / n + float(eps));
+  Func rows(name);
+  rows(i, t) = (x(i, t) - mean(t)) * rstd * widen(weight(i)) + widen(bias(i));
+  computeRowsAtRoot(rows, i, t, width, lanes);
+  total.computeAt(rows, t);
+  mean.compute_at(rows, t);
+  sq.computeAt(rows, t);
+  return rows;
+}
+
+// x's rows after the kernel's input norm, and the norm's weight arguments in kernel order.
+struct NormedInput {
+  Func rows;
+  std::vector<Argument> args;
+};
+
+NormedInput normalizeInput(ImageParam x, const InputNorm &norm, int64_t width, Type vectorType,
+                           int lanes) {
+  NormedInput normed;
+  Func rows = rowsOf(x, "x_rows");
+  switch (norm.kind) {
+  case InputNorm::Kind::None:
+    normed.rows = rows;
+    break;
+  case InputNorm::Kind::Rms: {
+    std::optional<ImageParam> weight;
+    if (norm.hasWeight) {
+      weight = ImageParam(vectorType, 1, "norm_weight");
+      constrain(*weight, {width});
+      normed.args.push_back(*weight);
+    }
+    normed.rows = rmsNormRows("input_norm", rows, width, norm.eps, weight, lanes);
+    break;
+  }
+  case InputNorm::Kind::Layer: {
+    ImageParam weight(vectorType, 1, "norm_weight"), bias(vectorType, 1, "norm_bias");
+    constrain(weight, {width});
+    constrain(bias, {width});
+    normed.args = {weight, bias};
+    normed.rows = layerNormRows("input_norm", rows, width, norm.eps, weight, bias, lanes);
+    break;
+  }
+  }
+  return normed;
+}
+
+// The Linear kernel's product on `rows`: out(o, t) = rows W^T (+ bias), defined and scheduled
+// by defineLinearProduct (GEMV for decode, GEMM for prefill). `tokens` is T when `out` is a
+// stage inside the kernel rather than its output.
+void defineProjection(Func out, Func rows, const WeightMatrix &weight, const Target &target,
+                      std::function<Expr(Expr)> bias = nullptr, Expr tokens = Expr()) {
+  LinearProduct product;
+  product.x = rows;
+  product.weight = [&weight](Expr o, Expr i) { return weight.at(o, i); };
+  product.bias = std::move(bias);
+  product.in = weight.cols;
+  product.out = weight.rows;
+  product.tokens = tokens;
+  defineLinearProduct(out, product, target);
+}
+
+// A projection as a stage computed once per call: proj(o, t) = rows W^T (+ bias).
+Func projectAtRoot(const std::string &name, Func rows, const WeightMatrix &weight, Expr tokens,
+                   const Target &target, std::function<Expr(Expr)> bias = nullptr) {
+  Func proj(name);
+  defineProjection(proj, rows, weight, target, std::move(bias), tokens);
+  proj.compute_root();
+  return proj;
+}
+
+// RoPE angles of the Rope kernel: cos/sin of float(position) * invFreq[j], evaluated in double
+// and rounded; invFreq = float(theta^(-2j/headDim)) for j < rotatedPairs, else 0 (pass through).
+struct RopeTable {
+  Func cosA, sinA; // (j, row): row's position is positionOf(row)
+};
+
+RopeTable ropeTable(const std::string &name, int64_t headDim, double theta, int64_t rotatedPairs,
+                    const std::function<Expr(Expr)> &positionOf) {
+  if (headDim % 2 != 0 || rotatedPairs < 0 || rotatedPairs > headDim / 2)
+    fail("rope: head_dim ", headDim, " must be even and rotated_pairs ", rotatedPairs,
+         " at most head_dim/2");
+  const int half = checkedInt(headDim / 2, "head_dim");
+  Buffer<float> invFreqTable(half, name + "_inv_freq_table");
+  for (int j = 0; j < half; ++j)
+    invFreqTable(j) =
+        j < rotatedPairs ? float(std::pow(theta, -2.0 * double(j) / double(headDim))) : 0.0f;
+  Var j(name + "_j"), row(name + "_row");
+  Func invFreq(name + "_inv_freq"), angle(name + "_angle");
+  invFreq(j) = invFreqTable(clamp(j, 0, half - 1));
+  angle(j, row) = cast<float>(positionOf(row)) * invFreq(j);
+  RopeTable table{Func(name + "_cos"), Func(name + "_sin")};
+  table.cosA(j, row) = cast<float>(cos(cast<double>(angle(j, row))));
+  table.sinA(j, row) = cast<float>(sin(cast<double>(angle(j, row))));
+  return table;
+}
+
+// The Rope kernel's rotation of x(d, h, row): pair (j, j + half).
+Expr rotate(Func x, const RopeTable &table, int64_t headDim, Expr d, Expr h, Expr row) {
+  const int half = int(headDim / 2);
+  Expr pair = d % half;
+  Expr x1 = x(pair, h, row), x2 = x(pair + half, h, row);
+  Expr c = table.cosA(pair, row), s = table.sinA(pair, row);
+  return select(d < half, x1 * c - x2 * s, x2 * c + x1 * s);
+}
+
+// Per-head RmsNorm of proj(h * headDim + d, t): normed(d, h, t), computed at root.
+Func headNorm(const std::string &name, Func proj, int64_t headDim, double eps,
+              std::optional<ImageParam> weight, int lanes) {
+  Var d(name + "_d"), h(name + "_h"), t(name + "_t");
+  const int dim = checkedInt(headDim, "head_dim");
+  LaneSum sumSq = laneSum(name + "_sumsq", headDim, lanes, {h, t}, [&](Expr k) {
+    Expr v = proj(h * dim + k, t);
+    return v * v;
+  });
+  Expr inv = 1.0f / sqrt(sumSq.total(h, t) / float(headDim) + float(eps));
+  Expr y = proj(h * dim + d, t) * inv;
+  Func normed(name);
+  normed(d, h, t) = weight ? y * widen((*weight)(d)) : y;
+  normed.compute_root().parallel(t);
+  if (headDim >= lanes)
+    normed.vectorize(d, lanes, TailStrategy::ShiftInwards);
+  sumSq.computeAt(normed, h);
+  return normed;
+}
+
+// The attention of the Attention kernel over key(d, kvh, j) and value(d, kvh, j), j < nKeys
+// (the past positions first, then the call's own tokens).
+Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Func value,
+            Expr nPast, Expr pastStart, Expr startPos, int lanes) {
+  const int group = int(p.qHeads / p.kvHeads);
+  Expr T = q.dim(2).extent();
+  Expr nKeys = nPast + T;
+  Var d("d"), j("j"), h("h"), t("t"), ht("ht");
+  Expr own = clamp(j - nPast, 0, T - 1);
+
+  LaneSum dot = laneSum("att_qk", p.headDim, lanes, {j, h, t},
+                        [&](Expr i) { return q(i, h, t) * key(i, h / group, j); });
+  Func score("att_score");
+  score(j, h, t) = dot.total(j, h, t) * float(p.scale);
+
+  Expr keyPos = pastStart + j, queryPos = startPos + t;
+  Expr mask = keyPos <= queryPos;
+  if (p.imageBlocks)
+    mask = mask || (blockIds(t) >= 0 && j >= nPast && blockIds(own) == blockIds(t));
+  if (p.window > 0)
+    mask = mask && keyPos > queryPos - checkedInt(p.window, "window");
+  Func visible("att_visible");
+  visible(j, t) = mask;
+
+  const Expr lowest = Expr(-std::numeric_limits<float>::max());
+  RDom rk(0, nKeys, "att_rk");
+  Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
+  rowMax(h, t) = lowest;
+  rowMax(h, t) = max(rowMax(h, t), select(visible(rk, t), score(rk, h, t), lowest));
+  weights(j, h, t) = select(visible(j, t), exp(score(j, h, t) - rowMax(h, t)), 0.0f);
+  denom(h, t) = 0.0f;
+  denom(h, t) += weights(rk, h, t);
+  acc(d, h, t) = 0.0f;
+  acc(d, h, t) += (weights(rk, h, t) / denom(h, t)) * value(d, h / group, rk);
+  Func out("out"); // output buffer name in the metadata
+  out(d, h, t) = acc(d, h, t);
+
+  out.fuse(h, t, ht).parallel(ht);
+  if (p.headDim >= lanes)
+    out.vectorize(d, lanes, TailStrategy::ShiftInwards);
+  score.compute_at(out, ht);
+  dot.total.compute_at(out, ht);
+  if (dot.hasPartial) {
+    dot.partial.compute_at(dot.total, j).vectorize(dot.lane);
+    dot.partial.update().vectorize(dot.lane);
+  }
+  rowMax.compute_at(out, ht);
+  weights.compute_at(out, ht);
+  denom.compute_at(out, ht);
+  acc.compute_at(out, ht);
+  if (p.headDim >= lanes) {
+    acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
+    acc.update().vectorize(d, lanes, TailStrategy::GuardWithIf);
+  }
+  return out;
+}
+
+// ---- the kinds ---------------------------------------------------------------------------
+
+KernelPipeline fusedLinear(const FusedLinear &p, ElementType et, const Target &target, int lanes) {
+  if (p.outs.empty())
+    fail("fused_linear: needs at least one weight");
+  const Type vt = vectorWeightType(et);
+  ImageParam x(Float(32), 2, "x");
+  constrain(x, {p.in, kDynamic});
+  NormedInput input = normalizeInput(x, p.norm, p.in, vt, lanes);
+  std::vector<Argument> args{x};
+  args.insert(args.end(), input.args.begin(), input.args.end());
+  std::vector<WeightMatrix> weights;
+  std::vector<ImageParam> biases;
+  for (size_t i = 0; i < p.outs.size(); ++i) {
+    weights.push_back(weightMatrix("weight" + std::to_string(i), et, p.outs[i], p.in));
+    args.push_back(weights.back().param);
+  }
+  if (p.hasBias)
+    for (size_t i = 0; i < p.outs.size(); ++i) {
+      biases.emplace_back(vt, 1, "bias" + std::to_string(i));
+      constrain(biases.back(), {p.outs[i]});
+      args.push_back(biases.back());
+    }
+  std::vector<Func> outputs;
+  for (size_t i = 0; i < p.outs.size(); ++i) {
+    Func out("out" + std::to_string(i)); // output buffer name in the metadata
+    std::function<Expr(Expr)> bias;
+    if (p.hasBias)
+      bias = [param = biases[i]](Expr o) { return widen(param(o)); };
+    defineProjection(out, input.rows, weights[i], target, bias);
+    constrain(out.output_buffer(), {p.outs[i], kDynamic});
+    outputs.push_back(out);
+  }
+  return {Pipeline(outputs), args};
+}
+
+KernelPipeline gegluLinear(const GegluLinear &p, ElementType et, const Target &target, int lanes) {
+  if (p.norm.kind == InputNorm::Kind::Layer)
+    fail("geglu_linear: the input norm must be an RMSNorm");
+  ImageParam x(Float(32), 2, "x");
+  constrain(x, {p.in, kDynamic});
+  NormedInput input = normalizeInput(x, p.norm, p.in, vectorWeightType(et), lanes);
+  WeightMatrix gateWeight = weightMatrix("gate_weight", et, p.width, p.in);
+  WeightMatrix upWeight = weightMatrix("up_weight", et, p.width, p.in);
+  Expr tokens = x.dim(1).extent();
+  Func gate = projectAtRoot("gate_proj", input.rows, gateWeight, tokens, target);
+  Func up = projectAtRoot("up_proj", input.rows, upWeight, tokens, target);
+  // The GeGlu kernel's expression on the two projections.
+  Var o("o"), t("t");
+  Expr g = gate(o, t);
+  const float kBeta = float(std::sqrt(2.0 / M_PI)), kKappa = 0.044715f;
+  Expr gelu = 0.5f * g * (1.0f + tanh(kBeta * (g + kKappa * g * g * g)));
+  Func out("out"); // output buffer name in the metadata
+  out(o, t) = gelu * up(o, t);
+  constrain(out.output_buffer(), {p.width, kDynamic});
+  scheduleRows(out, o, t, p.width, lanes);
+  std::vector<Argument> args{x};
+  args.insert(args.end(), input.args.begin(), input.args.end());
+  args.push_back(gateWeight.param);
+  args.push_back(upWeight.param);
+  return {Pipeline(out), args};
+}
+
+KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Target &target,
+                              int lanes) {
+  if (p.norm.kind == InputNorm::Kind::Layer)
+    fail("attention_input: the input norm must be an RMSNorm");
+  if (p.qHeads <= 0 || p.kvHeads <= 0 || p.qHeads % p.kvHeads != 0)
+    fail("attention_input: q_heads ", p.qHeads, " must be a positive multiple of kv_heads ",
+         p.kvHeads);
+  if (p.rawKey && p.hasValueProjection)
+    fail("attention_input: a raw key has no value projection");
+  const Type vt = vectorWeightType(et);
+  ImageParam x(Float(32), 2, "x");
+  constrain(x, {p.in, kDynamic});
+  NormedInput input = normalizeInput(x, p.norm, p.in, vt, lanes);
+  WeightMatrix qWeight = weightMatrix("q_weight", et, p.qHeads * p.headDim, p.in);
+  WeightMatrix kWeight = weightMatrix("k_weight", et, p.kvHeads * p.headDim, p.in);
+  std::optional<WeightMatrix> vWeight;
+  if (p.hasValueProjection)
+    vWeight = weightMatrix("v_weight", et, p.kvHeads * p.headDim, p.in);
+  ImageParam qNorm(vt, 1, "q_norm_weight"), kNorm(vt, 1, "k_norm_weight");
+  constrain(qNorm, {p.headDim});
+  constrain(kNorm, {p.headDim});
+  Param<int32_t> startPos("start_pos");
+
+  Expr tokens = x.dim(1).extent();
+  Func qProj = projectAtRoot("q_proj", input.rows, qWeight, tokens, target);
+  Func kProj = projectAtRoot("k_proj", input.rows, kWeight, tokens, target);
+  RopeTable table = ropeTable("rope", p.headDim, p.theta, p.rotatedPairs,
+                              [&](Expr t) { return startPos + t; });
+  const int half = checkedInt(p.headDim / 2, "head_dim");
+  const int dim = checkedInt(p.headDim, "head_dim");
+  Var d("d"), h("h"), t("t"), dh("dh"), dl("dl");
+  // Query and key: the Rope kernel's rotation and schedule over the head-normalised projection.
+  auto rotated = [&](const std::string &name, Func normed, int64_t heads) {
+    Func out(name); // output buffer name in the metadata
+    out(d, h, t) = rotate(normed, table, p.headDim, d, h, t);
+    constrain(out.output_buffer(), {p.headDim, heads, kDynamic});
+    out.split(d, dh, dl, half).reorder(dl, dh, h, t).unroll(dh).parallel(t);
+    if (half >= lanes)
+      out.vectorize(dl, lanes, TailStrategy::ShiftInwards);
+    return out;
+  };
+  Func query = rotated("query", headNorm("q_normed", qProj, p.headDim, p.headEps, qNorm, lanes),
+                       p.qHeads);
+  std::vector<Func> outputs{query};
+  if (p.rawKey) {
+    Func key("key"); // output buffer name in the metadata
+    key(d, h, t) = kProj(h * dim + d, t);
+    constrain(key.output_buffer(), {p.headDim, p.kvHeads, kDynamic});
+    scheduleRows(key, d, t, p.headDim, lanes);
+    outputs.push_back(key);
+  } else {
+    outputs.push_back(rotated(
+        "key", headNorm("k_normed", kProj, p.headDim, p.headEps, kNorm, lanes), p.kvHeads));
+    // The value: its own projection, or the raw k on k_eq_v layers; unscaled head norm.
+    Func vProj = vWeight ? projectAtRoot("v_proj", input.rows, *vWeight, tokens, target) : kProj;
+    LaneSum sumSq = laneSum("v_sumsq", p.headDim, lanes, {h, t}, [&](Expr k) {
+      Expr v = vProj(h * dim + k, t);
+      return v * v;
+    });
+    Expr inv = 1.0f / sqrt(sumSq.total(h, t) / float(p.headDim) + float(p.headEps));
+    Func value("value"); // output buffer name in the metadata
+    value(d, h, t) = vProj(h * dim + d, t) * inv;
+    constrain(value.output_buffer(), {p.headDim, p.kvHeads, kDynamic});
+    scheduleRows(value, d, t, p.headDim, lanes);
+    sumSq.computeAt(value, h);
+    outputs.push_back(value);
+  }
+  table.cosA.compute_root();
+  table.sinA.compute_root();
+
+  std::vector<Argument> args{x};
+  args.insert(args.end(), input.args.begin(), input.args.end());
+  args.push_back(qWeight.param);
+  args.push_back(kWeight.param);
+  if (vWeight)
+    args.push_back(vWeight->param);
+  args.push_back(qNorm);
+  if (!p.rawKey)
+    args.push_back(kNorm);
+  args.push_back(startPos);
+  return {Pipeline(outputs), args};
+}
+
+KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int lanes) {
+  const Attention &p = rp.attention;
+  if (p.qHeads <= 0 || p.kvHeads <= 0 || p.qHeads % p.kvHeads != 0)
+    fail("raw_key_attention: q_heads ", p.qHeads, " must be a positive multiple of kv_heads ",
+         p.kvHeads);
+  if (p.window < 0 || p.capacity < 0)
+    fail("raw_key_attention: window ", p.window, " and capacity ", p.capacity, " must be >= 0");
+  const int capacity = checkedInt(p.capacity, "capacity");
+  ImageParam q(Float(32), 3, "q"), rawK(Float(32), 3, "raw_k");
+  ImageParam kNorm(vectorWeightType(et), 1, "k_norm_weight"), blockIds(Int(32), 1, "block_ids");
+  ImageParam cacheKeys(Float(32), 3, "cache_keys");
+  Param<int32_t> startPos("start_pos");
+  constrain(q, {p.headDim, p.qHeads, kDynamic});
+  constrain(rawK, {p.headDim, p.kvHeads, kDynamic});
+  constrain(kNorm, {p.headDim});
+  constrain(blockIds, {kDynamic});
+  constrain(cacheKeys, {p.headDim, p.kvHeads, capacity > 0 ? p.capacity : kDynamic});
+
+  Expr T = q.dim(2).extent();
+  Expr nPast = capacity > 0 ? clamp(startPos, 0, capacity) : Expr(0);
+  Expr pastStart = startPos - nPast;
+  Var d("raw_d"), kvh("raw_kvh"), j("raw_j");
+  Expr own = clamp(j - nPast, 0, T - 1);
+  Func raw("att_raw");
+  if (capacity > 0)
+    raw(d, kvh, j) = select(j < nPast, cacheKeys(d, kvh, (pastStart + j) % capacity),
+                            rawK(d, kvh, own));
+  else
+    raw(d, kvh, j) = rawK(d, kvh, own);
+
+  // K = rope(k_norm(raw)) and V = v_norm(raw): the RmsNorm and Rope kernels' expressions, per
+  // key at its own position, once per call for every key the attention reads.
+  LaneSum sumSq = laneSum("att_raw_sumsq", p.headDim, lanes, {kvh, j}, [&](Expr i) {
+    Expr v = raw(i, kvh, j);
+    return v * v;
+  });
+  Func inv("att_raw_inv");
+  inv(kvh, j) = 1.0f / sqrt(sumSq.total(kvh, j) / float(p.headDim) + float(rp.eps));
+  Func keyNormed("att_key_normed"), key("att_key"), value("att_value");
+  keyNormed(d, kvh, j) = raw(d, kvh, j) * inv(kvh, j) * widen(kNorm(d));
+  RopeTable table = ropeTable("rope", p.headDim, rp.theta, rp.rotatedPairs,
+                              [&](Expr row) { return pastStart + row; });
+  key(d, kvh, j) = rotate(keyNormed, table, p.headDim, d, kvh, j);
+  value(d, kvh, j) = raw(d, kvh, j) * inv(kvh, j);
+
+  Func out = attend(p, q, blockIds, key, value, nPast, pastStart, startPos, lanes);
+  constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
+
+  inv.compute_root().parallel(j);
+  sumSq.computeAt(inv, j);
+  table.cosA.compute_root();
+  table.sinA.compute_root();
+  for (Func f : {key, value}) {
+    f.compute_root().parallel(j);
+    if (p.headDim >= lanes)
+      f.vectorize(d, lanes, TailStrategy::ShiftInwards);
+  }
+  return {Pipeline(out), {q, rawK, kNorm, blockIds, startPos, cacheKeys}};
+}
+
+KernelPipeline linearResidual(const LinearResidual &p, ElementType et, const Target &target,
+                              int lanes) {
+  const Type vt = vectorWeightType(et);
+  ImageParam x(Float(32), 2, "x"), normWeight(vt, 1, "norm_weight");
+  ImageParam residual(Float(32), 2, "residual"), scalar(vt, 1, "scalar");
+  WeightMatrix weight = weightMatrix("weight", et, p.out, p.in);
+  constrain(x, {p.in, kDynamic});
+  constrain(normWeight, {p.out});
+  constrain(residual, {p.out, kDynamic});
+  constrain(scalar, {1});
+  Func proj = projectAtRoot("proj", x, weight, x.dim(1).extent(), target);
+  // The RmsNorm, Add and Scale kernels' expressions on the projected row.
+  Var o("o"), t("t");
+  LaneSum sumSq = laneSum("post_sumsq", p.out, lanes, {t}, [&](Expr k) {
+    Expr v = proj(k, t);
+    return v * v;
+  });
+  Expr inv = 1.0f / sqrt(sumSq.total(t) / float(p.out) + float(p.eps));
+  Expr y = residual(o, t) + proj(o, t) * inv * widen(normWeight(o));
+  Func out("out"); // output buffer name in the metadata
+  out(o, t) = p.hasScalar ? y * widen(scalar(0)) : y;
+  constrain(out.output_buffer(), {p.out, kDynamic});
+  scheduleRows(out, o, t, p.out, lanes);
+  sumSq.computeAt(out, t);
+  std::vector<Argument> args{x, weight.param, normWeight, residual};
+  if (p.hasScalar)
+    args.push_back(scalar);
+  return {Pipeline(out), args};
+}
+
+KernelPipeline patchEmbed(const PatchEmbed &p, ElementType et, const Target &target, int lanes) {
+  const Type vt = vectorWeightType(et);
+  ImageParam patches(Float(32), 2, "patches"), positions(Int(32), 2, "positions");
+  ImageParam ln1Weight(vt, 1, "ln1_weight"), ln1Bias(vt, 1, "ln1_bias");
+  ImageParam denseBias(vt, 1, "dense_bias"), ln2Weight(vt, 1, "ln2_weight"),
+      ln2Bias(vt, 1, "ln2_bias");
+  ImageParam table(vt, 3, "position_table");
+  ImageParam posNormWeight(vt, 1, "pos_norm_weight"), posNormBias(vt, 1, "pos_norm_bias");
+  WeightMatrix dense = weightMatrix("dense_weight", et, p.width, p.patchDim);
+  WeightMatrix projection = weightMatrix("projection_weight", et, p.outWidth, p.width);
+  constrain(patches, {p.patchDim, kDynamic});
+  constrain(positions, {2, kDynamic});
+  for (ImageParam *param : {&ln1Weight, &ln1Bias})
+    constrain(*param, {p.patchDim});
+  for (ImageParam *param : {&denseBias, &ln2Weight, &ln2Bias, &posNormWeight, &posNormBias})
+    constrain(*param, {p.width});
+  constrain(table, {p.width, 2, p.tableSize});
+
+  Func ln1 = layerNormRows("ln1", rowsOf(patches, "patch_rows"), p.patchDim, p.lnEps, ln1Weight,
+                           ln1Bias, lanes);
+  Func denseOut = projectAtRoot("dense", ln1, dense, patches.dim(1).extent(), target,
+                                [&](Expr o) { return widen(denseBias(o)); });
+  Var o("o"), t("t");
+  Func ln2 = layerNormRows("ln2", denseOut, p.width, p.lnEps, ln2Weight, ln2Bias, lanes);
+  // The VisionPositionAdd kernel's expression.
+  const int last = checkedInt(p.tableSize, "table_size") - 1;
+  Expr column = positions(0, t), row = positions(1, t);
+  Expr colTerm = select(column >= 0, widen(table(o, 0, clamp(column, 0, last))), 0.0f);
+  Expr rowTerm = select(row >= 0, widen(table(o, 1, clamp(row, 0, last))), 0.0f);
+  Func placed("placed");
+  placed(o, t) = ln2(o, t) + colTerm + rowTerm;
+  computeRowsAtRoot(placed, o, t, p.width, lanes);
+  Func posNorm = layerNormRows("pos_norm", placed, p.width, p.lnEps, posNormWeight, posNormBias,
+                               lanes);
+  Func rms = rmsNormRows("pre_projection_norm", posNorm, p.width, p.rmsEps, std::nullopt, lanes);
+  Func out("out"); // output buffer name in the metadata
+  defineProjection(out, rms, projection, target);
+  constrain(out.output_buffer(), {p.outWidth, kDynamic});
+  return {Pipeline(out),
+          {patches, positions, ln1Weight, ln1Bias, dense.param, denseBias, ln2Weight, ln2Bias,
+           table, posNormWeight, posNormBias, projection.param}};
+}
+
+template <class... Ts> struct Overloaded : Ts... { using Ts::operator()...; };
+template <class... Ts> Overloaded(Ts...) -> Overloaded<Ts...>;
+
+} // namespace
+
+KernelPipeline buildFusedPipeline(const KernelSpec &spec, const Target &target) {
+  const int lanes = std::max(4, target.natural_vector_size(Float(32)));
+  const ElementType et = spec.weightType;
+  return std::visit(
+      Overloaded{
+          [&](const FusedLinear &p) { return fusedLinear(p, et, target, lanes); },
+          [&](const GegluLinear &p) { return gegluLinear(p, et, target, lanes); },
+          [&](const AttentionInput &p) { return attentionInput(p, et, target, lanes); },
+          [&](const RawKeyAttention &p) { return rawKeyAttention(p, et, lanes); },
+          [&](const LinearResidual &p) { return linearResidual(p, et, target, lanes); },
+          [&](const PatchEmbed &p) { return patchEmbed(p, et, target, lanes); },
+          [&](const auto &) -> KernelPipeline {
+            fail("buildFusedPipeline: kernel ", spec.symbol, " (", kindName(spec),
+                 ") is not a fused kind");
+          },
+      },
+      spec.params);
+}
+
+} // namespace loom::codegen::detail

@@ -1,0 +1,44 @@
+// The matrix product at the heart of every linear kernel (and of fused projections):
+// out(o, t) = sum_i x(i, t) * w(o, i) (+ bias(o)), defined and scheduled for the target, with
+// the schedule chosen at run time from the token count T (Halide specialize()):
+//   T < kGemmMinTokens   GEMV path (decode): a few weight rows per step, each row read once
+//                        per call as a few long sequential streams, x held in L1, 2 vector
+//                        accumulators per row; tasks of whole row blocks (no false sharing:
+//                        each task writes its own rows).
+//   T >= kGemmMinTokens  GEMM path (prefill): per task a block of weight rows (kept in L2)
+//                        against blocks of tokens; the reduction is split into cache blocks
+//                        and the innermost loop is a register tile of rows x tokens x 2 vector
+//                        accumulators, fully unrolled.
+// Private to loom_kernelgen (includes Halide.h).
+#pragma once
+
+#include <Halide.h>
+
+#include <functional>
+#include <string>
+
+namespace loom::codegen::detail {
+
+// Token counts from which the GEMM path runs (a run-time condition in the generated code).
+constexpr int kGemmMinTokens = 64;
+
+struct LinearProduct {
+  Halide::Func x; // f32 [T, in] (Halide (i, t)): an input buffer, or a stage of a fused kernel
+  std::function<Halide::Expr(Halide::Expr o, Halide::Expr i)> weight; // f32 value of w[o][i]
+  std::function<Halide::Expr(Halide::Expr o)> bias;            // empty: no bias
+  int64_t in = 0, out = 0;
+  // T, for a product computed inside a fused kernel; undefined: the output buffer's extent.
+  Halide::Expr tokens;
+  // When set, `weight` returns the unscaled level and every output row is multiplied by
+  // rowScale(o) once after the sum (Q8's per-row scale: one multiply per output, not per weight).
+  std::function<Halide::Expr(Halide::Expr o)> rowScale;
+  // The reduction step (inputs per vector-accumulator step) is made a multiple of this (Q4's
+  // 32-column nibble blocks: then which nibble a lane reads is known at compile time).
+  int stepMultiple = 1;
+};
+
+// Defines `out(o, t)` (a Func named by the caller; its output buffer must be constrained to
+// [T, out] by the caller) and schedules it and its intermediates for `target`.
+void defineLinearProduct(Halide::Func out, const LinearProduct &p, const Halide::Target &target);
+
+} // namespace loom::codegen::detail

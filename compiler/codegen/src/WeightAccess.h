@@ -1,0 +1,55 @@
+// How a Halide kernel reads a weight matrix in any stored format (KernelSpec.h ElementType),
+// widened to f32. Every pipeline with a matrix weight (linear, the embedding gather, the tied
+// lm_head, fused projections) declares it with weightMatrix() and reads it with at(), so the
+// quantized formats need no per-kernel code.
+//
+//   WeightMatrix w = weightMatrix("weight", spec.weightType, p.out, p.in);
+//   ... x(i, t) * w.at(o, i) ...                 // f32, whatever the stored format
+//   args.push_back(w.param);                     // the kernel argument (one buffer per weight)
+//   Type bt = vectorWeightType(spec.weightType); // biases and norms: f32/bf16, never quantized
+//
+// Buffers (Halide dim 0 innermost; constrained dense with the extents below):
+//   F32 / BF16:      [rows, cols] of float / bfloat16.
+//   Q8, Q4G32, Q4G128: u8 [rows, packedRowBytes], one packed row per matrix row, the layout of
+//                    runtime/include/loom/QuantLayout.h (int8 + f32 row scale; nibbles in
+//                    32-column blocks + f16 group scales).
+// at(row, col) vectorises over `col` with dense loads when `col` is a vector of 8 or 16
+// consecutive columns starting at a multiple of the vector width (the natural inner loop).
+// Private to loom_kernelgen (includes Halide.h).
+#pragma once
+
+#include "loom/Codegen/KernelSpec.h"
+
+#include <Halide.h>
+
+#include <string>
+
+namespace loom::codegen::detail {
+
+struct WeightMatrix {
+  ElementType type = ElementType::F32;
+  int64_t rows = 0, cols = 0;
+  Halide::ImageParam param; // the kernel argument
+
+  // w[row][col] as f32 (dequantized for the quantized formats).
+  Halide::Expr at(Halide::Expr row, Halide::Expr col) const;
+  // The f32 scale of (row, col)'s quantization group; 1 for F32/BF16. Exposed so that a
+  // schedule may hoist it; at() already applies it.
+  Halide::Expr scale(Halide::Expr row, Halide::Expr col) const;
+  // The integer level q (as f32) of (row, col) for quantized formats; the value for F32/BF16.
+  Halide::Expr level(Halide::Expr row, Halide::Expr col) const;
+};
+
+// Declares the ImageParam `name` for a [rows, cols] matrix stored as `type`, with its dense
+// extents constrained. Throws loom::Error when cols does not suit the format (Q4: a multiple of
+// the group; Q8/Q4: rows and packed bytes fit in 32 bits).
+WeightMatrix weightMatrix(const std::string &name, ElementType type, int64_t rows, int64_t cols);
+
+// The Halide type of a kernel's non-matrix weights (biases, norm vectors, scalars, position
+// tables): bf16 for BF16, f32 otherwise (quantized modes keep them f32).
+Halide::Type vectorWeightType(ElementType type);
+
+// True for Q8, Q4G32 and Q4G128.
+bool isQuantized(ElementType type);
+
+} // namespace loom::codegen::detail

@@ -1,0 +1,276 @@
+// Tests that the writer packs int8 / int4 weights byte for byte as docs/ARTIFACT.md describes
+// (checked against a reference quantizer written here from that description), that the
+// dequantized values stay within half a step of the source, and that bad input is refused
+// with a message naming the tensor.
+#include "loom/Artifact.h"
+#include "loom/Artifact/ArtifactWriter.h"
+#include "loom/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <stdlib.h>
+
+namespace loom {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+// ---- Reference quantizer, from the documented layout --------------------------------------
+
+// Q8: per row, s = max|w| / 127, q = round-half-even(w / s) in [-127, 127]; row = q bytes, s.
+Bytes referenceQ8(const std::vector<float> &w, int64_t rows, int64_t cols) {
+  Bytes out;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = &w[r * cols];
+    float amax = 0;
+    for (int64_t c = 0; c < cols; ++c)
+      amax = std::max(amax, std::fabs(row[c]));
+    float s = amax / 127.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      float q = s == 0 ? 0.0f : std::nearbyint(row[c] / s);
+      q = std::min(127.0f, std::max(-127.0f, q));
+      out.push_back(uint8_t(int8_t(q)));
+    }
+    uint8_t sb[4];
+    std::memcpy(sb, &s, 4);
+    out.insert(out.end(), sb, sb + 4);
+  }
+  return out;
+}
+
+// Q4 (group g): per group, m = first value of largest magnitude, s = f16(m / -8),
+// q = clamp(round-half-even(w / s), -8, 7), nibble q + 8. Per 32 columns, 16 bytes: byte j has
+// column j low, column j + 16 high. Row = all nibble bytes, then the f16 scales.
+Bytes referenceQ4(const std::vector<float> &w, int64_t rows, int64_t cols, int64_t g) {
+  Bytes out;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = &w[r * cols];
+    Bytes nibbles(cols / 2, 0), scales;
+    for (int64_t first = 0; first < cols; first += g) {
+      float m = 0;
+      for (int64_t c = first; c < first + g; ++c)
+        if (std::fabs(row[c]) > std::fabs(m))
+          m = row[c];
+      _Float16 half = _Float16(m / -8.0f);
+      float s = float(half);
+      uint8_t hb[2];
+      std::memcpy(hb, &half, 2);
+      scales.insert(scales.end(), hb, hb + 2);
+      for (int64_t c = first; c < first + g; ++c) {
+        float q = s == 0 ? 0.0f : std::nearbyint(row[c] / s);
+        q = std::min(7.0f, std::max(-8.0f, q));
+        int nibble = int(q) + 8;
+        int64_t block = c / 32, j = c % 32;
+        if (j < 16)
+          nibbles[block * 16 + j] |= uint8_t(nibble);
+        else
+          nibbles[block * 16 + j - 16] |= uint8_t(nibble << 4);
+      }
+    }
+    out.insert(out.end(), nibbles.begin(), nibbles.end());
+    out.insert(out.end(), scales.begin(), scales.end());
+  }
+  return out;
+}
+
+// Dequantizes one element of a packed row (for the error bound check).
+float dequantQ8(const uint8_t *row, int64_t cols, int64_t c) {
+  float s;
+  std::memcpy(&s, row + cols, 4);
+  return float(int8_t(row[c])) * s;
+}
+float dequantQ4(const uint8_t *row, int64_t cols, int64_t g, int64_t c) {
+  _Float16 half;
+  std::memcpy(&half, row + cols / 2 + 2 * (c / g), 2);
+  int64_t j = c % 32;
+  uint8_t byte = row[(c / 32) * 16 + j % 16];
+  int nibble = j < 16 ? (byte & 15) : (byte >> 4);
+  return float(nibble - 8) * float(half);
+}
+
+uint16_t toBf16(float v) { // truncation is fine: the test compares against the bf16 it wrote
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  return uint16_t(bits >> 16);
+}
+float fromBf16(uint16_t b) {
+  uint32_t bits = uint32_t(b) << 16;
+  float v;
+  std::memcpy(&v, &bits, 4);
+  return v;
+}
+
+class QuantPackingTest : public ::testing::Test {
+protected:
+  static constexpr int64_t kRows = 5, kCols = 256;
+
+  void SetUp() override {
+    char pattern[] = "/tmp/loom-quant-test.XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir = pattern;
+    source = dir + "/source.bin";
+    artifact = dir + "/model.loom";
+    // Rows with different character: random normal, all zero, a tie-heavy row of multiples of
+    // 1/8 (w / s lands on .5 steps), one with a lone large negative value (the -8 level), one
+    // with +1.0 and -1.0 in one group (the second clamps to level +7).
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    values.assign(kRows * kCols, 0.0f);
+    for (int64_t c = 0; c < kCols; ++c) {
+      values[0 * kCols + c] = normal(rng);
+      values[1 * kCols + c] = 0.0f;
+      values[2 * kCols + c] = float((c % 17) - 8) / 8.0f;
+      values[3 * kCols + c] = normal(rng);
+      values[4 * kCols + c] = normal(rng);
+    }
+    values[3 * kCols + 40] = -1.0f;
+    values[4 * kCols + 200] = 1.0f;
+    values[4 * kCols + 201] = -1.0f; // same group, opposite sign: clamped to q = +7
+    // f32 copy at offset 0, bf16 copy after it; the bf16 values (exactly representable) are
+    // what the bf16 tensors quantize.
+    std::ofstream out(source, std::ios::binary);
+    out.write(reinterpret_cast<const char *>(values.data()), std::streamsize(values.size() * 4));
+    bf16Offset = values.size() * 4;
+    for (float v : values) {
+      uint16_t b = toBf16(v);
+      out.write(reinterpret_cast<const char *>(&b), 2);
+      bf16Values.push_back(fromBf16(b));
+    }
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir + "'").c_str()); }
+
+  std::unique_ptr<fb::TensorT> quantized(const std::string &name, fb::Quantization q, int64_t group,
+                                         fb::DType sourceDType) {
+    auto t = std::make_unique<fb::TensorT>();
+    t->name = name;
+    t->dtype = fb::DType::U8;
+    t->quantization = q;
+    t->group_size = group;
+    t->logical_shape = {kRows, kCols};
+    int64_t rowBytes = q == fb::Quantization::Q8Row ? kCols + 4 : kCols / 2 + 2 * (kCols / group);
+    t->shape = {kRows, rowBytes};
+    setTensorSource(*t, {source, sourceDType == fb::DType::F32 ? 0 : bf16Offset, sourceDType});
+    return t;
+  }
+
+  ArtifactContents contents() {
+    ArtifactContents c;
+    c.manifest.producer = "QuantPackingTest";
+    c.manifest.config = std::make_unique<fb::ModelConfigT>();
+    c.manifest.config->model_type = "gemma4_unified";
+    c.manifest.target = std::make_unique<fb::TargetT>();
+    c.manifest.target->name = "x86-64";
+    c.manifest.max_context = 16;
+    c.kernelLibrary = {1, 2, 3};
+    c.tokenizerJson = "{}";
+    return c;
+  }
+
+  Bytes tensorBytes(const Artifact &a, uint32_t index) {
+    ByteSpan span = a.tensorData(index);
+    return Bytes(span.data, span.data + span.size);
+  }
+
+  std::string dir, source, artifact;
+  uint64_t bf16Offset = 0;
+  std::vector<float> values, bf16Values;
+};
+
+TEST_F(QuantPackingTest, PacksExactlyAsDocumented) {
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(quantized("q8.f32", fb::Quantization::Q8Row, 0, fb::DType::F32));
+  c.manifest.tensors.push_back(quantized("q8.bf16", fb::Quantization::Q8Row, 0, fb::DType::BF16));
+  c.manifest.tensors.push_back(quantized("q4g32.f32", fb::Quantization::Q4Group, 32, fb::DType::F32));
+  c.manifest.tensors.push_back(quantized("q4g128.bf16", fb::Quantization::Q4Group, 128, fb::DType::BF16));
+  writeArtifact(std::move(c), artifact);
+  auto a = Artifact::open(artifact);
+  EXPECT_EQ(tensorBytes(*a, 0), referenceQ8(values, kRows, kCols));
+  EXPECT_EQ(tensorBytes(*a, 1), referenceQ8(bf16Values, kRows, kCols));
+  EXPECT_EQ(tensorBytes(*a, 2), referenceQ4(values, kRows, kCols, 32));
+  EXPECT_EQ(tensorBytes(*a, 3), referenceQ4(bf16Values, kRows, kCols, 128));
+  const fb::Tensor *t = a->manifest().tensors()->Get(3);
+  EXPECT_EQ(t->quantization(), fb::Quantization::Q4Group);
+  EXPECT_EQ(t->group_size(), 128);
+  ASSERT_EQ(t->logical_shape()->size(), 2u);
+  EXPECT_EQ(t->logical_shape()->Get(1), kCols);
+}
+
+TEST_F(QuantPackingTest, DequantizedValuesStayWithinHalfAStep) {
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(quantized("q8", fb::Quantization::Q8Row, 0, fb::DType::F32));
+  c.manifest.tensors.push_back(quantized("q4g32", fb::Quantization::Q4Group, 32, fb::DType::F32));
+  writeArtifact(std::move(c), artifact);
+  auto a = Artifact::open(artifact);
+  Bytes q8 = tensorBytes(*a, 0), q4 = tensorBytes(*a, 1);
+  const int64_t q8Row = kCols + 4, q4Row = kCols / 2 + 2 * (kCols / 32);
+  for (int64_t r = 0; r < kRows; ++r) {
+    float amax = 0;
+    for (int64_t c = 0; c < kCols; ++c)
+      amax = std::max(amax, std::fabs(values[r * kCols + c]));
+    for (int64_t c = 0; c < kCols; ++c) {
+      float w = values[r * kCols + c];
+      float step8 = amax / 127.0f;
+      EXPECT_LE(std::fabs(dequantQ8(&q8[r * q8Row], kCols, c) - w), 0.5f * step8 * 1.0001f + 1e-12f)
+          << "q8 row " << r << " col " << c;
+      float gmax = 0;
+      for (int64_t k = c / 32 * 32; k < c / 32 * 32 + 32; ++k)
+        gmax = std::max(gmax, std::fabs(values[r * kCols + k]));
+      // Step gmax/8 (f16-rounded); +7 clamps the opposite extreme to one full step.
+      EXPECT_LE(std::fabs(dequantQ4(&q4[r * q4Row], kCols, 32, c) - w), gmax / 8.0f * 1.002f + 1e-12f)
+          << "q4 row " << r << " col " << c;
+    }
+  }
+  // The extreme of a group is exact (level -8 of s = m / -8); an equal value of opposite sign
+  // (row 4: +1.0 then -1.0) clamps to level +7.
+  EXPECT_FLOAT_EQ(dequantQ4(&q4[3 * q4Row], kCols, 32, 40), -1.0f);
+  EXPECT_FLOAT_EQ(dequantQ4(&q4[4 * q4Row], kCols, 32, 200), 1.0f);
+  EXPECT_FLOAT_EQ(dequantQ4(&q4[4 * q4Row], kCols, 32, 201), -0.875f);
+  // The zero row decodes to zeros.
+  for (int64_t c = 0; c < kCols; ++c)
+    EXPECT_EQ(dequantQ4(&q4[1 * q4Row], kCols, 32, c), 0.0f);
+}
+
+TEST_F(QuantPackingTest, RefusesNonFiniteWeightsNamingTensorAndRow) {
+  values[2 * kCols + 9] = std::nanf("");
+  std::ofstream(source, std::ios::binary | std::ios::in | std::ios::out)
+      .write(reinterpret_cast<const char *>(values.data()), std::streamsize(values.size() * 4));
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(quantized("bad.weight", fb::Quantization::Q8Row, 0, fb::DType::F32));
+  try {
+    writeArtifact(std::move(c), artifact);
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'bad.weight' row 2: column 9"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NE(::access(artifact.c_str(), F_OK), 0);
+}
+
+TEST_F(QuantPackingTest, RefusesInconsistentDescriptions) {
+  auto expectError = [&](std::unique_ptr<fb::TensorT> t, const std::string &needle) {
+    ArtifactContents c = contents();
+    c.manifest.tensors.push_back(std::move(t));
+    try {
+      writeArtifact(std::move(c), artifact);
+      ADD_FAILURE() << "expected an error containing: " << needle;
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  auto wrongShape = quantized("w.shape", fb::Quantization::Q8Row, 0, fb::DType::F32);
+  wrongShape->shape = {kRows, kCols};
+  expectError(std::move(wrongShape), "tensor 'w.shape': a Q8Row tensor must be U8 [5, 260]");
+  auto badGroup = quantized("w.group", fb::Quantization::Q4Group, 32, fb::DType::F32);
+  badGroup->group_size = 48;
+  expectError(std::move(badGroup), "tensor 'w.group': group_size 48 must be a positive multiple of 32");
+  auto intSource = quantized("w.int", fb::Quantization::Q8Row, 0, fb::DType::F32);
+  intSource->source_dtype = fb::DType::I32;
+  expectError(std::move(intSource), "cannot quantize I32");
+}
+
+} // namespace
+} // namespace loom

@@ -1,0 +1,231 @@
+// QuantKernelsTest: the generated linear and embedding kernels read int8 and int4 weights
+// packed by the artifact writer (loom/Artifact/WeightPacking.h) and compute what a naive
+// double-precision reference computes from the dequantized values; the dequantization here is
+// written from the documented layout (docs/ARTIFACT.md), not from the kernel's helper.
+#include "loom/Artifact/WeightPacking.h"
+#include "loom/Codegen/KernelSpec.h"
+
+#include <HalideRuntime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+using namespace loom::codegen;
+
+namespace {
+
+using ArgvFn = int (*)(void **);
+
+std::string lastHalideError;
+void recordHalideError(void *, const char *msg) { lastHalideError = msg; }
+
+struct Buf {
+  halide_buffer_t buf{};
+  std::vector<halide_dimension_t> dims;
+  Buf(void *data, halide_type_t type, const std::vector<int64_t> &shape) : dims(shape.size()) {
+    int32_t stride = 1;
+    for (size_t i = 0; i < shape.size(); ++i) {
+      int32_t extent = int32_t(shape[shape.size() - 1 - i]);
+      dims[i] = halide_dimension_t(0, extent, stride);
+      stride *= extent;
+    }
+    buf.host = static_cast<uint8_t *>(data);
+    buf.type = type;
+    buf.dimensions = int32_t(shape.size());
+    buf.dim = dims.data();
+  }
+};
+const halide_type_t kF32(halide_type_float, 32), kI32(halide_type_int, 32), kU8(halide_type_uint, 8);
+
+int64_t groupOf(ElementType t) { return t == ElementType::Q4G32 ? 32 : t == ElementType::Q4G128 ? 128 : 0; }
+int64_t rowBytes(ElementType t, int64_t cols) {
+  return t == ElementType::Q8 ? cols + 4 : cols / 2 + 2 * (cols / groupOf(t));
+}
+
+// A [rows, cols] matrix packed by the writer's quantizer, and its values as the docs define them.
+struct Packed {
+  std::vector<uint8_t> bytes;
+  std::vector<double> values; // dequantized, [rows * cols]
+};
+
+Packed pack(ElementType type, int64_t rows, int64_t cols, std::mt19937 &rng) {
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  Packed p;
+  const int64_t rb = rowBytes(type, cols);
+  p.bytes.resize(rows * rb);
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float &v : row)
+      v = normal(rng);
+    uint8_t *out = &p.bytes[r * rb];
+    if (type == ElementType::Q8)
+      loom::packQ8Row(row.data(), cols, out, "test");
+    else
+      loom::packQ4Row(row.data(), cols, groupOf(type), out, "test");
+    for (int64_t c = 0; c < cols; ++c) {
+      if (type == ElementType::Q8) {
+        float s;
+        std::memcpy(&s, out + cols, 4);
+        p.values.push_back(double(int8_t(out[c])) * s);
+      } else {
+        _Float16 s;
+        std::memcpy(&s, out + cols / 2 + 2 * (c / groupOf(type)), 2);
+        int64_t j = c % 32;
+        uint8_t byte = out[(c / 32) * 16 + (j < 16 ? j : j - 16)];
+        int nibble = j < 16 ? (byte & 0xf) : (byte >> 4);
+        p.values.push_back(double(nibble - 8) * double(float(s)));
+      }
+    }
+  }
+  return p;
+}
+
+struct Library {
+  std::vector<KernelSpec> specs;
+  void *handle = nullptr;
+};
+
+Library &library() {
+  static Library *lib = [] {
+    auto *l = new Library;
+    for (ElementType t : {ElementType::Q8, ElementType::Q4G32, ElementType::Q4G128}) {
+      std::string n = t == ElementType::Q8 ? "q8" : t == ElementType::Q4G32 ? "q4g32" : "q4g128";
+      l->specs.push_back({"linear_" + n, t, Linear{256, 24, true}});
+      l->specs.push_back({"embed_" + n, t, EmbedTokens{11, 128, 2.5}});
+    }
+    l->specs.push_back({"linear_q8_odd", ElementType::Q8, Linear{37, 5, false}});
+    l->specs.push_back({"linear_q4g32_wide", ElementType::Q4G32, Linear{512, 128, true}});
+    l->specs.push_back({"linear_q8_wide", ElementType::Q8, Linear{384, 192, false}});
+    l->specs.push_back({"linear_q4g32_tiny_k", ElementType::Q4G32, Linear{64, 32, false}});
+    l->specs.push_back({"linear_q8_tiny_audio", ElementType::Q8, Linear{640, 64, false}});
+    char work[] = "/tmp/loom-quant-kernels.XXXXXX";
+    if (!mkdtemp(work))
+      std::abort();
+    std::vector<uint8_t> bytes = buildKernelLibrary(l->specs, halideTargetFor("host"), work);
+    std::filesystem::remove_all(work);
+    int fd = memfd_create("loom_quant_kernels", 0);
+    if (fd < 0 || write(fd, bytes.data(), bytes.size()) != ssize_t(bytes.size()))
+      std::abort();
+    l->handle = dlopen(("/proc/self/fd/" + std::to_string(fd)).c_str(), RTLD_NOW | RTLD_LOCAL);
+    close(fd);
+    if (l->handle) {
+      using SetHandler = halide_error_handler_t (*)(halide_error_handler_t);
+      if (auto set = reinterpret_cast<SetHandler>(dlsym(l->handle, "halide_set_error_handler")))
+        set(recordHalideError);
+    }
+    return l;
+  }();
+  return *lib;
+}
+
+ArgvFn kernel(const std::string &symbol) {
+  return library().handle ? reinterpret_cast<ArgvFn>(dlsym(library().handle, (symbol + "_argv").c_str()))
+                          : nullptr;
+}
+
+void expectClose(const std::vector<float> &got, const std::vector<double> &want, const std::string &what) {
+  ASSERT_EQ(got.size(), want.size());
+  double scale = 1;
+  for (double w : want)
+    scale = std::max(scale, std::fabs(w));
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-5 * scale) << what << " at " << i;
+}
+
+const KernelSpec &specOf(const std::string &symbol) {
+  for (const KernelSpec &s : library().specs)
+    if (s.symbol == symbol)
+      return s;
+  std::abort();
+}
+
+TEST(QuantKernels, ArgumentsDeclareOnePackedU8Matrix) {
+  for (const KernelSpec &spec : library().specs) {
+    auto meta = reinterpret_cast<const halide_filter_metadata_t *(*)()>(
+        dlsym(library().handle, (spec.symbol + "_metadata").c_str()));
+    ASSERT_NE(meta, nullptr) << spec.symbol;
+    std::vector<KernelArgInfo> args = kernelArguments(spec);
+    const halide_filter_metadata_t *m = meta();
+    ASSERT_EQ(m->num_arguments, int(args.size())) << spec.symbol;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i].kind == KernelArgInfo::Kind::Output) // Halide may rename output buffers
+        continue;
+      EXPECT_EQ(args[i].name, m->arguments[i].name) << spec.symbol;
+      bool matrix = args[i].name == "weight" || args[i].name == "table";
+      EXPECT_EQ(args[i].dtype == KernelArgInfo::DType::U8, matrix) << spec.symbol << " " << args[i].name;
+      if (matrix)
+        EXPECT_TRUE(m->arguments[i].type == kU8) << spec.symbol;
+      if (args[i].name == "bias") // vector weights stay f32 in the quantized modes
+        EXPECT_TRUE(m->arguments[i].type == kF32) << spec.symbol;
+    }
+  }
+}
+
+TEST(QuantKernels, LinearMatchesDequantizedReference) {
+  std::mt19937 rng(11);
+  for (const char *symbol : {"linear_q4g32_wide", "linear_q8_wide", "linear_q8", "linear_q4g32",
+                             "linear_q4g128", "linear_q8_odd", "linear_q4g32_tiny_k",
+                             "linear_q8_tiny_audio"}) {
+    const KernelSpec &spec = specOf(symbol);
+    const auto &p = std::get<Linear>(spec.params);
+    Packed w = pack(spec.weightType, p.out, p.in, rng);
+    for (int64_t T : {1, 3, 9, 70}) { // 70: past the GEMM threshold of the linear schedule
+      std::vector<float> x(T * p.in), bias(p.out), out(T * p.out, -1.0f);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (float &v : x)
+        v = normal(rng);
+      for (float &v : bias)
+        v = normal(rng);
+      std::vector<double> want(T * p.out);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t o = 0; o < p.out; ++o) {
+          double acc = p.hasBias ? bias[o] : 0.0;
+          for (int64_t i = 0; i < p.in; ++i)
+            acc += double(x[t * p.in + i]) * w.values[o * p.in + i];
+          want[t * p.out + o] = acc;
+        }
+      Buf bx(x.data(), kF32, {T, p.in}), bw(w.bytes.data(), kU8, {p.out, rowBytes(spec.weightType, p.in)}),
+          bb(bias.data(), kF32, {p.out}), bo(out.data(), kF32, {T, p.out});
+      std::vector<void *> argv{&bx.buf, &bw.buf};
+      if (p.hasBias)
+        argv.push_back(&bb.buf);
+      argv.push_back(&bo.buf);
+      ArgvFn fn = kernel(symbol);
+      ASSERT_NE(fn, nullptr) << symbol;
+      ASSERT_EQ(fn(argv.data()), 0) << symbol << ": " << lastHalideError;
+      expectClose(out, want, std::string(symbol) + " T=" + std::to_string(T));
+    }
+  }
+}
+
+TEST(QuantKernels, EmbeddingGatherMatchesDequantizedReference) {
+  std::mt19937 rng(12);
+  for (const char *symbol : {"embed_q8", "embed_q4g32", "embed_q4g128"}) {
+    const KernelSpec &spec = specOf(symbol);
+    const auto &p = std::get<EmbedTokens>(spec.params);
+    Packed table = pack(spec.weightType, p.vocab, p.width, rng);
+    std::vector<int32_t> ids{3, 0, 10, 3, 7};
+    const int64_t T = int64_t(ids.size());
+    std::vector<float> out(T * p.width, -1.0f);
+    std::vector<double> want(T * p.width);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t w = 0; w < p.width; ++w)
+        want[t * p.width + w] = table.values[ids[t] * p.width + w] * float(p.scale);
+    Buf bi(ids.data(), kI32, {T}), bt(table.bytes.data(), kU8, {p.vocab, rowBytes(spec.weightType, p.width)}),
+        bo(out.data(), kF32, {T, p.width});
+    std::vector<void *> argv{&bi.buf, &bt.buf, &bo.buf};
+    ArgvFn fn = kernel(symbol);
+    ASSERT_NE(fn, nullptr) << symbol;
+    ASSERT_EQ(fn(argv.data()), 0) << symbol << ": " << lastHalideError;
+    expectClose(out, want, symbol);
+  }
+}
+
+} // namespace

@@ -1,0 +1,387 @@
+#include "LinearBenchmarks.h"
+
+#include "Probes.h"
+#include "References.h"
+
+#include "loom/Error.h"
+#include "loom/QuantLayout.h"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <optional>
+
+namespace loom::bench {
+namespace {
+
+using codegen::ElementType;
+using Clock = std::chrono::steady_clock;
+
+// Decode reads each weight once per token and gigabytes of other weights in between, so a GEMV
+// must not find its weights in the cache: every case cycles through copies filling this much.
+constexpr uint64_t kColdFootprint = 256ull << 20;
+constexpr uint64_t kProbeBytes = 512ull << 20; // 16x the 32 MiB L3 of the measuring machine
+
+double since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+uint16_t toBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fff + ((u >> 16) & 1);
+  return uint16_t(u >> 16);
+}
+float fromBf16(uint16_t b) {
+  uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// xorshift: filling hundreds of MB with std::mt19937 would dominate the set-up time.
+struct FastRandom {
+  uint64_t s;
+  explicit FastRandom(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+  float uniform() { return float(next() >> 40) / float(1 << 24) * 2.0f - 1.0f; } // [-1, 1)
+};
+
+// One weight matrix as the generated kernel reads it, plus the f32 values it stands for (the
+// references' input, kept only when references are wanted).
+struct Matrix {
+  std::vector<uint8_t> stored;
+  std::vector<float> f32;     // the dequantized values, [out, in]
+  std::vector<uint16_t> bf16; // bf16 storage (BF16 only)
+};
+
+Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, bool keepF32) {
+  Matrix m;
+  FastRandom rng(seed);
+  const uint64_t n = uint64_t(rows) * uint64_t(cols);
+  m.stored.resize(matrixBytes(type, rows, cols));
+  if (keepF32)
+    m.f32.resize(n);
+  const float scale = 1.0f / std::sqrt(float(cols));
+  switch (type) {
+  case ElementType::F32: {
+    auto *w = reinterpret_cast<float *>(m.stored.data());
+    for (uint64_t i = 0; i < n; ++i)
+      w[i] = rng.uniform() * scale;
+    if (keepF32)
+      std::memcpy(m.f32.data(), w, n * 4);
+    break;
+  }
+  case ElementType::BF16: {
+    auto *w = reinterpret_cast<uint16_t *>(m.stored.data());
+    for (uint64_t i = 0; i < n; ++i)
+      w[i] = toBf16(rng.uniform() * scale);
+    if (keepF32) {
+      m.bf16.assign(w, w + n);
+      for (uint64_t i = 0; i < n; ++i)
+        m.f32[i] = fromBf16(w[i]);
+    }
+    break;
+  }
+  case ElementType::Q8: {
+    const uint64_t rowBytes = quant::q8RowBytes(uint64_t(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      uint8_t *row = m.stored.data() + uint64_t(r) * rowBytes;
+      const float s = scale / 127.0f;
+      for (int64_t c = 0; c < cols; ++c) {
+        int8_t q = int8_t(int(rng.next() % 255) - 127);
+        std::memcpy(row + c, &q, 1);
+        if (keepF32)
+          m.f32[uint64_t(r) * uint64_t(cols) + uint64_t(c)] = float(q) * s;
+      }
+      std::memcpy(row + quant::q8ScaleOffset(uint64_t(cols)), &s, 4);
+    }
+    break;
+  }
+  case ElementType::Q4G32:
+  case ElementType::Q4G128: {
+    const uint64_t group = type == ElementType::Q4G32 ? 32 : 128;
+    const uint64_t rowBytes = quant::q4RowBytes(uint64_t(cols), group);
+    const uint16_t scaleBits = 0x2000; // f16 0.0078125
+    for (int64_t r = 0; r < rows; ++r) {
+      uint8_t *row = m.stored.data() + uint64_t(r) * rowBytes;
+      for (uint64_t b = 0; b < uint64_t(cols) / 2; ++b)
+        row[b] = uint8_t(rng.next());
+      for (uint64_t g = 0; g < uint64_t(cols) / group; ++g)
+        std::memcpy(row + quant::q4ScaleOffset(uint64_t(cols)) + 2 * g, &scaleBits, 2);
+      if (keepF32)
+        for (uint64_t c = 0; c < uint64_t(cols); ++c) {
+          uint8_t byte = row[quant::q4ByteOf(c)];
+          int q = int(quant::q4HighNibble(c) ? byte >> 4 : byte & 15) - 8;
+          m.f32[uint64_t(r) * uint64_t(cols) + c] = float(q) * 0.0078125f;
+        }
+    }
+    break;
+  }
+  }
+  return m;
+}
+
+halide_type_t storedHalideType(ElementType type) {
+  switch (type) {
+  case ElementType::F32:
+    return halide_type_t(halide_type_float, 32);
+  case ElementType::BF16:
+    return halide_type_t(halide_type_bfloat, 16);
+  default:
+    return halide_type_t(halide_type_uint, 8);
+  }
+}
+
+std::vector<int64_t> storedShape(ElementType type, int64_t rows, int64_t cols) {
+  if (type == ElementType::F32 || type == ElementType::BF16)
+    return {rows, cols};
+  return {rows, int64_t(matrixBytes(type, rows, cols) / uint64_t(rows))};
+}
+
+struct Reference {
+  std::string name;
+  std::function<void()> run;
+};
+
+// Everything one case needs, made on first use and kept while the case runs (one at a time:
+// the set-up of a 2 GB lm_head is not repeated per repetition, and cases do not pile up).
+struct CaseData {
+  std::string key;
+  std::vector<Matrix> copies;
+  std::vector<float> x, y, yRef, bias;
+  std::vector<uint16_t> xBf16, biasBf16;
+  std::vector<std::unique_ptr<DenseBuffer>> xBuf, wBufs, bBuf, yBuf;
+  std::unique_ptr<OneDnnMatmul> oneDnn;
+  std::string oneDnnLabel, blasLabel;
+  Precision refPrecision = Precision::F32;
+  std::vector<float> refWeightsF32; // oneDNN f32 weights when its bf16 path is unavailable
+  double maxRelError = 0;
+  size_t next = 0;
+};
+
+CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references,
+                   KernelEntry entry, const std::string &symbol) {
+  static std::unique_ptr<CaseData> current;
+  const std::string key = symbol + "/" + std::to_string(tokens) + "/" + std::to_string(references);
+  if (current && current->key == key)
+    return *current;
+  current.reset(); // free the previous case before allocating this one
+  auto d = std::make_unique<CaseData>();
+  d->key = key;
+  const uint64_t bytes = matrixBytes(shape.weights, shape.out, shape.in);
+  const size_t copies = tokens == 1 ? size_t(std::max<uint64_t>(1, kColdFootprint / bytes)) : 1;
+  for (size_t c = 0; c < copies; ++c)
+    d->copies.push_back(makeMatrix(shape.weights, shape.out, shape.in, 17 + c, references && c == 0));
+  FastRandom rng(5);
+  d->x.resize(size_t(tokens * shape.in));
+  for (float &v : d->x)
+    v = rng.uniform();
+  d->bias.resize(size_t(shape.out));
+  for (float &v : d->bias)
+    v = rng.uniform();
+  d->y.assign(size_t(tokens * shape.out), 0.0f);
+  d->yRef.assign(size_t(tokens * shape.out), 0.0f);
+  halide_type_t f32(halide_type_float, 32);
+  d->xBuf.push_back(std::make_unique<DenseBuffer>(d->x.data(), f32, std::vector<int64_t>{tokens, shape.in}));
+  d->yBuf.push_back(std::make_unique<DenseBuffer>(d->y.data(), f32, std::vector<int64_t>{tokens, shape.out}));
+  // A bias is f32 except for bf16 weights; the values only matter for the cross-check below.
+  const bool bf16Bias = shape.weights == ElementType::BF16;
+  if (bf16Bias) {
+    d->biasBf16.resize(d->bias.size());
+    for (size_t i = 0; i < d->bias.size(); ++i) {
+      d->biasBf16[i] = toBf16(d->bias[i]);
+      d->bias[i] = fromBf16(d->biasBf16[i]);
+    }
+  }
+  d->bBuf.push_back(std::make_unique<DenseBuffer>(
+      bf16Bias ? static_cast<void *>(d->biasBf16.data()) : static_cast<void *>(d->bias.data()),
+      bf16Bias ? halide_type_t(halide_type_bfloat, 16) : f32, std::vector<int64_t>{shape.out}));
+  for (Matrix &m : d->copies)
+    d->wBufs.push_back(std::make_unique<DenseBuffer>(m.stored.data(), storedHalideType(shape.weights),
+                                                     storedShape(shape.weights, shape.out, shape.in)));
+
+  // Cross-check ours against a double-precision reference on a few outputs: a benchmark of a
+  // wrong kernel is worthless.
+  {
+    std::vector<void *> args{&d->xBuf[0]->buffer, &d->wBufs[0]->buffer};
+    if (shape.hasBias)
+      args.push_back(&d->bBuf[0]->buffer);
+    args.push_back(&d->yBuf[0]->buffer);
+    callKernel(entry, args.data(), symbol);
+    if (references) {
+      const std::vector<float> &w = d->copies[0].f32;
+      for (int64_t t : {int64_t(0), tokens - 1})
+        for (int64_t o : {int64_t(0), shape.out / 2, shape.out - 1}) {
+          double acc = shape.hasBias ? d->bias[size_t(o)] : 0.0, mag = 0;
+          for (int64_t i = 0; i < shape.in; ++i) {
+            double term = double(d->x[size_t(t * shape.in + i)]) * w[size_t(o * shape.in + i)];
+            acc += term;
+            mag += std::fabs(term);
+          }
+          double err = std::fabs(double(d->y[size_t(t * shape.out + o)]) - acc) / std::max(mag, 1e-30);
+          d->maxRelError = std::max(d->maxRelError, err);
+        }
+    }
+  }
+  if (references && (shape.weights == ElementType::F32 || shape.weights == ElementType::BF16)) {
+    d->refPrecision = shape.weights == ElementType::BF16 ? Precision::BF16 : Precision::F32;
+    if (d->refPrecision == Precision::BF16) {
+      d->xBf16.resize(d->x.size());
+      for (size_t i = 0; i < d->x.size(); ++i)
+        d->xBf16[i] = toBf16(d->x[i]);
+    }
+    d->blasLabel = d->refPrecision == Precision::BF16 ? "openblas_f32_widened" : "openblas_f32";
+    if (oneDnnSupports(d->refPrecision)) {
+      const void *w = d->refPrecision == Precision::BF16 ? static_cast<const void *>(d->copies[0].bf16.data())
+                                                        : static_cast<const void *>(d->copies[0].f32.data());
+      d->oneDnn = std::make_unique<OneDnnMatmul>(tokens, shape.in, shape.out, d->refPrecision, w);
+      d->oneDnnLabel = d->refPrecision == Precision::BF16 ? "onednn_bf16" : "onednn_f32";
+    } else {
+      // oneDNN 2.6 has no bf16 matmul without AVX-512: compare with its f32 matmul on the
+      // same (widened) weights, and say so in the counter name.
+      d->oneDnn = std::make_unique<OneDnnMatmul>(tokens, shape.in, shape.out, Precision::F32,
+                                                 d->copies[0].f32.data());
+      d->oneDnnLabel = "onednn_f32_widened";
+    }
+  }
+  current = std::move(d);
+  return *current;
+}
+
+void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, int threads,
+             bool references, const std::shared_ptr<KernelHarness> &kernels) {
+  const std::string symbol = linearSymbol(shape);
+  KernelEntry entry = kernels->entry(symbol);
+  CaseData &d = caseData(shape, tokens, references, entry, symbol);
+  kernels->setThreads(threads);
+  setReferenceThreads(threads);
+  ThreadTeam team(threads);
+  static std::unique_ptr<BandwidthProbe> probe;
+  const bool gemv = tokens == 1;
+  if (gemv && !probe)
+    probe = std::make_unique<BandwidthProbe>(kProbeBytes);
+  const uint64_t weightBytes = matrixBytes(shape.weights, shape.out, shape.in);
+  const double flops = 2.0 * double(tokens) * double(shape.in) * double(shape.out);
+  // ~20 ms of FMA chains per gemm iteration: the compute roofline, measured next to each call.
+  const uint64_t fmaIterations = 4'000'000;
+
+  std::vector<Reference> refs;
+  if (gemv)
+    refs.push_back({"bandwidth_probe", [&] { probe->read(team); }});
+  else
+    refs.push_back({"fma_peak", [&] { fmaPeak(team, fmaIterations); }});
+  if (!d.blasLabel.empty())
+    refs.push_back({d.blasLabel, [&] {
+                      openBlasLinear(tokens, shape.in, shape.out, d.x.data(), d.copies[0].f32.data(),
+                                     d.yRef.data());
+                    }});
+  if (d.oneDnn) {
+    const bool bf16Src = d.oneDnnLabel == "onednn_bf16";
+    const void *x = bf16Src ? static_cast<const void *>(d.xBf16.data()) : static_cast<const void *>(d.x.data());
+    refs.push_back({d.oneDnnLabel, [&, x] { d.oneDnn->run(x, d.yRef.data()); }});
+  }
+  std::vector<double> refSeconds(refs.size(), 0.0);
+  double ourSeconds = 0;
+  std::vector<void *> args;
+  for (auto _ : state) {
+    const size_t copy = d.next++ % d.wBufs.size();
+    args = {&d.xBuf[0]->buffer, &d.wBufs[copy]->buffer};
+    if (shape.hasBias)
+      args.push_back(&d.bBuf[0]->buffer);
+    args.push_back(&d.yBuf[0]->buffer);
+    auto start = Clock::now();
+    callKernel(entry, args.data(), symbol);
+    const double ours = since(start);
+    state.SetIterationTime(ours);
+    ourSeconds += ours;
+    for (size_t r = 0; r < refs.size(); ++r) {
+      start = Clock::now();
+      refs[r].run();
+      refSeconds[r] += since(start);
+    }
+  }
+  const double n = double(state.iterations());
+  state.counters["GBps"] = double(weightBytes) * n / ourSeconds / 1e9;
+  state.counters["GFLOPs"] = flops * n / ourSeconds / 1e9;
+  for (size_t r = 0; r < refs.size(); ++r) {
+    const double perCall = refSeconds[r] / n;
+    if (refs[r].name == "bandwidth_probe") {
+      const double probeGBps = double(probe->bytes()) / perCall / 1e9;
+      state.counters["probe_GBps"] = probeGBps;
+      state.counters["roofline_pct"] = 100.0 * (double(weightBytes) * n / ourSeconds / 1e9) / probeGBps;
+    } else if (refs[r].name == "fma_peak") {
+      const double peak = kFmaProbeFlopsPerIteration * double(fmaIterations) * threads / perCall / 1e9;
+      state.counters["peak_GFLOPs"] = peak;
+      state.counters["roofline_pct"] = 100.0 * (flops * n / ourSeconds / 1e9) / peak;
+    } else {
+      state.counters[refs[r].name + "_GFLOPs"] = flops / perCall / 1e9;
+      state.counters["vs_" + refs[r].name] = refSeconds[r] / ourSeconds;
+    }
+  }
+  if (references)
+    state.counters["max_rel_err"] = d.maxRelError;
+  state.SetLabel(kernels->target());
+}
+
+double statMin(const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); }
+double statMax(const std::vector<double> &v) { return *std::max_element(v.begin(), v.end()); }
+
+} // namespace
+
+std::string linearSymbol(const LinearShape &shape) {
+  return "linear_" + std::to_string(shape.in) + "x" + std::to_string(shape.out) +
+         (shape.hasBias ? "_bias_" : "_") + weightTypeName(shape.weights);
+}
+
+std::vector<codegen::KernelSpec> linearKernelSpecs(const std::vector<LinearShape> &shapes) {
+  std::vector<codegen::KernelSpec> specs;
+  std::vector<std::string> seen;
+  for (const LinearShape &shape : shapes) {
+    std::string symbol = linearSymbol(shape);
+    if (std::find(seen.begin(), seen.end(), symbol) != seen.end())
+      continue;
+    seen.push_back(symbol);
+    specs.push_back({symbol, shape.weights, codegen::Linear{shape.in, shape.out, shape.hasBias}});
+  }
+  return specs;
+}
+
+void registerLinearBenchmarks(const std::vector<LinearShape> &shapes,
+                              const LinearBenchOptions &options,
+                              std::shared_ptr<KernelHarness> kernels) {
+  for (const LinearShape &shape : shapes)
+    for (int threads : options.threads) {
+      const std::string suffix = "/" + shape.name + "/" + weightTypeName(shape.weights);
+      if (options.gemv) {
+        auto *b = benchmark::RegisterBenchmark(
+            ("gemv" + suffix + "/threads:" + std::to_string(threads)).c_str(),
+            [=](benchmark::State &state) { runCase(state, shape, 1, threads, options.references, kernels); });
+        b->UseManualTime()->Unit(benchmark::kMillisecond);
+        b->ComputeStatistics("min", statMin)->ComputeStatistics("max", statMax);
+        if (options.setMinTime)
+          b->MinTime(options.gemvMinSeconds);
+      }
+      if (options.gemm && shape.out < 100000) { // the lm_head is not run over a prompt
+        const int64_t T = options.prefillTokens;
+        auto *b = benchmark::RegisterBenchmark(
+            ("gemm" + suffix + "/T:" + std::to_string(T) + "/threads:" + std::to_string(threads)).c_str(),
+            [=](benchmark::State &state) { runCase(state, shape, T, threads, options.references, kernels); });
+        b->UseManualTime()->Unit(benchmark::kMillisecond);
+        b->ComputeStatistics("min", statMin)->ComputeStatistics("max", statMax);
+        if (options.setMinTime)
+          b->MinTime(options.gemmMinSeconds);
+      }
+    }
+}
+
+} // namespace loom::bench

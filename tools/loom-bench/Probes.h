@@ -1,0 +1,36 @@
+// loom-bench's own measurements of the machine's limits, the denominators of every "% of
+// roofline": a streaming-read bandwidth probe over a buffer much larger than the last-level
+// cache, and an FMA-throughput probe (independent vfmadd231ps chains on registers).
+#pragma once
+
+#include "ThreadTeam.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace loom::bench {
+
+class BandwidthProbe {
+public:
+  // A buffer of `bytes` (rounded up to 4 KiB), filled once so its pages are resident.
+  explicit BandwidthProbe(uint64_t bytes);
+  ~BandwidthProbe();
+  BandwidthProbe(const BandwidthProbe &) = delete;
+  BandwidthProbe &operator=(const BandwidthProbe &) = delete;
+  uint64_t bytes() const { return bytes_; }
+  // Reads the whole buffer once with 256-bit loads split over the team; returns the seconds.
+  double read(ThreadTeam &team);
+
+private:
+  uint8_t *data_ = nullptr;
+  uint64_t bytes_ = 0;
+  volatile float sink_ = 0;
+};
+
+// Runs `iterations` x 10 independent 8-lane FMA chains per thread; returns the seconds. Each
+// iteration is 10 * 8 * 2 = 160 flops per thread.
+double fmaPeak(ThreadTeam &team, uint64_t iterations);
+constexpr double kFmaProbeFlopsPerIteration = 160.0;
+
+} // namespace loom::bench

@@ -1,0 +1,182 @@
+// loom-bench: measures Loom's generated kernels against oneDNN, OpenBLAS and the machine's
+// measured limits (Google Benchmark, JSON out), or an artifact end to end. See README.md.
+#include "EndToEnd.h"
+#include "KernelHarness.h"
+#include "LinearBenchmarks.h"
+#include "RooflinePlot.h"
+#include "Shapes.h"
+
+#include "loom/Error.h"
+
+#include <CLI/CLI.hpp>
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+namespace {
+
+bool hasFlag(int argc, char **argv, const char *prefix) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], prefix, std::strlen(prefix)) == 0)
+      return true;
+  return false;
+}
+
+// OpenMP (oneDNN) and OpenBLAS worker threads spin after each call by default; on a machine
+// with few cores, a spinning pool of one library steals the cores of the next in the
+// interleaved A, B, A, B runs. Both read these settings when loaded, so set them and re-exec.
+void reexecWithQuietPools(char **argv) {
+  if (std::getenv("LOOM_BENCH_ENV_SET"))
+    return;
+  setenv("LOOM_BENCH_ENV_SET", "1", 1);
+  setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
+  execv("/proc/self/exe", argv);
+  // If the re-exec fails, run on with the libraries' defaults.
+}
+
+std::vector<std::string> splitList(const std::string &list) {
+  std::vector<std::string> items;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty())
+      items.push_back(item);
+  return items;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  reexecWithQuietPools(argv);
+  // Defaults for Google Benchmark's own flags (the command line still wins): 10 repetitions
+  // (median, min and max are reported per case) and the JSON file the plot is drawn from.
+  std::vector<std::string> extra;
+  std::string plotPath;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--plot=", 0) == 0)
+      plotPath = a.substr(7);
+    else if (a == "--plot" && i + 1 < argc)
+      plotPath = argv[i + 1];
+  }
+  if (!hasFlag(argc, argv, "--benchmark_repetitions"))
+    extra.push_back("--benchmark_repetitions=10");
+  if (!plotPath.empty() && !hasFlag(argc, argv, "--benchmark_out=")) {
+    extra.push_back("--benchmark_out=" + plotPath + ".json");
+    extra.push_back("--benchmark_out_format=json");
+  }
+  std::string jsonOut;
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], "--benchmark_out=", 16) == 0)
+      jsonOut = argv[i] + 16;
+  if (jsonOut.empty() && !plotPath.empty())
+    jsonOut = plotPath + ".json";
+  const bool userMinTime = hasFlag(argc, argv, "--benchmark_min_time");
+  std::vector<char *> args(argv, argv + argc);
+  for (std::string &e : extra)
+    args.push_back(e.data());
+  int count = int(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&count, args.data());
+
+  CLI::App app{"loom-bench: Loom's generated kernels against oneDNN, OpenBLAS and the measured "
+               "bandwidth/FMA rooflines (Google Benchmark flags --benchmark_* apply), or an "
+               "artifact end to end (--e2e)"};
+  std::string artifact, e2e, target = "host", weights = "bf16,f32", threadList, mode = "all";
+  std::string e2eOut;
+  int64_t tokens = 512;
+  bool lmHead = false, noReferences = false;
+  loom::bench::EndToEndOptions e2eOptions;
+  app.add_option("--artifact", artifact, "Benchmark the linear kernels at this artifact's shapes and target");
+  app.add_option("--target", target, "Kernel target: host, x86-64, x86-64-avx512, x86-64-avx512-vnni-bf16");
+  app.add_option("--weights", weights, "Weight types of the 12B cases: f32,bf16,q8,q4g32,q4g128");
+  app.add_option("--threads", threadList, "Thread counts, comma-separated (default: 1 and all cores)");
+  app.add_option("--mode", mode, "gemv, gemm or all")->check(CLI::IsMember({"gemv", "gemm", "all"}));
+  app.add_option("--tokens", tokens, "T of the gemm (prefill) cases")->check(CLI::PositiveNumber);
+  app.add_flag("--lm-head", lmHead, "Include the 12B lm_head [3840 -> 262144] gemv (2 GB of bf16)");
+  app.add_flag("--no-references", noReferences, "Skip oneDNN and OpenBLAS (probes only)");
+  app.add_option("--plot", plotPath, "Write a roofline plot (PNG, gnuplot) of the results");
+  app.add_option("--e2e", e2e, "End-to-end mode: prefill/decode tokens per second and TTFT of an artifact");
+  app.add_option("--prompt-tokens", e2eOptions.promptTokens, "--e2e: prompt length")->check(CLI::PositiveNumber);
+  app.add_option("--decode-tokens", e2eOptions.decodeTokens, "--e2e: decoded tokens")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", e2eOptions.warmup, "--e2e: warm-up runs")->check(CLI::NonNegativeNumber);
+  app.add_option("--repetitions", e2eOptions.repetitions, "--e2e: measured runs")->check(CLI::PositiveNumber);
+  app.add_option("--e2e-threads", e2eOptions.threads, "--e2e: kernel threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--e2e-out", e2eOut, "--e2e: write the results as JSON here");
+  try {
+    app.parse(count, args.data());
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e);
+  }
+
+  try {
+    if (!e2e.empty()) {
+      e2eOptions.artifact = e2e;
+      nlohmann::json result = loom::bench::runEndToEnd(e2eOptions);
+      if (!e2eOut.empty()) {
+        std::ofstream out(e2eOut);
+        out << result.dump(2) << "\n";
+        if (!out.flush())
+          loom::fail("--e2e-out: cannot write ", e2eOut);
+      }
+      return 0;
+    }
+
+    std::vector<loom::bench::LinearShape> shapes;
+    if (!artifact.empty()) {
+      std::string artifactTarget;
+      shapes = loom::bench::artifactLinears(artifact, artifactTarget);
+      if (!artifactTarget.empty() && !app.count("--target"))
+        target = artifactTarget;
+    } else {
+      for (const std::string &w : splitList(weights))
+        for (loom::bench::LinearShape s : loom::bench::gemma12bLinears(lmHead)) {
+          s.weights = loom::bench::parseWeightType(w);
+          shapes.push_back(s);
+        }
+    }
+    loom::bench::LinearBenchOptions options;
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    if (threadList.empty()) {
+      options.threads = {1};
+      if (cores > 1)
+        options.threads.push_back(cores);
+    } else {
+      for (const std::string &t : splitList(threadList)) {
+        int n = std::atoi(t.c_str());
+        if (n < 1)
+          loom::fail("--threads: '", t, "' is not a positive thread count");
+        options.threads.push_back(n);
+      }
+    }
+    options.gemv = mode != "gemm";
+    options.gemm = mode != "gemv";
+    options.prefillTokens = tokens;
+    options.setMinTime = !userMinTime;
+    options.references = !noReferences;
+
+    std::fprintf(stderr, "loom-bench: generating %zu linear kernels for target %s...\n",
+                 loom::bench::linearKernelSpecs(shapes).size(), target.c_str());
+    auto kernels = std::make_shared<loom::bench::KernelHarness>(loom::bench::linearKernelSpecs(shapes), target);
+    std::fprintf(stderr, "loom-bench: built in %.1f s\n", kernels->buildSeconds());
+    loom::bench::registerLinearBenchmarks(shapes, options, kernels);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    if (!plotPath.empty()) {
+      loom::bench::plotRoofline(jsonOut, plotPath);
+      std::fprintf(stderr, "loom-bench: wrote %s\n", plotPath.c_str());
+    }
+  } catch (const loom::Error &e) {
+    std::fprintf(stderr, "loom-bench: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

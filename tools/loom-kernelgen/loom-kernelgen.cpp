@@ -1,0 +1,128 @@
+// loom-kernelgen: one generated kernel's assembly (or lowered statement, or object file).
+//
+//   loom-kernelgen --kind linear --in 3840 --out 15360 --weights bf16 \
+//       --target x86-64-avx512-vnni-bf16 --emit asm -o kernel.s
+#include "loom/Codegen/KernelSpec.h"
+#include "loom/Error.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <unistd.h>
+
+using namespace loom::codegen;
+
+int main(int argc, char **argv) {
+  CLI::App app{"loom-kernelgen: generate one Loom kernel and write its assembly, lowered "
+               "statement or object file"};
+  std::string kind, weights = "f32", target = "host", emit = "asm", output = "-", symbol = "kernel";
+  int64_t in = 0, out = 0, width = 0, groups = 1, qHeads = 0, kvHeads = 0, headDim = 0,
+          window = 0, capacity = 0, vocab = 0, heads = 0, rotatedPairs = -1;
+  double eps = 1e-6, scale = 1.0, cap = 30.0, theta = 10000.0;
+  bool bias = false, noWeight = false, causalOnly = false;
+  app.add_option("--kind", kind, "linear, attention, rms_norm, embed_tokens, rope, geglu, softcap, add")
+      ->required()
+      ->check(CLI::IsMember({"linear", "attention", "rms_norm", "embed_tokens", "rope", "geglu",
+                             "softcap", "add"}));
+  app.add_option("--weights", weights, "Weight type: f32, bf16, q8, q4g32, q4g128");
+  app.add_option("--target", target, "Loom target: host, x86-64, x86-64-avx512, x86-64-avx512-vnni-bf16");
+  app.add_option("--emit", emit, "asm, stmt or obj")->check(CLI::IsMember({"asm", "stmt", "obj"}));
+  app.add_option("-o,--output", output, "Output file ('-': stdout; not for obj)");
+  app.add_option("--symbol", symbol, "The kernel's function name");
+  app.add_option("--in", in, "linear: input features");
+  app.add_option("--out", out, "linear: output features");
+  app.add_flag("--bias", bias, "linear: with a bias");
+  app.add_option("--width", width, "rms_norm/geglu/softcap/add/embed_tokens: row width");
+  app.add_option("--groups", groups, "rms_norm: groups per token");
+  app.add_flag("--no-weight", noWeight, "rms_norm: without a scale");
+  app.add_option("--eps", eps, "rms_norm: epsilon");
+  app.add_option("--vocab", vocab, "embed_tokens: rows of the table");
+  app.add_option("--scale", scale, "embed_tokens/attention: scale");
+  app.add_option("--cap", cap, "softcap: cap");
+  app.add_option("--heads", heads, "rope: heads");
+  app.add_option("--theta", theta, "rope: theta");
+  app.add_option("--rotated-pairs", rotatedPairs, "rope: rotated pairs (default head_dim / 2)");
+  app.add_option("--q-heads", qHeads, "attention: query heads");
+  app.add_option("--kv-heads", kvHeads, "attention: key/value heads");
+  app.add_option("--head-dim", headDim, "attention/rope: head dimension");
+  app.add_option("--window", window, "attention: sliding window (0: none)");
+  app.add_option("--capacity", capacity, "attention: KV cache slots");
+  app.add_flag("--causal-only", causalOnly, "attention: no bidirectional image blocks");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    static const std::map<std::string, ElementType> types = {
+        {"f32", ElementType::F32}, {"bf16", ElementType::BF16}, {"q8", ElementType::Q8},
+        {"q4g32", ElementType::Q4G32}, {"q4g128", ElementType::Q4G128}};
+    auto type = types.find(weights);
+    if (type == types.end())
+      loom::fail("--weights: unknown weight type '", weights, "' (expected f32, bf16, q8, q4g32 or q4g128)");
+    auto need = [](int64_t value, const char *flag) {
+      if (value <= 0)
+        loom::fail(flag, " must be given and positive");
+    };
+    KernelSpec spec{symbol, type->second, Add{0}};
+    if (kind == "linear") {
+      need(in, "--in");
+      need(out, "--out");
+      spec.params = Linear{in, out, bias};
+    } else if (kind == "attention") {
+      need(qHeads, "--q-heads");
+      need(kvHeads, "--kv-heads");
+      need(headDim, "--head-dim");
+      spec.params = Attention{qHeads, kvHeads, headDim, window, capacity, scale, !causalOnly};
+    } else if (kind == "rms_norm") {
+      need(width, "--width");
+      spec.params = RmsNorm{groups, width, !noWeight, eps};
+    } else if (kind == "embed_tokens") {
+      need(vocab, "--vocab");
+      need(width, "--width");
+      spec.params = EmbedTokens{vocab, width, scale};
+    } else if (kind == "rope") {
+      need(heads, "--heads");
+      need(headDim, "--head-dim");
+      spec.params = Rope{heads, headDim, theta, rotatedPairs < 0 ? headDim / 2 : rotatedPairs};
+    } else if (kind == "geglu") {
+      need(width, "--width");
+      spec.params = GeGlu{width};
+    } else if (kind == "softcap") {
+      need(width, "--width");
+      spec.params = Softcap{width, cap};
+    } else {
+      need(width, "--width");
+      spec.params = Add{width};
+    }
+    const KernelOutput what = emit == "asm" ? KernelOutput::Assembly
+                              : emit == "stmt" ? KernelOutput::LoweredStmt
+                                               : KernelOutput::Object;
+    if (output == "-" && what == KernelOutput::Object)
+      loom::fail("--emit obj needs -o FILE");
+    const std::string halideTarget = halideTargetFor(target);
+    if (output != "-") {
+      emitKernel(spec, halideTarget, what, output);
+      return 0;
+    }
+    char path[] = "/tmp/loom-kernelgen-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+      loom::fail("cannot create a temporary file in /tmp");
+    close(fd);
+    try {
+      emitKernel(spec, halideTarget, what, path);
+    } catch (...) {
+      std::remove(path);
+      throw;
+    }
+    std::ifstream text(path);
+    std::cout << std::string(std::istreambuf_iterator<char>(text), {});
+    std::remove(path);
+  } catch (const loom::Error &e) {
+    std::fprintf(stderr, "loom-kernelgen: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
