@@ -78,15 +78,19 @@ void plotRoofline(const std::string &jsonPath, const std::string &pngPath) {
      << "set output " << gnuplotString(pngPath) << "\n"
      << "set logscale xy\nset grid\nset key left top\n"
      << "set xlabel 'arithmetic intensity (flop per weight byte)'\nset ylabel 'GFLOP/s'\n"
-     << "set title " << gnuplotString("loom-bench roofline (" + jsonPath + ")") << "\nset xrange [0.1:2000]\n";
+     << "set title " << gnuplotString("loom-bench roofline (" + jsonPath + ")") << "\nset xrange [0.1:2000]\n"
+     << "roof(x, bw, peak) = x * bw < peak ? x * bw : peak\n";
   std::ostringstream plot;
   int index = 0, colour = 1;
   for (auto &[threads, rows] : points) {
     const Roof &r = roofs[threads];
-    const double bw = r.bandwidth > 0 ? r.bandwidth : 1.0, peak = r.peak > 0 ? r.peak : 1e9;
-    plot << (plot.tellp() ? ", " : "") << "min(x * " << bw << ", " << peak << ") lc " << colour
-         << " lw 2 title 'roof, " << threads << " thread(s): " << bw << " GB/s, "
-         << (r.peak > 0 ? std::to_string(int(r.peak)) + " GFLOP/s" : "peak not measured") << "'";
+    // A roof not measured in this run (gemv-only or gemm-only) is drawn out of the way.
+    const double bw = r.bandwidth > 0 ? r.bandwidth : 1e9, peak = r.peak > 0 ? r.peak : 1e9;
+    plot << (plot.tellp() ? ", " : "") << "roof(x, " << bw << ", " << peak << ") lc " << colour
+         << " lw 2 title 'roof, " << threads << " thread(s): "
+         << (r.bandwidth > 0 ? std::to_string(int(r.bandwidth)) + " GB/s" : "bandwidth not measured")
+         << ", " << (r.peak > 0 ? std::to_string(int(r.peak)) + " GFLOP/s" : "peak not measured")
+         << "'";
     plot << ", " << gnuplotString(dataPath) << " index " << index << " using 1:2 with points pt 7 lc " << colour
          << " title 'kernels, " << threads << " thread(s)'";
     plot << ", " << gnuplotString(dataPath) << " index " << index

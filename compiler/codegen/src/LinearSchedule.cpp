@@ -3,6 +3,7 @@
 #include "LinearSchedule.h"
 
 #include "loom/Error.h"
+#include "loom/QuantLayout.h"
 
 #include <algorithm>
 #include <vector>
@@ -49,6 +50,20 @@ Expr treeSum(std::vector<Expr> terms) {
 }
 
 } // namespace
+
+void readWeights(LinearProduct &p, const WeightMatrix &w) {
+  p.in = w.cols;
+  p.out = w.rows;
+  p.weight = [w](Expr o, Expr i) { return w.at(o, i); };
+  p.rowScale = nullptr;
+  p.stepMultiple = 1;
+  if (w.type == ElementType::Q8) { // one scale per row: applied once per output
+    p.weight = [w](Expr o, Expr i) { return w.level(o, i); };
+    p.rowScale = [w](Expr o) { return w.scale(o, 0); };
+  }
+  if (w.type == ElementType::Q4G32 || w.type == ElementType::Q4G128)
+    p.stepMultiple = int(quant::kQ4BlockColumns);
+}
 
 void defineLinearProduct(Func out, const LinearProduct &p, const Target &target) {
   if (p.in <= 0 || p.out <= 0 || p.in > (1 << 30) || p.out > (1 << 30))

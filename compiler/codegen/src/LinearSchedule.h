@@ -12,6 +12,8 @@
 // Private to loom_kernelgen (includes Halide.h).
 #pragma once
 
+#include "WeightAccess.h"
+
 #include <Halide.h>
 
 #include <functional>
@@ -36,6 +38,11 @@ struct LinearProduct {
   // 32-column nibble blocks: then which nibble a lane reads is known at compile time).
   int stepMultiple = 1;
 };
+
+// Sets p.weight, p.in, p.out and the format-specific fields (Q8: the level and a per-row
+// scale; Q4: 32-column steps) for reading `w`. Every product over a stored weight matrix should
+// use this rather than w.at(), so that the quantized formats get the fast form.
+void readWeights(LinearProduct &p, const WeightMatrix &w);
 
 // Defines `out(o, t)` (a Func named by the caller; its output buffer must be constrained to
 // [T, out] by the caller) and schedules it and its intermediates for `target`.

@@ -8,7 +8,6 @@
 #include "WeightAccess.h"
 
 #include "loom/Error.h"
-#include "loom/QuantLayout.h"
 
 #include <cmath>
 #include <functional>
@@ -171,13 +170,9 @@ KernelPipeline linear(const Linear &p, ElementType et, const Target &target) {
   constrain(x, {p.in, kDynamic});
   constrain(bias, {p.out});
   Func out("out"); // output buffer name in the metadata
-  LinearProduct product{x, [&](Expr o, Expr i) { return weight.at(o, i); }, nullptr, p.in, p.out};
-  if (et == ElementType::Q8) { // one scale per row: applied once per output
-    product.weight = [&](Expr o, Expr i) { return weight.level(o, i); };
-    product.rowScale = [&](Expr o) { return weight.scale(o, 0); };
-  }
-  if (et == ElementType::Q4G32 || et == ElementType::Q4G128)
-    product.stepMultiple = int(quant::kQ4BlockColumns);
+  LinearProduct product;
+  product.x = x;
+  readWeights(product, weight);
   if (p.hasBias)
     product.bias = [&](Expr o) { return widen(bias(o)); };
   defineLinearProduct(out, product, target);

@@ -131,7 +131,9 @@ TEST_F(SessionChatTest, ResetStartsTheSameConversationAfresh) {
 }
 
 // Runs of <|video|> are filled frame by frame through embed_image and each is a vision block of
-// its own: the same pixels as video frames or as images give the same logits, bit for bit.
+// its own: the same pixels as video frames or as images give the same logits. (Not bit for bit:
+// with two threads, prefills of ~100+ tokens differ run to run by ~1 ulp-level amounts, a known
+// open issue; 1e-5 of the logit range is far below any real difference, see the black frame.)
 TEST_F(SessionChatTest, VideoFramesFillVideoRunsLikeImages) {
   loom::PromptMedia asImages;
   loom::loadPromptMedia(*model,
@@ -156,12 +158,17 @@ TEST_F(SessionChatTest, VideoFramesFillVideoRunsLikeImages) {
   std::vector<float> imageRows(imageIds.size() * vocab), videoRows(videoIds.size() * vocab);
   loom::Session(model).prefill(imageIds, asImages, true, imageRows.data());
   loom::Session(model).prefill(videoIds, asFrames, true, videoRows.data());
-  EXPECT_EQ(imageRows, videoRows);
+  for (size_t t = 0; t < imageIds.size(); ++t)
+    EXPECT_LT(relativeDifference(videoRows.data() + t * vocab, imageRows.data() + t * vocab, vocab),
+              1e-5)
+        << "row " << t;
   // The frames' pixels do reach the model: a black second frame changes the logits.
   std::fill(asFrames.videoFrames[1].patches.begin(), asFrames.videoFrames[1].patches.end(), 0.0f);
   std::vector<float> black(videoIds.size() * vocab);
   loom::Session(model).prefill(videoIds, asFrames, true, black.data());
-  EXPECT_NE(black, videoRows);
+  EXPECT_GT(relativeDifference(black.data() + (videoIds.size() - 1) * vocab,
+                               videoRows.data() + (videoIds.size() - 1) * vocab, vocab),
+            1e-3);
 }
 
 } // namespace
