@@ -199,10 +199,8 @@ void defineProjection(Func out, Func rows, const WeightMatrix &weight, const Tar
                       std::function<Expr(Expr)> bias = nullptr, Expr tokens = Expr()) {
   LinearProduct product;
   product.x = rows;
-  product.weight = [&weight](Expr o, Expr i) { return weight.at(o, i); };
+  readWeights(product, weight);
   product.bias = std::move(bias);
-  product.in = weight.cols;
-  product.out = weight.rows;
   product.tokens = tokens;
   defineLinearProduct(out, product, target);
 }
