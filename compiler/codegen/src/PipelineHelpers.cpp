@@ -1,0 +1,79 @@
+#include "PipelineHelpers.h"
+
+#include "loom/Error.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace loom::codegen::detail {
+
+using namespace Halide;
+
+Expr widen(Expr e) { return e.type() == Float(32) ? e : cast<float>(e); }
+
+int checkedInt(int64_t value, const char *what) {
+  if (value < 0 || value > std::numeric_limits<int32_t>::max())
+    fail("kernel spec: ", what, " = ", value, " is out of range");
+  return int(value);
+}
+
+void constrain(OutputImageParam param, const std::vector<int64_t> &extents) {
+  int64_t stride = 1;
+  for (size_t i = 0; i < extents.size(); ++i) {
+    Internal::Dimension dim = param.dim(int(i));
+    dim.set_stride(Expr(int(stride)));
+    if (extents[i] == kDynamic)
+      dim.set_min(0);
+    else
+      dim.set_bounds(0, checkedInt(extents[i], "extent"));
+    stride *= std::max<int64_t>(extents[i], 1);
+    if (i + 1 < extents.size())
+      checkedInt(stride, "stride");
+  }
+}
+
+void scheduleRows(Func f, Var inner, Var rows, int64_t width, int lanes) {
+  if (width >= lanes)
+    f.vectorize(inner, lanes, TailStrategy::ShiftInwards);
+  f.parallel(rows);
+}
+
+void LaneSum::computeAt(Func consumer, Var at) {
+  total.compute_at(consumer, at);
+  if (hasPartial) {
+    partial.compute_at(consumer, at).vectorize(lane);
+    partial.update().vectorize(lane);
+  }
+}
+
+LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector<Var> &vars,
+                const std::function<Expr(Expr)> &term) {
+  LaneSum s;
+  s.total = Func(name);
+  s.lane = Var(name + "_l");
+  const int chunks = checkedInt(n / lanes, "reduction length");
+  const int tail = int(n % lanes);
+  Expr acc = 0.0f;
+  if (chunks > 0) {
+    s.hasPartial = true;
+    s.partial = Func(name + "_lanes");
+    std::vector<Expr> pargs{s.lane};
+    pargs.insert(pargs.end(), vars.begin(), vars.end());
+    s.partial(pargs) = 0.0f;
+    s.chunk = RDom(0, chunks, name + "_r");
+    s.partial(pargs) += term(s.chunk.x * lanes + s.lane);
+    RDom lr(0, lanes, name + "_lr");
+    std::vector<Expr> largs{lr.x};
+    largs.insert(largs.end(), vars.begin(), vars.end());
+    acc = sum(s.partial(largs), name + "_lanesum");
+  }
+  if (tail > 0) {
+    RDom rt(chunks * lanes, tail, name + "_rt");
+    acc = acc + sum(term(rt.x), name + "_tail");
+  }
+  std::vector<Expr> targs(vars.begin(), vars.end());
+  s.total(targs) = acc;
+  return s;
+}
+
+} // namespace loom::codegen::detail

@@ -1,0 +1,41 @@
+// Internal: small building blocks shared by the Halide pipelines (Pipelines.cpp,
+// FusedPipelines.cpp). Private to loom_kernelgen (includes Halide.h).
+#pragma once
+
+#include <Halide.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace loom::codegen::detail {
+
+inline constexpr int64_t kDynamic = -1; // the token count T: a run-time extent, min 0
+
+// Widens bf16 (or any) weights to f32; f32 stays as it is.
+Halide::Expr widen(Halide::Expr e);
+// `value` as an int, or loom::Error naming `what` when it does not fit.
+int checkedInt(int64_t value, const char *what);
+// Constrains a buffer to a dense row-major layout. `extents` are innermost first; kDynamic marks
+// the (outermost) run-time extent.
+void constrain(Halide::OutputImageParam param, const std::vector<int64_t> &extents);
+// Vectorises the innermost dim of an element-wise output and parallelises over rows.
+void scheduleRows(Halide::Func f, Halide::Var inner, Halide::Var rows, int64_t width, int lanes);
+
+// total(vars) = sum_{i < n} term(i), accumulated in f32 across `lanes` vector lanes
+// (partial(l, vars) = sum over chunks of term(chunk * lanes + l)), then the lanes and the tail.
+struct LaneSum {
+  Halide::Func total, partial;
+  Halide::Var lane;
+  Halide::RDom chunk; // over the chunks of `lanes` terms (defined when hasPartial)
+  bool hasPartial = false;
+
+  // Computes the sum at `consumer`'s `at` loop, the lane partials vectorised.
+  void computeAt(Halide::Func consumer, Halide::Var at);
+};
+
+LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector<Halide::Var> &vars,
+                const std::function<Halide::Expr(Halide::Expr)> &term);
+
+} // namespace loom::codegen::detail
