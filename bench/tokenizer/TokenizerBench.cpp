@@ -1,4 +1,4 @@
-// Encode speed of the Gemma 4 tokenizer (test/data/tokenizer/gemma4-tokenizer.json), one
+// Encode speed of the Gemma 4 tokenizer (unpacked from test/data/tokenizer/gemma4-tokenizer.json.xz), one
 // thread, reported as bytes_per_second (MB/s) and tokens per second, on two large texts:
 //   gemma4_cases   the texts of test/data/tokenizer/gemma4-cases.jsonl (many scripts, emoji,
 //                  code, special tokens), one per line, repeated to 20 MiB;
@@ -23,7 +23,7 @@ const std::string kSource = LOOM_SOURCE_DIR;
 
 const loom::Tokenizer &tokenizer() {
   static const loom::Tokenizer t =
-      loom::Tokenizer::fromFile(kSource + "/test/data/tokenizer/gemma4-tokenizer.json");
+      loom::Tokenizer::fromFile(std::string(LOOM_GEMMA4_TOKENIZER_JSON));
   return t;
 }
 

@@ -13,6 +13,8 @@
 // mode over all positions: the mean and max KL(p_f32 || p_mode) of softmax(logits), the top-1
 // agreement and the max |logit - logit_f32|. With --bound, exits 1 when a mode exceeds its
 // bound (KL is the mean KL; TOP1 the minimum agreement; MAXERR the max logit error).
+#include "NpyReader.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -30,40 +32,8 @@
 
 namespace {
 
-struct Npy {
-  std::vector<int64_t> shape;
-  std::vector<float> data;
-};
-
-bool readNpy(const std::string &path, Npy &out) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[8];
-  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    return false;
-  uint32_t headerLength = 0;
-  if (magic[6] == 1) {
-    uint16_t length16 = 0;
-    in.read(reinterpret_cast<char *>(&length16), 2);
-    headerLength = length16;
-  } else {
-    in.read(reinterpret_cast<char *>(&headerLength), 4);
-  }
-  std::string header(headerLength, '\0');
-  in.read(header.data(), headerLength);
-  if (header.find("'<f4'") == std::string::npos)
-    return false;
-  auto open = header.find('('), close = header.find(')');
-  std::stringstream dims(header.substr(open + 1, close - open - 1));
-  std::string dim;
-  int64_t count = 1;
-  while (std::getline(dims, dim, ','))
-    if (dim.find_first_not_of(' ') != std::string::npos) {
-      out.shape.push_back(std::stoll(dim));
-      count *= out.shape.back();
-    }
-  out.data.resize(count);
-  return bool(in.read(reinterpret_cast<char *>(out.data.data()), count * sizeof(float)));
-}
+using loom::test::Npy;
+using loom::test::readNpy;
 
 std::vector<std::string> split(const std::string &text, char sep) {
   std::vector<std::string> parts;
@@ -209,11 +179,11 @@ int main(int argc, char **argv) {
       c.args += " --image " + quote(sourceDir + "/" + image.get<std::string>());
     for (const auto &audio : golden["audios"])
       c.args += " --audio " + quote(sourceDir + "/" + audio.get<std::string>());
-    std::string out = work + "/f32." + c.name + ".npy";
+    std::string out = work + "/f32." + c.name + ".npy", npyError;
     if (run(quote(loomRun) + " " + quote(reference) + c.args + " --logits-out " + quote(out) +
             " > /dev/null") != 0 ||
-        !readNpy(out, c.logits)) {
-      std::cerr << "loom-accuracy: the reference run of " << c.name << " failed\n";
+        !readNpy(out, c.logits, npyError)) {
+      std::cerr << "loom-accuracy: the reference run of " << c.name << " failed " << npyError << "\n";
       return 1;
     }
     prompts.push_back(std::move(c));
@@ -239,12 +209,13 @@ int main(int argc, char **argv) {
     ::stat(artifact.c_str(), &info);
     stats.bytes = double(info.st_size);
     for (const Case &c : prompts) {
-      std::string out = work + "/" + mode + "." + c.name + ".npy";
+      std::string out = work + "/" + mode + "." + c.name + ".npy", npyError;
       Npy logits;
       if (run(quote(loomRun) + " " + quote(artifact) + c.args + " --logits-out " + quote(out) +
               " > /dev/null") != 0 ||
-          !readNpy(out, logits) || logits.shape != c.logits.shape) {
-        std::cerr << "loom-accuracy: the " << mode << " run of " << c.name << " failed\n";
+          !readNpy(out, logits, npyError) || logits.shape != c.logits.shape) {
+        std::cerr << "loom-accuracy: the " << mode << " run of " << c.name << " failed " << npyError
+                  << "\n";
         return 1;
       }
       compare(c.logits, logits, stats);

@@ -11,6 +11,8 @@
 // The differential test of fusion: runs the case's prompt on both artifacts and passes when
 // every logit of every row agrees within 1e-5 of the unfused logit range (floating-point
 // reassociation) and the greedy tokens are identical.
+#include "NpyReader.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -25,52 +27,11 @@
 
 namespace {
 
+using loom::test::Npy;
+using loom::test::readNpy;
+
 constexpr double kRelativeTolerance = 1e-4;
 constexpr double kReassociationTolerance = 1e-5;
-
-struct Npy {
-  std::vector<int64_t> shape;
-  std::vector<float> data;
-};
-
-// Reads the float32 C-order .npy that loom-run --logits-out writes.
-bool readNpy(const std::string &path, Npy &out, std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[8];
-  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) {
-    error = path + ": not a .npy file";
-    return false;
-  }
-  uint32_t headerLength = 0;
-  if (magic[6] == 1) {
-    uint16_t length16 = 0;
-    in.read(reinterpret_cast<char *>(&length16), 2);
-    headerLength = length16;
-  } else {
-    in.read(reinterpret_cast<char *>(&headerLength), 4);
-  }
-  std::string header(headerLength, '\0');
-  in.read(header.data(), headerLength);
-  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos) {
-    error = path + ": expected little-endian float32 in C order, header: " + header;
-    return false;
-  }
-  auto open = header.find('('), close = header.find(')');
-  std::stringstream dims(header.substr(open + 1, close - open - 1));
-  std::string dim;
-  int64_t count = 1;
-  while (std::getline(dims, dim, ','))
-    if (dim.find_first_not_of(' ') != std::string::npos) {
-      out.shape.push_back(std::stoll(dim));
-      count *= out.shape.back();
-    }
-  out.data.resize(count);
-  if (!in.read(reinterpret_cast<char *>(out.data.data()), count * sizeof(float))) {
-    error = path + ": truncated data";
-    return false;
-  }
-  return true;
-}
 
 std::string joinIds(const nlohmann::json &ids) {
   std::string text;

@@ -9,7 +9,7 @@ Loom's ChatTemplateTest renders the same conversations in C++ and compares (no P
 
 Usage (from the repository root):
     /opt/golden-venv/bin/python tools/golden/make_chat_goldens.py \
-        --tokenizer test/data/tokenizer/gemma4-tokenizer.json --out test/data/chat/gemma4_chat_goldens.json
+        --tokenizer build/data/gemma4-tokenizer.json --out test/data/chat/gemma4_chat_goldens.json
 """
 
 import argparse

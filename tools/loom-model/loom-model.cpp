@@ -64,7 +64,7 @@ int make(const std::string &preset, uint64_t seed, const std::string &outDir, in
   }
   const std::string configText = loom::toConfigJson(config); // validates
 
-  // Tokenizer sources: DIR/tokenizer.json, or the repo's gemma4-tokenizer.json default.
+  // Tokenizer sources: DIR/tokenizer.json, or the Gemma 4 tokenizer the build unpacks.
   fs::path tokenizerJson, tokenizerConfig = LOOM_TOKENIZER_CONFIG_TEMPLATE;
   if (tokenizerDir.empty()) {
     tokenizerJson = LOOM_DEFAULT_TOKENIZER_JSON;
@@ -131,8 +131,8 @@ int main(int argc, char **argv) {
   mk->add_option("--window", window, "override sliding_window")->check(loom::cli::integerAtLeast(1));
   mk->add_option("--dtype", dtype, "bf16 (default) or f32")->check(CLI::IsMember({"bf16", "f32"}));
   mk->add_option("--tokenizer-dir", tokenizerDir,
-                 "folder with tokenizer.json (and optionally tokenizer_config.json); default: the repo's "
-                 "test/data/tokenizer/gemma4-tokenizer.json");
+                 "folder with tokenizer.json (and optionally tokenizer_config.json); default: the Gemma 4 "
+                 "tokenizer unpacked into the build tree");
   mk->add_option("--threads", threads, "generator threads")->check(CLI::Range(1u, 64u));
   CLI11_PARSE(app, argc, argv);
   try {

@@ -26,7 +26,7 @@ nlohmann::json readJson(const std::string &path) {
 
 const loom::Tokenizer &gemma4Tokenizer() {
   static const loom::Tokenizer tokenizer =
-      loom::Tokenizer::fromFile(kSource + "/test/data/tokenizer/gemma4-tokenizer.json");
+      loom::Tokenizer::fromFile(std::string(LOOM_GEMMA4_TOKENIZER_JSON));
   return tokenizer;
 }
 
