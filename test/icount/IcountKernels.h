@@ -17,6 +17,9 @@ inline std::vector<codegen::KernelSpec> kernelSet() {
       {"rms_norm", ElementType::BF16, RmsNorm{1, 256, true, 1e-6}},
       {"attention", ElementType::F32, Attention{4, 2, 64, 32, 64, 1.0}},
       {"geglu", ElementType::F32, GeGlu{512}},
+      // Rows as long as the 12B's attention projections: the decode GEMV on packed weights.
+      {"linear_q8", ElementType::Q8, Linear{3840, 64, false}},
+      {"linear_q4g32", ElementType::Q4G32, Linear{3840, 64, false}},
   };
 }
 

@@ -2,6 +2,8 @@
 //   loom-icount-run KERNELS.so NAME
 // The kernel is called once to warm up (thread pool, first-touch), then `kCalls` times inside
 // countedCalls(), the only function callgrind counts (--toggle-collect=countedCalls).
+#include "loom/QuantLayout.h"
+
 #include <HalideRuntime.h>
 
 #include <cstdint>
@@ -34,7 +36,7 @@ struct Buffer {
 };
 
 const halide_type_t kF32(halide_type_float, 32), kBf16(halide_type_bfloat, 16),
-    kI32(halide_type_int, 32);
+    kI32(halide_type_int, 32), kU8(halide_type_uint, 8);
 
 // Deterministic inputs (the values do not change the instruction count; NaNs would not either).
 template <class T> std::vector<T> filled(size_t n, T value) { return std::vector<T>(n, value); }
@@ -85,6 +87,14 @@ int main(int argc, char **argv) {
     bf16.push_back(filled<uint16_t>(n, bf16One));
     buffers.emplace_back(bf16.back().data(), kBf16, shape);
   };
+  // A packed q8/q4 matrix (QuantLayout.h): bytes of 0x99 (q8: level -103; q4: nibbles 9, i.e.
+  // level 1) with the scales left at that pattern too (finite in f32 and f16).
+  std::vector<std::vector<uint8_t>> u8;
+  u8.reserve(2);
+  auto addPacked = [&](std::vector<int> shape) {
+    u8.push_back(filled<uint8_t>(size_t(shape[0]) * size_t(shape[1]), 0x99));
+    buffers.emplace_back(u8.back().data(), kU8, shape);
+  };
   std::vector<void *> args;
   f32.reserve(8);
   bf16.reserve(8);
@@ -101,6 +111,10 @@ int main(int argc, char **argv) {
     i32.push_back(filled<int32_t>(1, -1));
     buffers.emplace_back(i32.back().data(), kI32, std::vector<int>{1});
     addF32({64, 2, 64}), addF32({64, 2, 64}), addF32({1, 4, 64});
+  } else if (name == "linear_q8") {
+    addF32({1, 3840}), addPacked({64, int(loom::quant::q8RowBytes(3840))}), addF32({1, 64});
+  } else if (name == "linear_q4g32") {
+    addF32({1, 3840}), addPacked({64, int(loom::quant::q4RowBytes(3840, 32))}), addF32({1, 64});
   } else if (name == "geglu") {
     addF32({1, 512}), addF32({1, 512}), addF32({1, 512});
   } else {

@@ -116,10 +116,9 @@ NormedInput normalizeInput(ImageParam x, const InputNorm &norm, int64_t width, T
 }
 
 // The Linear kernel's product on `rows`: out(o, t) = rows W^T (+ bias), defined and scheduled
-// by defineLinearProduct (GEMV for decode, GEMM for prefill). `tokens` is T when `out` is a
-// stage inside the kernel rather than its output.
+// by defineLinearProduct (GEMV for decode, GEMM for prefill) for `tokens` (T) tokens.
 void defineProjection(Func out, Func rows, const WeightMatrix &weight, const Target &target,
-                      std::function<Expr(Expr)> bias = nullptr, Expr tokens = Expr()) {
+                      std::function<Expr(Expr)> bias, Expr tokens) {
   LinearProduct product;
   product.x = rows;
   readWeights(product, weight);
@@ -278,7 +277,7 @@ KernelPipeline fusedLinear(const FusedLinear &p, ElementType et, const Target &t
     std::function<Expr(Expr)> bias;
     if (p.hasBias)
       bias = [param = biases[i]](Expr o) { return widen(param(o)); };
-    defineProjection(out, input.rows, weights[i], target, bias);
+    defineProjection(out, input.rows, weights[i], target, bias, x.dim(1).extent());
     constrain(out.output_buffer(), {p.outs[i], kDynamic});
     outputs.push_back(out);
   }
@@ -521,7 +520,7 @@ KernelPipeline patchEmbed(const PatchEmbed &p, ElementType et, const Target &tar
                                lanes);
   Func rms = rmsNormRows("pre_projection_norm", posNorm, p.width, p.rmsEps, std::nullopt, lanes);
   Func out("out"); // output buffer name in the metadata
-  defineProjection(out, rms, projection, target);
+  defineProjection(out, rms, projection, target, nullptr, patches.dim(1).extent());
   constrain(out.output_buffer(), {p.outWidth, kDynamic});
   return {Pipeline(out),
           {patches, positions, ln1Weight, ln1Bias, dense.param, denseBias, ln2Weight, ln2Bias,

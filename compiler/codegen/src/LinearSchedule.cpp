@@ -1,6 +1,7 @@
 // See LinearSchedule.h. Tile sizes are for 16 vector registers (AVX2) and hold for AVX-512's
 // 32 as well; they are constants here rather than tuned per machine.
 #include "LinearSchedule.h"
+#include "QuantizedLinear.h"
 
 #include "loom/Error.h"
 #include "loom/QuantLayout.h"
@@ -63,11 +64,18 @@ void readWeights(LinearProduct &p, const WeightMatrix &w) {
   }
   if (w.type == ElementType::Q4G32 || w.type == ElementType::Q4G128)
     p.stepMultiple = int(quant::kQ4BlockColumns);
+  p.integerWeights.reset();
+  if (hasIntegerProduct(w))
+    p.integerWeights = w;
 }
 
 void defineLinearProduct(Func out, const LinearProduct &p, const Target &target) {
   if (p.in <= 0 || p.out <= 0 || p.in > (1 << 30) || p.out > (1 << 30))
     fail("linear: in ", p.in, " and out ", p.out, " must be in [1, 2^30]");
+  if (p.integerWeights) {
+    defineQuantizedProduct(out, p, *p.integerWeights, target);
+    return;
+  }
   const int lanes = std::max(4, target.natural_vector_size(Float(32)));
   int unroll = kUnroll;
   while ((lanes * unroll) % std::max(1, p.stepMultiple) != 0)

@@ -17,6 +17,7 @@
 #include <Halide.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace loom::codegen::detail {
@@ -37,6 +38,9 @@ struct LinearProduct {
   // The reduction step (inputs per vector-accumulator step) is made a multiple of this (Q4's
   // 32-column nibble blocks: then which nibble a lane reads is known at compile time).
   int stepMultiple = 1;
+  // Set for quantized weights that the integer dot product handles (QuantizedLinear.h): the
+  // product then reads the stored levels and scales directly instead of `weight`.
+  std::optional<WeightMatrix> integerWeights;
 };
 
 // Sets p.weight, p.in, p.out and the format-specific fields (Q8: the level and a per-row

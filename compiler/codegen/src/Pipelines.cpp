@@ -91,6 +91,7 @@ KernelPipeline linear(const Linear &p, ElementType et, const Target &target) {
   Func out("out"); // output buffer name in the metadata
   LinearProduct product;
   product.x = x;
+  product.tokens = x.dim(1).extent();
   readWeights(product, weight);
   if (p.hasBias)
     product.bias = [&](Expr o) { return widen(bias(o)); };

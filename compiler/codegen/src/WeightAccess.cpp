@@ -4,6 +4,7 @@
 #include "loom/Error.h"
 #include "loom/QuantLayout.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace loom::codegen::detail {
@@ -30,6 +31,16 @@ Expr loadU16(const ImageParam &p, Expr offset, Expr row) {
 Expr loadU32(const ImageParam &p, Expr offset, Expr row) {
   return cast<uint32_t>(p(offset, row)) | (cast<uint32_t>(p(offset + 1, row)) << 8) |
          (cast<uint32_t>(p(offset + 2, row)) << 16) | (cast<uint32_t>(p(offset + 3, row)) << 24);
+}
+
+// f16 bits -> f32 in a few vector integer ops (Halide 14 converts float16 in software, at ~3x
+// the cost): the exponent and mantissa moved into f32's fields and rebased by 2^(127-15), which
+// is exact for normal and subnormal values; the sign copied over. Scales are finite, so inf/NaN
+// need no case.
+Expr f16ToF32(Expr bits) {
+  Expr h = cast<uint32_t>(bits);
+  Expr magnitude = reinterpret<float>((h & 0x7fffu) << 13) * 5.192296858534828e33f; // 2^112
+  return reinterpret<float>(reinterpret<uint32_t>(magnitude) | ((h & 0x8000u) << 16));
 }
 
 void constrainDense(ImageParam &param, int64_t inner, int64_t outer) {
@@ -92,10 +103,37 @@ Expr WeightMatrix::scale(Expr row, Expr col) const {
   case ElementType::Q4G32:
   case ElementType::Q4G128: {
     Expr offset = int(quant::q4ScaleOffset(uint64_t(cols))) + 2 * (col / int(groupOf(type)));
-    return cast<float>(reinterpret(Float(16), loadU16(param, offset, row)));
+    return f16ToF32(loadU16(param, offset, row));
   }
   }
   return Expr();
+}
+
+Expr WeightMatrix::integerCode(Expr row, Expr col) const {
+  switch (type) {
+  case ElementType::F32:
+  case ElementType::BF16:
+    break;
+  case ElementType::Q8:
+    return cast<int16_t>(reinterpret<int8_t>(param(col, row)));
+  case ElementType::Q4G32:
+  case ElementType::Q4G128: {
+    // quant::q4ByteOf / q4HighNibble, written so that Halide sees dense byte ramps; the byte is
+    // widened first so that one 16-byte load feeds both nibble halves as 16-bit lanes.
+    Expr inBlock = col % 32;
+    Expr byte = cast<int16_t>(param((col / 32) * 16 + inBlock % 16, row));
+    return select(inBlock >= 16, byte >> 4, byte & cast<int16_t>(15));
+  }
+  }
+  fail("kernel spec: weight '", param.name(), "' is not quantized: it has no integer codes");
+}
+
+int WeightMatrix::zeroPoint() const {
+  return type == ElementType::Q4G32 || type == ElementType::Q4G128 ? 8 : 0;
+}
+
+int64_t WeightMatrix::scaleGroupColumns() const {
+  return type == ElementType::Q8 ? cols : std::max<int64_t>(1, groupOf(type));
 }
 
 Expr WeightMatrix::level(Expr row, Expr col) const {
@@ -105,15 +143,9 @@ Expr WeightMatrix::level(Expr row, Expr col) const {
   case ElementType::BF16:
     return cast<float>(param(col, row));
   case ElementType::Q8:
-    return cast<float>(reinterpret<int8_t>(param(col, row)));
   case ElementType::Q4G32:
-  case ElementType::Q4G128: {
-    // quant::q4ByteOf / q4HighNibble, written so that Halide sees dense byte ramps.
-    Expr inBlock = col % 32;
-    Expr byte = param((col / 32) * 16 + inBlock % 16, row);
-    Expr nibble = select(inBlock >= 16, byte >> 4, byte & cast<uint8_t>(15));
-    return cast<float>(cast<int16_t>(nibble) - 8);
-  }
+  case ElementType::Q4G128:
+    return cast<float>(integerCode(row, col) - cast<int16_t>(zeroPoint()));
   }
   return Expr();
 }

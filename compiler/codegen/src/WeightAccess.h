@@ -38,6 +38,12 @@ struct WeightMatrix {
   Halide::Expr scale(Halide::Expr row, Halide::Expr col) const;
   // The integer level q (as f32) of (row, col) for quantized formats; the value for F32/BF16.
   Halide::Expr level(Halide::Expr row, Halide::Expr col) const;
+  // For integer dot products (quantized formats only): the stored code as int16 and the zero
+  // point, level = code - zeroPoint() (Q4: the nibble and 8; Q8: the int8 and 0).
+  Halide::Expr integerCode(Halide::Expr row, Halide::Expr col) const;
+  int zeroPoint() const;
+  // Columns sharing one scale: the row for Q8, the group for Q4; 1 for F32/BF16.
+  int64_t scaleGroupColumns() const;
 };
 
 // Declares the ImageParam `name` for a [rows, cols] matrix stored as `type`, with its dense

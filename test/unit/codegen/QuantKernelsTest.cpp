@@ -1,7 +1,8 @@
 // QuantKernelsTest: the generated linear and embedding kernels read int8 and int4 weights
 // packed by the artifact writer (loom/Artifact/WeightPacking.h) and compute what a naive
-// double-precision reference computes from the dequantized values; the dequantization here is
-// written from the documented layout (docs/ARTIFACT.md), not from the kernel's helper.
+// double-precision reference computes from the dequantized values (and, for the linear kernels,
+// the int16 activations their integer product multiplies); the dequantization here is written
+// from the documented layout (docs/ARTIFACT.md), not from the kernel's helper.
 #include "loom/Artifact/WeightPacking.h"
 #include "loom/Codegen/KernelSpec.h"
 
@@ -139,6 +140,25 @@ void expectClose(const std::vector<float> &got, const std::vector<double> &want,
     ASSERT_NEAR(got[i], want[i], 1e-5 * scale) << what << " at " << i;
 }
 
+// What the integer product of quantized weights multiplies (compiler/codegen/src/QuantizedLinear.h):
+// per token and 32-column block, q = round-half-even(x * f32(32767 / m)) with m = max|x| over
+// the block, standing for q * (m * f32(1 / 32767)); x unchanged where the columns are not whole
+// blocks (those kernels take the f32 path).
+std::vector<double> integerProductActivations(const std::vector<float> &x, int64_t in) {
+  std::vector<double> seen(x.begin(), x.end());
+  if (in % 32 != 0)
+    return seen;
+  for (size_t block = 0; block < x.size(); block += 32) {
+    float m = 0;
+    for (size_t i = block; i < block + 32; ++i)
+      m = std::max(m, std::fabs(x[i]));
+    const float inverse = m > 0 ? 32767.0f / m : 0.0f, scale = m * (1.0f / 32767.0f);
+    for (size_t i = block; i < block + 32; ++i)
+      seen[i] = double(std::nearbyint(x[i] * inverse)) * double(scale);
+  }
+  return seen;
+}
+
 const KernelSpec &specOf(const std::string &symbol) {
   for (const KernelSpec &s : library().specs)
     if (s.symbol == symbol)
@@ -184,11 +204,12 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
       for (float &v : bias)
         v = normal(rng);
       std::vector<double> want(T * p.out);
+      const std::vector<double> seen = integerProductActivations(x, p.in);
       for (int64_t t = 0; t < T; ++t)
         for (int64_t o = 0; o < p.out; ++o) {
           double acc = p.hasBias ? bias[o] : 0.0;
           for (int64_t i = 0; i < p.in; ++i)
-            acc += double(x[t * p.in + i]) * w.values[o * p.in + i];
+            acc += seen[t * p.in + i] * w.values[o * p.in + i];
           want[t * p.out + o] = acc;
         }
       Buf bx(x.data(), kF32, {T, p.in}), bw(w.bytes.data(), kU8, {p.out, rowBytes(spec.weightType, p.in)}),

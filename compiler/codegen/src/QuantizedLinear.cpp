@@ -1,0 +1,228 @@
+// See QuantizedLinear.h. Lane layout of the integer dot product of one 32-column block, with L
+// int32 lanes per vector (8 on AVX2, 16 on AVX-512):
+//   dot(l, o, t, b) = sum_{h < 32 / 2L, r < 2} level(o, c) * xq(c, t),  c = b*32 + h*2L + 2l + r
+// r is the pair that vpmaddwd sums into one lane (Halide: an atomic vectorised reduction of
+// factor 2), h the vectors of the block added lane-wise. With L = 8 the h = 0 half reads the low
+// nibbles of the block's 16 bytes and h = 1 the high ones (QuantLayout.h), so neither needs a
+// shuffle.
+#include "QuantizedLinear.h"
+
+#include "loom/Error.h"
+#include "loom/QuantLayout.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loom::codegen::detail {
+namespace {
+
+using namespace Halide;
+
+constexpr int kBlock = int(quant::kQ4BlockColumns); // columns per activation scale
+constexpr float kActivationLevels = 32767.0f;         // int16 activations: +-32767
+// GEMV (decode): rows per task, and rows per register tile by row length: rows of at most a
+// page are read one at a time, so that a task's rows are one sequential stream (interleaving
+// 4 rows of 3840 q8 columns cost a third of the bandwidth); longer rows go 4 at a time, as
+// four streams long enough for the prefetcher that share each activation load (one row at a
+// time of 15360 columns reached 60% of the bandwidth, 4 rows 75%). `kChains` accumulators per
+// row keep the FMAs independent.
+constexpr int kGemvRowsPerTask = 64;
+constexpr int64_t kShortRowBytes = 4096;
+constexpr int kChains = 2;
+
+int gemvTileRows(const WeightMatrix &w) {
+  const int64_t rowBytes = w.type == ElementType::Q8 ? w.cols : w.cols / 2;
+  return rowBytes <= kShortRowBytes ? 1 : 4;
+}
+// GEMM (prefill): a task's rows and tokens, and the register tile (rows x tokens accumulators).
+constexpr int kGemmTaskRows = 48;
+constexpr int kGemmTileRows = 2;
+constexpr int kGemmTileTokens = 4;
+
+int largestDivisorAtMost(int n, int limit) {
+  for (int d = std::min(n, limit); d > 1; --d)
+    if (n % d == 0)
+      return d;
+  return 1;
+}
+
+Expr treeSum(std::vector<Expr> terms) {
+  while (terms.size() > 1) {
+    std::vector<Expr> next;
+    for (size_t i = 0; i + 1 < terms.size(); i += 2)
+      next.push_back(terms[i] + terms[i + 1]);
+    if (terms.size() % 2)
+      next.push_back(terms.back());
+    terms.swap(next);
+  }
+  return terms[0];
+}
+
+} // namespace
+
+bool hasIntegerProduct(const WeightMatrix &w) {
+  return isQuantized(w.type) && w.cols % kBlock == 0;
+}
+
+void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
+                            const Target &target) {
+  if (!hasIntegerProduct(w))
+    fail("linear: weight '", w.param.name(), "' (", w.cols,
+         " columns) has no integer product: it needs a quantized format and whole blocks of ",
+         kBlock, " columns");
+  // int32 lanes per vector. Q4 stays at 8 (256 bits) on AVX-512: its block is 16 bytes whose low
+  // and high nibbles are two 16-lane halves, which Halide 14 reads densely only as two vectors.
+  const bool nibbles = w.zeroPoint() != 0;
+  const int lanes = target.natural_vector_size(Int(32)) >= 16 && !nibbles ? 16 : 8;
+  const int halves = kBlock / (2 * lanes); // vectors per block, added lane-wise
+  const int blocks = int(w.cols / kBlock);
+  const int rows = int(w.rows);
+  const bool rowScaled = w.type == ElementType::Q8;
+  const bool hasZeroPoint = nibbles;
+
+  Var o("o"), t("t"), l("l"), b("b"), j("j"), chain("chain");
+
+  // Activations, once per call: per token and block, xq = round(x * 32767 / max|x|) and
+  // xScale = max|x| / 32767.
+  Func absMax("qlinear_x_absmax"), xScale("qlinear_x_scale"), xq("qlinear_xq");
+  RDom inBlock(0, kBlock, "qlinear_x_col");
+  absMax(b, t) = 0.0f;
+  absMax(b, t) = max(absMax(b, t), abs(p.x(b * kBlock + inBlock, t)));
+  xScale(b, t) = absMax(b, t) * (1.0f / kActivationLevels);
+  Expr inverse = select(absMax(b, t) > 0.0f, kActivationLevels / absMax(b, t), 0.0f);
+  xq(j, b, t) = cast<int16_t>(round(p.x(b * kBlock + j, t) * inverse));
+
+  // The zero point's share of a block's dot product, -zeroPoint * sum(xq) in the dot's lane
+  // layout: dot starts from it, so the inner loop multiplies the stored codes as they are.
+  Func zeroShare("qlinear_zero_share");
+  RDom pair(0, 2, 0, halves, "qlinear_pair");
+  Expr c = pair.y * (2 * lanes) + 2 * l + pair.x; // column within the block
+  if (hasZeroPoint) {
+    zeroShare(l, b, t) = 0;
+    zeroShare(l, b, t) += -w.zeroPoint() * cast<int32_t>(xq(c, b, t));
+  }
+
+  // The block dot products and their scales; GEMV and GEMM each define their own, so that
+  // each has its own compute levels (the select below keeps one per specialization).
+  const int chains = blocks % kChains == 0 ? kChains : 1;
+  const int steps = blocks / chains; // a step covers `chains` blocks, one per accumulator
+  struct Products {
+    Func dot, coef;
+  };
+  auto products = [&](const std::string &name) {
+    Products a{Func(name + "_dot"), Func(name + "_coef")};
+    a.dot(l, o, t, b) = hasZeroPoint ? Expr(zeroShare(l, b, t)) : Expr(0);
+    a.dot(l, o, t, b) += cast<int32_t>(w.integerCode(o, b * kBlock + c)) *
+                         cast<int32_t>(xq(c, b, t));
+    a.coef(o, t, b) = rowScaled ? xScale(b, t) : w.scale(o, b * kBlock) * xScale(b, t);
+    return a;
+  };
+  auto term = [&](const Products &a, Expr step) {
+    Expr block = step * chains + chain;
+    return cast<float>(a.dot(l, o, t, block)) * a.coef(o, t, block);
+  };
+  auto laneTotal = [&](Func acc) {
+    std::vector<Expr> terms;
+    for (int k = 0; k < lanes; ++k)
+      for (int m = 0; m < chains; ++m)
+        terms.push_back(acc(k, m, o, t));
+    return treeSum(terms);
+  };
+
+  // GEMV and GEMM: acc is a register tile (rows x tokens x chains vectors) over all steps.
+  Products gemv = products("qgemv");
+  Func gemvAcc("qgemv_acc");
+  RDom gemvSteps(0, steps, "qgemv_step");
+  gemvAcc(l, chain, o, t) = 0.0f;
+  gemvAcc(l, chain, o, t) += term(gemv, gemvSteps);
+  Expr total = laneTotal(gemvAcc);
+
+  std::optional<Products> gemm;
+  Func gemmAcc("qgemm_acc");
+  RDom allSteps(0, steps, "qgemm_step");
+  if (!p.tokens.defined())
+    fail("linear: the product's token count (LinearProduct::tokens) is not set");
+  const Expr tokens = p.tokens;
+  const bool gemmFits = rows >= kGemmTaskRows;
+  const Expr gemmCondition = tokens >= kGemmMinTokens;
+  if (gemmFits) {
+    gemm = products("qgemm");
+    gemmAcc(l, chain, o, t) = 0.0f;
+    gemmAcc(l, chain, o, t) += term(*gemm, allSteps);
+    total = select(gemmCondition, laneTotal(gemmAcc), total);
+  }
+  if (rowScaled && p.rowScale)
+    total = total * p.rowScale(o);
+  if (p.bias)
+    total = total + p.bias(o);
+  out(o, t) = total;
+
+  // --- schedule --------------------------------------------------------------------------
+  auto scheduleDot = [&](Func dot) {
+    dot.vectorize(l);
+    dot.update()
+        .reorder(pair.x, l, pair.y, o, t, b)
+        .atomic()
+        .vectorize(pair.x)
+        .vectorize(l)
+        .unroll(pair.y)
+        .unroll(o)
+        .unroll(t)
+        .unroll(b);
+  };
+
+  xq.compute_root().vectorize(j, std::min(kBlock, 2 * lanes)).parallel(t);
+  absMax.compute_root().parallel(t);
+  absMax.update().atomic().vectorize(inBlock).parallel(t);
+  if (hasZeroPoint) {
+    zeroShare.compute_root().vectorize(l).parallel(t);
+    zeroShare.update().reorder(pair.x, l, pair.y, b, t).vectorize(l).parallel(t);
+  }
+
+  Var ob("ob"), oi("oi"), tb("tb"), ti("ti"), obo("obo"), obi("obi"), tbo("tbo"), tbi("tbi");
+  if (gemm) {
+    // GEMM: per task a block of rows x tokens, walked in register tiles (rows x tokens f32
+    // accumulator vectors), each tile over all blocks; the scales of the tile's blocks first.
+    out.specialize(gemmCondition)
+        .split(o, ob, oi, kGemmTileRows, TailStrategy::ShiftInwards)
+        .split(t, tb, ti, kGemmTileTokens, TailStrategy::ShiftInwards)
+        .reorder(oi, ti, tb, ob)
+        .split(ob, obo, obi, kGemmTaskRows / kGemmTileRows, TailStrategy::GuardWithIf)
+        .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf)
+        .reorder(oi, ti, tbi, obi, tbo, obo)
+        .parallel(obo);
+    gemm->coef.compute_at(out, tbi).reorder_storage(b, o, t).vectorize(b, lanes, TailStrategy::GuardWithIf);
+    gemmAcc.compute_at(out, tbi).vectorize(l);
+    gemmAcc.update()
+        .reorder(l, chain, o, t, allSteps.x)
+        .vectorize(l)
+        .unroll(chain)
+        .unroll(o)
+        .unroll(t);
+    gemm->dot.compute_at(gemmAcc, allSteps.x);
+    scheduleDot(gemm->dot);
+  }
+
+  // GEMV: per task kGemvRowsPerTask rows and one token, in tiles of `tileRows` rows.
+  const int tileRows = std::min(rows, gemvTileRows(w));
+  out.split(o, ob, oi, tileRows, TailStrategy::ShiftInwards)
+      .split(t, tb, ti, 1)
+      .reorder(oi, ti, tb, ob)
+      .split(ob, obo, obi, std::max(1, kGemvRowsPerTask / tileRows), TailStrategy::GuardWithIf)
+      .split(tb, tbo, tbi, 1)
+      .parallel(obo);
+  gemvAcc.compute_at(out, tbi).vectorize(l);
+  gemvAcc.update()
+      .reorder(l, chain, o, t, gemvSteps.x)
+      .vectorize(l)
+      .unroll(chain)
+      .unroll(o)
+      .unroll(t);
+  gemv.coef.compute_at(out, tbi).reorder_storage(b, o, t).vectorize(b, lanes, TailStrategy::GuardWithIf);
+  gemv.dot.compute_at(gemvAcc, gemvSteps.x);
+  scheduleDot(gemv.dot);
+}
+
+} // namespace loom::codegen::detail
