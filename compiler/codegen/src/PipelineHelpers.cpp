@@ -11,6 +11,25 @@ using namespace Halide;
 
 Expr widen(Expr e) { return e.type() == Float(32) ? e : cast<float>(e); }
 
+int largestDivisorAtMost(int n, int limit) {
+  for (int d = std::min(n, limit); d > 1; --d)
+    if (n % d == 0)
+      return d;
+  return 1;
+}
+
+Expr treeSum(std::vector<Expr> terms) {
+  while (terms.size() > 1) {
+    std::vector<Expr> next;
+    for (size_t i = 0; i + 1 < terms.size(); i += 2)
+      next.push_back(terms[i] + terms[i + 1]);
+    if (terms.size() % 2)
+      next.push_back(terms.back());
+    terms.swap(next);
+  }
+  return terms.empty() ? Expr(0.0f) : terms[0];
+}
+
 int checkedInt(int64_t value, const char *what) {
   if (value < 0 || value > std::numeric_limits<int32_t>::max())
     fail("kernel spec: ", what, " = ", value, " is out of range");

@@ -20,6 +20,10 @@ int checkedInt(int64_t value, const char *what);
 // Constrains a buffer to a dense row-major layout. `extents` are innermost first; kDynamic marks
 // the (outermost) run-time extent.
 void constrain(Halide::OutputImageParam param, const std::vector<int64_t> &extents);
+// The largest divisor of n that is at most limit (1 when there is none above 1).
+int largestDivisorAtMost(int n, int limit);
+// A balanced sum of terms (0 when empty), so that vector lane partials add in a shallow tree.
+Halide::Expr treeSum(std::vector<Halide::Expr> terms);
 // Vectorises the innermost dim of an element-wise output and parallelises over rows.
 void scheduleRows(Halide::Func f, Halide::Var inner, Halide::Var rows, int64_t width, int lanes);
 

@@ -6,6 +6,7 @@
 // nibbles of the block's 16 bytes and h = 1 the high ones (QuantLayout.h), so neither needs a
 // shuffle.
 #include "QuantizedLinear.h"
+#include "PipelineHelpers.h"
 
 #include "loom/Error.h"
 #include "loom/QuantLayout.h"
@@ -40,25 +41,6 @@ int gemvTileRows(const WeightMatrix &w) {
 constexpr int kGemmTaskRows = 48;
 constexpr int kGemmTileRows = 2;
 constexpr int kGemmTileTokens = 4;
-
-int largestDivisorAtMost(int n, int limit) {
-  for (int d = std::min(n, limit); d > 1; --d)
-    if (n % d == 0)
-      return d;
-  return 1;
-}
-
-Expr treeSum(std::vector<Expr> terms) {
-  while (terms.size() > 1) {
-    std::vector<Expr> next;
-    for (size_t i = 0; i + 1 < terms.size(); i += 2)
-      next.push_back(terms[i] + terms[i + 1]);
-    if (terms.size() % 2)
-      next.push_back(terms.back());
-    terms.swap(next);
-  }
-  return terms[0];
-}
 
 } // namespace
 
@@ -182,6 +164,15 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   }
 
   Var ob("ob"), oi("oi"), tb("tb"), ti("ti"), obo("obo"), obi("obi"), tbo("tbo"), tbi("tbi");
+  // Either path: per register tile (out's tbi loop) the scales of its rows' blocks, then the
+  // accumulators, one step of blocks at a time, the dot products of the step inside.
+  auto scheduleTile = [&](Func acc, const RDom &steps, Products a) {
+    a.coef.compute_at(out, tbi).reorder_storage(b, o, t).vectorize(b, lanes, TailStrategy::GuardWithIf);
+    acc.compute_at(out, tbi).vectorize(l);
+    acc.update().reorder(l, chain, o, t, steps.x).vectorize(l).unroll(chain).unroll(o).unroll(t);
+    a.dot.compute_at(acc, steps.x);
+    scheduleDot(a.dot);
+  };
   if (gemm) {
     // GEMM: per task a block of rows x tokens, walked in register tiles (rows x tokens f32
     // accumulator vectors), each tile over all blocks; the scales of the tile's blocks first.
@@ -193,16 +184,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
         .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf)
         .reorder(oi, ti, tbi, obi, tbo, obo)
         .parallel(obo);
-    gemm->coef.compute_at(out, tbi).reorder_storage(b, o, t).vectorize(b, lanes, TailStrategy::GuardWithIf);
-    gemmAcc.compute_at(out, tbi).vectorize(l);
-    gemmAcc.update()
-        .reorder(l, chain, o, t, allSteps.x)
-        .vectorize(l)
-        .unroll(chain)
-        .unroll(o)
-        .unroll(t);
-    gemm->dot.compute_at(gemmAcc, allSteps.x);
-    scheduleDot(gemm->dot);
+    scheduleTile(gemmAcc, allSteps, *gemm);
   }
 
   // GEMV: per task kGemvRowsPerTask rows and one token, in tiles of `tileRows` rows.
@@ -213,16 +195,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
       .split(ob, obo, obi, std::max(1, kGemvRowsPerTask / tileRows), TailStrategy::GuardWithIf)
       .split(tb, tbo, tbi, 1)
       .parallel(obo);
-  gemvAcc.compute_at(out, tbi).vectorize(l);
-  gemvAcc.update()
-      .reorder(l, chain, o, t, gemvSteps.x)
-      .vectorize(l)
-      .unroll(chain)
-      .unroll(o)
-      .unroll(t);
-  gemv.coef.compute_at(out, tbi).reorder_storage(b, o, t).vectorize(b, lanes, TailStrategy::GuardWithIf);
-  gemv.dot.compute_at(gemvAcc, gemvSteps.x);
-  scheduleDot(gemv.dot);
+  scheduleTile(gemvAcc, gemvSteps, gemv);
 }
 
 } // namespace loom::codegen::detail
