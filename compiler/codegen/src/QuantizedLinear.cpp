@@ -88,8 +88,9 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
 
   // The block dot products and their scales; GEMV and GEMM each define their own, so that
   // each has its own compute levels (the select below keeps one per specialization).
-  const int chains = blocks % kChains == 0 ? kChains : 1;
-  const int steps = blocks / chains; // a step covers `chains` blocks, one per accumulator
+  // GEMV: `chains` accumulators per row (a step covers one block per chain); the GEMM tile has
+  // enough independent accumulators with one.
+  const int gemvChains = blocks % kChains == 0 ? kChains : 1;
   struct Products {
     Func dot, coef;
   };
@@ -101,11 +102,11 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
     a.coef(o, t, b) = rowScaled ? xScale(b, t) : w.scale(o, b * kBlock) * xScale(b, t);
     return a;
   };
-  auto term = [&](const Products &a, Expr step) {
+  auto term = [&](const Products &a, Expr step, int chains) {
     Expr block = step * chains + chain;
     return cast<float>(a.dot(l, o, t, block)) * a.coef(o, t, block);
   };
-  auto laneTotal = [&](Func acc) {
+  auto laneTotal = [&](Func acc, int chains) {
     std::vector<Expr> terms;
     for (int k = 0; k < lanes; ++k)
       for (int m = 0; m < chains; ++m)
@@ -116,14 +117,14 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   // GEMV and GEMM: acc is a register tile (rows x tokens x chains vectors) over all steps.
   Products gemv = products("qgemv");
   Func gemvAcc("qgemv_acc");
-  RDom gemvSteps(0, steps, "qgemv_step");
+  RDom gemvSteps(0, blocks / gemvChains, "qgemv_step");
   gemvAcc(l, chain, o, t) = 0.0f;
-  gemvAcc(l, chain, o, t) += term(gemv, gemvSteps);
-  Expr total = laneTotal(gemvAcc);
+  gemvAcc(l, chain, o, t) += term(gemv, gemvSteps, gemvChains);
+  Expr total = laneTotal(gemvAcc, gemvChains);
 
   std::optional<Products> gemm;
   Func gemmAcc("qgemm_acc");
-  RDom allSteps(0, steps, "qgemm_step");
+  RDom allSteps(0, blocks, "qgemm_step");
   if (!p.tokens.defined())
     fail("linear: the product's token count (LinearProduct::tokens) is not set");
   const Expr tokens = p.tokens;
@@ -132,8 +133,8 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   if (gemmFits) {
     gemm = products("qgemm");
     gemmAcc(l, chain, o, t) = 0.0f;
-    gemmAcc(l, chain, o, t) += term(*gemm, allSteps);
-    total = select(gemmCondition, laneTotal(gemmAcc), total);
+    gemmAcc(l, chain, o, t) += term(*gemm, allSteps, 1);
+    total = select(gemmCondition, laneTotal(gemmAcc, 1), total);
   }
   if (rowScaled && p.rowScale)
     total = total * p.rowScale(o);
