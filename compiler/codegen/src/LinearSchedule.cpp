@@ -1,12 +1,14 @@
 // See LinearSchedule.h. Tile sizes are for 16 vector registers (AVX2) and hold for AVX-512's
 // 32 as well; they are constants here rather than tuned per machine.
 #include "LinearSchedule.h"
+#include "PipelineHelpers.h"
 #include "QuantizedLinear.h"
 
 #include "loom/Error.h"
 #include "loom/QuantLayout.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace loom::codegen::detail {
@@ -20,34 +22,119 @@ constexpr int kUnroll = 2;
 // GEMV: weight rows interleaved per step (kGemvRows x kUnroll accumulators), rows per task.
 constexpr int kGemvRows = 4;
 constexpr int kGemvRowsPerTask = 64;
-// GEMM: a task's block of rows and tokens, and the register tile inside it
-// (kTileRows x kTileTokens x kUnroll = 12 accumulators + 5 operand registers).
-constexpr int kGemmRows = 48;
-constexpr int kGemmTokens = kGemmMinTokens; // ShiftInwards tiles: the path needs T >= this
-constexpr int kTileRows = 3;
-constexpr int kTileTokens = 2;
-// GEMM: the reduction is walked in blocks of at most this many vector steps (x and w blocks of
-// a tile then stay in L1 across the tile's rows and tokens).
+// GEMV: the reduction is walked in blocks of at most this many vector steps.
 constexpr int kMaxReductionBlock = 32;
+// GEMM: an outer product vectorised over output rows, the BLAS way. A task owns up to
+// kGemmTaskRows rows for all T tokens. Per panel of kGemmDepth inputs it copies its weights into
+// a packed f32 panel (widened once and transposed, each register tile's rows contiguous per
+// input; the copy is amortised over all T tokens; 256 x 256 x 4 bytes = 256 KiB, in L2), then
+// runs register tiles of kGemmTileTokens tokens x kGemmTileVectors vectors of rows over the
+// panel: 12 accumulators, 2 weight vectors and 1 broadcast activation of AVX2's 16 registers,
+// 12 FMAs per input for 2 loads + 6 broadcasts. A tile's 6 tokens x 256 inputs of x (6 KiB,
+// copied from x once per panel) stay in L1 across the task's 16 row tiles. More rows per task
+// amortise that copy and x's reads from L3 (loom-bench, Zen 3, 1 thread: tasks of 64 rows ran
+// at 0.74-0.89 of oneDNN, of 256 rows at 0.92-0.99).
+constexpr int kGemmTaskRows = 256;
+constexpr int kGemmDepth = 256;
+constexpr int kGemmTileTokens = 6;
+constexpr int kGemmTileVectors = 2;
 
-int largestDivisorAtMost(int n, int limit) {
-  for (int d = std::min(n, limit); d > 1; --d)
-    if (n % d == 0)
-      return d;
-  return 1;
+// The GEMM path's blocking for one shape (see kGemmTaskRows).
+struct GemmPlan {
+  int tileRows = 0; // rows of a register tile: kGemmTileVectors vectors
+  int taskRows = 0; // 0: fewer rows than a tile, no GEMM path
+  int depth = 0;    // inputs per packed panel
+  int panels = 0;   // whole panels; the inputs after them (fewer than depth) are read unpacked
+};
+
+GemmPlan planGemm(int in, int outRows, int lanes) {
+  GemmPlan plan;
+  plan.tileRows = kGemmTileVectors * lanes;
+  plan.taskRows = std::min(kGemmTaskRows, outRows) / plan.tileRows * plan.tileRows;
+  // Prefer tasks that divide the rows (no partial last task; 3840 rows: 16 tasks of 240 rather
+  // than 15 of 256, which two cores share unevenly).
+  for (int rows = plan.taskRows; rows >= kGemmTaskRows / 2; rows -= plan.tileRows)
+    if (outRows % rows == 0) {
+      plan.taskRows = rows;
+      break;
+    }
+  plan.depth = in <= kGemmDepth ? in : largestDivisorAtMost(in, kGemmDepth);
+  if (plan.depth < kGemmDepth / 2 && in > kGemmDepth)
+    plan.depth = kGemmDepth; // no divisor of a useful size: leave a remainder
+  plan.panels = in / plan.depth;
+  return plan;
 }
 
-// A balanced sum of terms, so that the lane partials add in a shallow tree.
-Expr treeSum(std::vector<Expr> terms) {
-  while (terms.size() > 1) {
-    std::vector<Expr> next;
-    for (size_t i = 0; i + 1 < terms.size(); i += 2)
-      next.push_back(terms[i] + terms[i + 1]);
-    if (terms.size() % 2)
-      next.push_back(terms.back());
-    terms.swap(next);
+// The GEMM path's Funcs, in task coordinates (task k owns rows k * taskRows + r, r < taskRows):
+// sum(r, t, k) = the sum over the whole panels' inputs (a task's running sums over all tokens);
+// tile(v, t, b, ot, k) = the part of panel b for rows ot * tileRows + v, one register tile at a
+// time; panel(v, i, ot, k) = the packed weights, each tile's rows contiguous per input (BLAS
+// micro-panels: the tile streams through them sequentially); xTile(i, t) = x of one tile's
+// tokens over one panel's inputs. value(o, t) = the product for row o, plus the inputs after the
+// whole panels (none for the model's shapes), read unpacked.
+struct GemmProduct {
+  Func sum{"linear_gemm"}, tile{"linear_gemm_tile"}, panel{"linear_panel"};
+  Func xTile{"linear_gemm_x"};
+  RDom panels, step;
+  Expr value;
+};
+
+GemmProduct defineGemm(const LinearProduct &p, const Expr &tokens, const GemmPlan &plan) {
+  GemmProduct g;
+  Var o("o"), t("t"), i("i"), b("b"), r("r"), v("v"), ot("ot"), k("k");
+  const int rows = plan.taskRows, tileRows = plan.tileRows, outRows = int(p.out);
+  // The last task may extend past the matrix (when taskRows does not divide it): its extra rows
+  // repeat the last row and are never stored.
+  auto rowOf = [&](const Expr &task, const Expr &r) { return min(task * rows + r, outRows - 1); };
+  // Tiles round the tokens up to a multiple of kGemmTileTokens; the extra ones read the last
+  // token (in bounds) and are never stored either.
+  auto xAt = [&](const Expr &in, const Expr &token) { return p.x(in, min(token, tokens - 1)); };
+  g.panels = RDom(0, plan.panels, "linear_panel_index");
+  g.step = RDom(0, plan.depth, "linear_panel_step");
+  g.panel(v, i, ot, k) = p.weight(rowOf(k, ot * tileRows + v), i);
+  g.xTile(i, t) = xAt(i, t);
+  const Expr inPanel = b * plan.depth + g.step;
+  g.tile(v, t, b, ot, k) = 0.0f;
+  g.tile(v, t, b, ot, k) += g.xTile(inPanel, t) * g.panel(v, inPanel, ot, k);
+  g.sum(r, t, k) = 0.0f;
+  g.sum(r, t, k) += g.tile(r % tileRows, t, g.panels, r / tileRows, k);
+  g.value = g.sum(o % rows, t, o / rows);
+  const int remainder = int(p.in) - plan.panels * plan.depth;
+  if (remainder > 0) {
+    RDom rest(plan.panels * plan.depth, remainder, "linear_gemm_rest");
+    g.value = g.value + sum(xAt(rest, t) * p.weight(o, rest), "linear_gemm_rest");
   }
-  return terms.empty() ? Expr(0.0f) : terms[0];
+  return g;
+}
+
+// Schedules g inside a task of `out` (loop `task`): per panel, the packed copy, then all tiles.
+void scheduleGemm(GemmProduct &g, const GemmPlan &plan, Func out, const Var &task, int lanes) {
+  Var t("t"), i("i"), b("b"), r("r"), v("v"), ot("ot"), k("k");
+  Var rv("rv"), rvo("rvo"), rvv("rvv"), tt("tt"), tv("tv"), vo("vo"), vv("vv");
+  g.sum.compute_at(out, task).vectorize(r, lanes);
+  // Tokens outside rows within a panel: a tile's x stays in L1 across the task's row tiles.
+  g.sum.update(0)
+      .split(r, ot, rv, plan.tileRows)
+      .split(t, tt, tv, kGemmTileTokens, TailStrategy::RoundUp)
+      .split(rv, rvo, rvv, lanes)
+      .reorder(rvv, rvo, tv, ot, tt, g.panels.x)
+      .vectorize(rvv)
+      .unroll(rvo)
+      .unroll(tv);
+  // The packed panel, once per task and panel: a vector of rows per input (strided reads of the
+  // weights, a few percent of the time), widened once.
+  g.panel.compute_at(g.sum, g.panels.x).split(v, vo, vv, lanes).vectorize(vv).unroll(vo);
+  // A tile's x, copied once per panel and tile of tokens: the kernel's broadcasts then read at
+  // fixed offsets from one pointer (clamping the token in the kernel costs registers).
+  g.xTile.compute_at(g.sum, tt).vectorize(i, lanes);
+  // The register tile: the panel's inputs outermost, all tokens x rows unrolled inside.
+  g.tile.compute_at(g.sum, ot).split(v, vo, vv, lanes).vectorize(vv).unroll(vo).unroll(t);
+  g.tile.update()
+      .split(v, vo, vv, lanes)
+      .reorder(vv, vo, t, g.step.x, b, ot, k)
+      .vectorize(vv)
+      .unroll(vo)
+      .unroll(t);
 }
 
 } // namespace
@@ -81,9 +168,8 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   while ((lanes * unroll) % std::max(1, p.stepMultiple) != 0)
     unroll *= 2;
   const int wide = lanes * unroll; // reduction elements per step
-  // Keep the register tiles at 8 (GEMV) and 12 (GEMM) vector accumulators whatever `unroll`.
+  // Keep the GEMV register tile at 8 vector accumulators whatever `unroll`.
   const int gemvTileRows = std::max(1, kGemvRows * kUnroll / unroll);
-  const int tileTokens = std::max(1, kTileTokens * kUnroll / unroll);
   const int in = int(p.in), outRows = int(p.out);
   const int steps = in / wide, tail = in % wide;
   const int block = largestDivisorAtMost(std::max(steps, 1), kMaxReductionBlock);
@@ -113,6 +199,19 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
     RDom rest(steps * wide, tail, "linear_rest");
     total = total + sum(p.x(rest, t) * p.weight(o, rest), "linear_tail");
   }
+  // The GEMM path (T >= kGemmMinTokens) computes the same sum in another form (GemmProduct);
+  // each specialization of `out` below keeps one side of this select.
+  if (!p.tokens.defined())
+    fail("linear: the product's token count (LinearProduct::tokens) is not set");
+  const Expr tokens = p.tokens;
+  const Expr gemm = tokens >= kGemmMinTokens;
+  const GemmPlan gemmPlan = planGemm(in, outRows, lanes);
+  const bool gemmFits = gemmPlan.taskRows > 0;
+  std::optional<GemmProduct> gemmProduct;
+  if (gemmFits) {
+    gemmProduct = defineGemm(p, tokens, gemmPlan);
+    total = select(gemm, gemmProduct->value, total);
+  }
   if (p.rowScale)
     total = total * p.rowScale(o);
   if (p.bias)
@@ -120,21 +219,22 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   out(o, t) = total;
 
   // --- schedule --------------------------------------------------------------------------
-  // Both paths use the same loop names (ob/tb for a task's block, ot/tt for a register tile)
-  // so that each intermediate has one compute_at level valid in either specialization.
-  const Expr tokens = p.tokens.defined() ? p.tokens : out.output_buffer().dim(1).extent();
-  const bool gemmFits = steps > 0 && outRows >= kGemmRows;
-  const Expr gemm = tokens >= kGemmTokens;
+  // Both paths have loops ob, obi and tb, so that each intermediate has one compute_at level
+  // valid in either specialization (the other path's stages are skipped there).
   Var ob("ob"), oi("oi"), tb("tb"), ti("ti"), obo("obo"), obi("obi");
   const int gemvRows = std::min(gemvTileRows, outRows);
-  if (gemmFits)
+  if (gemmFits) {
+    // A task: gemmPlan.taskRows rows (a multiple of 16 floats) for all tokens; tasks write
+    // disjoint whole cache lines of each token's row (no false sharing).
     out.specialize(gemm)
-        .split(o, ob, oi, kGemmRows, TailStrategy::ShiftInwards)
-        .split(t, tb, ti, kGemmTokens, TailStrategy::ShiftInwards)
+        .split(o, ob, oi, gemmPlan.taskRows, TailStrategy::GuardWithIf)
+        .split(t, tb, ti, 1)
         .reorder(oi, ti, tb, ob)
         .split(ob, obo, obi, 1)
         .parallel(obo)
         .vectorize(oi, lanes);
+    scheduleGemm(*gemmProduct, gemmPlan, out, obi, lanes);
+  }
   out.split(o, ob, oi, gemvRows, TailStrategy::ShiftInwards)
       .split(t, tb, ti, 1)
       .reorder(oi, ti, tb, ob)
@@ -147,15 +247,6 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   partial.compute_at(out, tb).vectorize(l, lanes);
   Var ot("ot"), orr("orr"), tt("tt"), tr("tr");
   const RVar blockVar = overBlocks.x;
-  if (gemmFits)
-    partial.update()
-        .specialize(gemm)
-        .split(o, ot, orr, kTileRows)
-        .split(t, tt, tr, tileTokens)
-        .reorder(l, orr, tr, ot, tt, blockVar)
-        .vectorize(l, lanes)
-        .unroll(orr)
-        .unroll(tr);
   partial.update()
       .split(o, ot, orr, gemvRows)
       .split(t, tt, tr, 1)

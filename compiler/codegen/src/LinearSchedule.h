@@ -5,10 +5,11 @@
 //                        per call as a few long sequential streams, x held in L1, 2 vector
 //                        accumulators per row; tasks of whole row blocks (no false sharing:
 //                        each task writes its own rows).
-//   T >= kGemmMinTokens  GEMM path (prefill): per task a block of weight rows (kept in L2)
-//                        against blocks of tokens; the reduction is split into cache blocks
-//                        and the innermost loop is a register tile of rows x tokens x 2 vector
-//                        accumulators, fully unrolled.
+//   T >= kGemmMinTokens  GEMM path (prefill): an outer product vectorised over output rows.
+//                        A task owns a block of rows for all tokens; per panel of inputs it
+//                        packs its weights (f32, rows innermost, kept in L2) and runs a
+//                        register tile of 6 tokens x 2 vectors of rows over the panel, with
+//                        broadcast activations (LinearSchedule.cpp).
 // Private to loom_kernelgen (includes Halide.h).
 #pragma once
 
@@ -30,7 +31,8 @@ struct LinearProduct {
   std::function<Halide::Expr(Halide::Expr o, Halide::Expr i)> weight; // f32 value of w[o][i]
   std::function<Halide::Expr(Halide::Expr o)> bias;            // empty: no bias
   int64_t in = 0, out = 0;
-  // T, for a product computed inside a fused kernel; undefined: the output buffer's extent.
+  // T, the number of tokens (x's extent): required, since the GEMM path's definition needs it
+  // before the output buffer exists.
   Halide::Expr tokens;
   // When set, `weight` returns the unscaled level and every output row is multiplied by
   // rowScale(o) once after the sum (Q8's per-row scale: one multiply per output, not per weight).

@@ -149,10 +149,14 @@ std::vector<KernelSpec> testSpecs() {
   s.push_back({"linear_f32_bias", F32, Linear{37, 12, true}});
   s.push_back({"linear_bf16", BF16, Linear{64, 24, false}});
   s.push_back({"linear_bf16_bias_odd", BF16, Linear{5, 3, true}});
-  // The GEMM path (T >= 64, out >= 48 rows): a reduction tail (200 = 12 steps of 16 + 8), row
-  // and token blocks that do not divide out and T, and an exact fit.
+  // The GEMM path (T >= 64, out >= one register tile of rows): one weight panel (in <= 256),
+  // a last task of rows reaching past the matrix (100 rows in tasks of 96, 136 in tasks of 128),
+  // token tiles that do not divide T; three whole panels of 256 inputs; two panels and 9 inputs
+  // after them (521 is prime).
   s.push_back({"linear_gemm_f32_bias", F32, Linear{200, 100, true}});
   s.push_back({"linear_gemm_bf16", BF16, Linear{96, 48, false}});
+  s.push_back({"linear_gemm_panels_bf16", BF16, Linear{768, 136, false}});
+  s.push_back({"linear_gemm_rest_f32_bias", F32, Linear{521, 40, true}});
   s.push_back({"rope_default", F32, Rope{3, 16, 10000.0, 8}});
   s.push_back({"rope_proportional", F32, Rope{2, 32, 1e6, 4}});
   s.push_back({"att_sliding_partial", F32, Attention{4, 2, 16, 8, 8, 0.25}});
@@ -435,6 +439,7 @@ void testLinear(const std::string &symbol, int64_t T) {
 TEST(Codegen, LinearF32Bias) {
   testLinear("linear_f32_bias", 1);
   testLinear("linear_f32_bias", 5);
+  testLinear("linear_f32_bias", 70); // fewer rows than a GEMM tile: the GEMV schedule
 }
 TEST(Codegen, LinearBf16) {
   testLinear("linear_bf16", 1);
@@ -449,6 +454,12 @@ TEST(Codegen, LinearGemvAndGemmPathsF32Bias) {
 TEST(Codegen, LinearGemvAndGemmPathsBf16) {
   for (int64_t T : {1, 63, 64, 128, 129})
     testLinear("linear_gemm_bf16", T);
+}
+TEST(Codegen, LinearGemmPanels) {
+  for (int64_t T : {3, 64, 66, 67, 131})
+    testLinear("linear_gemm_panels_bf16", T);
+  for (int64_t T : {2, 64, 71})
+    testLinear("linear_gemm_rest_f32_bias", T);
 }
 
 void testRope(const std::string &symbol, int32_t startPos) {
