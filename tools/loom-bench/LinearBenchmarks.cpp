@@ -359,13 +359,8 @@ std::vector<codegen::KernelSpec> linearKernelSpecs(const std::vector<LinearShape
 void registerLinearBenchmarks(const std::vector<LinearShape> &shapes,
                               const LinearBenchOptions &options,
                               std::shared_ptr<KernelHarness> kernels) {
-  // Thread counts ascending and outermost: Halide's pool never shrinks, so once a run has
-  // started a second worker it keeps taking tasks in later "one thread" runs of the process.
-  std::vector<int> threadCounts = options.threads;
-  std::sort(threadCounts.begin(), threadCounts.end());
-  threadCounts.erase(std::unique(threadCounts.begin(), threadCounts.end()), threadCounts.end());
-  for (int threads : threadCounts)
-    for (const LinearShape &shape : shapes) {
+  for (const LinearShape &shape : shapes)
+    for (int threads : options.threads) {
       const std::string suffix = "/" + shape.name + "/" + weightTypeName(shape.weights);
       if (options.gemv) {
         auto *b = benchmark::RegisterBenchmark(

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
@@ -40,6 +41,58 @@ void reexecWithQuietPools(char **argv) {
   setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
   execv("/proc/self/exe", argv);
   // If the re-exec fails, run on with the libraries' defaults.
+}
+
+// Halide's thread pool never gives back a worker it has started, so cases at one thread count
+// would run on two once a two-thread case has run in the same process. Each count therefore
+// runs in a child process of its own with HL_NUM_THREADS set; the JSON output and the plot get
+// the count in their names (gemv.json -> gemv.t1.json).
+int runEachThreadCount(char **argv, const std::vector<int> &counts, const std::string &jsonOut,
+                       const std::string &plotPath) {
+  auto withCount = [](const std::string &path, int n, const char *extension) {
+    std::string base = path;
+    if (base.size() > std::strlen(extension) &&
+        base.compare(base.size() - std::strlen(extension), std::string::npos, extension) == 0)
+      base.resize(base.size() - std::strlen(extension));
+    return base + ".t" + std::to_string(n) + extension;
+  };
+  for (int n : counts) {
+    std::vector<std::string> args{argv[0]};
+    for (int i = 1; argv[i]; ++i) {
+      std::string a = argv[i];
+      const bool takesValue = a == "--threads" || a == "--plot";
+      if (takesValue || a.rfind("--threads=", 0) == 0 || a.rfind("--plot=", 0) == 0 ||
+          a.rfind("--benchmark_out=", 0) == 0) {
+        i += takesValue && argv[i + 1] ? 1 : 0;
+        continue;
+      }
+      args.push_back(a);
+    }
+    args.push_back("--threads=" + std::to_string(n));
+    if (!jsonOut.empty())
+      args.push_back("--benchmark_out=" + withCount(jsonOut, n, ".json"));
+    if (!plotPath.empty())
+      args.push_back("--plot=" + withCount(plotPath, n, ".png"));
+    std::vector<char *> childArgv;
+    for (std::string &a : args)
+      childArgv.push_back(a.data());
+    childArgv.push_back(nullptr);
+    std::fprintf(stderr, "loom-bench: %d thread(s), in a process of its own\n", n);
+    std::fflush(stderr);
+    const pid_t child = fork();
+    if (child < 0)
+      loom::fail("cannot start a process for --threads ", n);
+    if (child == 0) {
+      setenv("HL_NUM_THREADS", std::to_string(n).c_str(), 1);
+      execv("/proc/self/exe", childArgv.data());
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  }
+  return 0;
 }
 
 std::vector<std::string> splitList(const std::string &list) {
@@ -157,6 +210,10 @@ int main(int argc, char **argv) {
         options.threads.push_back(n);
       }
     }
+    if (options.threads.size() > 1)
+      return runEachThreadCount(argv, options.threads, jsonOut, plotPath);
+    // One count per process: Halide's pool reads HL_NUM_THREADS when the kernels first run.
+    setenv("HL_NUM_THREADS", std::to_string(options.threads[0]).c_str(), 1);
     options.gemv = mode != "gemm";
     options.gemm = mode != "gemv";
     options.prefillTokens = tokens;
