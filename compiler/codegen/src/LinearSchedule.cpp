@@ -19,7 +19,8 @@ using namespace Halide;
 // Vector accumulators per (row, token): two chains of FMAs per output hide the FMA latency in
 // the GEMV path and halve the loop count.
 constexpr int kUnroll = 2;
-// GEMV: weight rows interleaved per step (kGemvRows x kUnroll accumulators), rows per task.
+// GEMV: weight rows interleaved per step when rows are longer than kShortRowBytes (kGemvRows x
+// kUnroll accumulators), rows per task.
 constexpr int kGemvRows = 4;
 constexpr int kGemvRowsPerTask = 64;
 // GEMV: the reduction is walked in blocks of at most this many vector steps.
@@ -142,6 +143,7 @@ void scheduleGemm(GemmProduct &g, const GemmPlan &plan, Func out, const Var &tas
 void readWeights(LinearProduct &p, const WeightMatrix &w) {
   p.in = w.cols;
   p.out = w.rows;
+  p.rowBytes = w.rowBytes();
   p.weight = [w](Expr o, Expr i) { return w.at(o, i); };
   p.rowScale = nullptr;
   p.stepMultiple = 1;
@@ -168,8 +170,11 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   while ((lanes * unroll) % std::max(1, p.stepMultiple) != 0)
     unroll *= 2;
   const int wide = lanes * unroll; // reduction elements per step
-  // Keep the GEMV register tile at 8 vector accumulators whatever `unroll`.
-  const int gemvTileRows = std::max(1, kGemvRows * kUnroll / unroll);
+  // Short rows one at a time (kShortRowBytes); otherwise a register tile of 8 vector
+  // accumulators whatever `unroll`.
+  const int64_t rowBytes = p.rowBytes > 0 ? p.rowBytes : 4 * p.in;
+  const int gemvTileRows =
+      rowBytes <= kShortRowBytes ? 1 : std::max(1, kGemvRows * kUnroll / unroll);
   const int in = int(p.in), outRows = int(p.out);
   const int steps = in / wide, tail = in % wide;
   const int block = largestDivisorAtMost(std::max(steps, 1), kMaxReductionBlock);

@@ -25,6 +25,11 @@ namespace loom::codegen::detail {
 
 // Token counts from which the GEMM path runs (a run-time condition in the generated code).
 constexpr int kGemmMinTokens = 64;
+// GEMV: weight rows of at most this many bytes are read one at a time, so that a task's rows
+// are one sequential stream (loom-bench, Zen 3, one thread: 3840-column bf16 rows 54% of the
+// bandwidth alone vs 40% four at a time); longer rows go several at a time, sharing each
+// activation load (15360-column bf16 rows: 51% vs 31% alone).
+constexpr int64_t kShortRowBytes = 8192;
 
 struct LinearProduct {
   Halide::Func x; // f32 [T, in] (Halide (i, t)): an input buffer, or a stage of a fused kernel
@@ -43,6 +48,8 @@ struct LinearProduct {
   // Set for quantized weights that the integer dot product handles (QuantizedLinear.h): the
   // product then reads the stored levels and scales directly instead of `weight`.
   std::optional<WeightMatrix> integerWeights;
+  // Bytes of one stored weight row (readWeights sets it); 0: f32 rows of `in` values.
+  int64_t rowBytes = 0;
 };
 
 // Sets p.weight, p.in, p.out and the format-specific fields (Q8: the level and a per-row

@@ -23,20 +23,13 @@ using namespace Halide;
 
 constexpr int kBlock = int(quant::kQ4BlockColumns); // columns per activation scale
 constexpr float kActivationLevels = 32767.0f;         // int16 activations: +-32767
-// GEMV (decode): rows per task, and rows per register tile by row length: rows of at most a
-// page are read one at a time, so that a task's rows are one sequential stream (interleaving
-// 4 rows of 3840 q8 columns cost a third of the bandwidth); longer rows go 4 at a time, as
-// four streams long enough for the prefetcher that share each activation load (one row at a
-// time of 15360 columns reached 60% of the bandwidth, 4 rows 75%). `kChains` accumulators per
-// row keep the FMAs independent.
+// GEMV (decode): rows per task, and rows per register tile by row length (kShortRowBytes,
+// LinearSchedule.h: 3840-column q8 rows alone, 15360-column ones 4 at a time: 45% of the
+// bandwidth vs 31% alone). `kChains` accumulators per row keep the FMAs independent.
 constexpr int kGemvRowsPerTask = 64;
-constexpr int64_t kShortRowBytes = 4096;
 constexpr int kChains = 2;
 
-int gemvTileRows(const WeightMatrix &w) {
-  const int64_t rowBytes = w.type == ElementType::Q8 ? w.cols : w.cols / 2;
-  return rowBytes <= kShortRowBytes ? 1 : 4;
-}
+int gemvTileRows(const WeightMatrix &w) { return w.rowBytes() <= kShortRowBytes ? 1 : 4; }
 // GEMM (prefill): a task's rows and tokens, and the register tile (rows x tokens accumulators).
 constexpr int kGemmTaskRows = 48;
 constexpr int kGemmTileRows = 2;

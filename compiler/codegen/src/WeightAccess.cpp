@@ -128,6 +128,21 @@ Expr WeightMatrix::integerCode(Expr row, Expr col) const {
   fail("kernel spec: weight '", param.name(), "' is not quantized: it has no integer codes");
 }
 
+int64_t WeightMatrix::rowBytes() const {
+  switch (type) {
+  case ElementType::F32:
+    return 4 * cols;
+  case ElementType::BF16:
+    return 2 * cols;
+  case ElementType::Q8:
+    return int64_t(quant::q8RowBytes(uint64_t(cols)));
+  case ElementType::Q4G32:
+  case ElementType::Q4G128:
+    return int64_t(quant::q4RowBytes(uint64_t(cols), uint64_t(groupOf(type))));
+  }
+  return 4 * cols;
+}
+
 int WeightMatrix::zeroPoint() const {
   return type == ElementType::Q4G32 || type == ElementType::Q4G128 ? 8 : 0;
 }

@@ -42,6 +42,8 @@ struct WeightMatrix {
   // point, level = code - zeroPoint() (Q4: the nibble and 8; Q8: the int8 and 0).
   Halide::Expr integerCode(Halide::Expr row, Halide::Expr col) const;
   int zeroPoint() const;
+  // Bytes of one stored row (a packed row for the quantized formats).
+  int64_t rowBytes() const;
   // Columns sharing one scale: the row for Q8, the group for Q4; 1 for F32/BF16.
   int64_t scaleGroupColumns() const;
 };
