@@ -161,6 +161,8 @@ void readWeights(LinearProduct &p, const WeightMatrix &w) {
 void defineLinearProduct(Func out, const LinearProduct &p, const Target &target) {
   if (p.in <= 0 || p.out <= 0 || p.in > (1 << 30) || p.out > (1 << 30))
     fail("linear: in ", p.in, " and out ", p.out, " must be in [1, 2^30]");
+  if (!p.tokens.defined())
+    fail("linear: the product's token count (LinearProduct::tokens) is not set");
   if (p.integerWeights) {
     defineQuantizedProduct(out, p, *p.integerWeights, target);
     return;
@@ -206,8 +208,6 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   }
   // The GEMM path (T >= kGemmMinTokens) computes the same sum in another form (GemmProduct);
   // each specialization of `out` below keeps one side of this select.
-  if (!p.tokens.defined())
-    fail("linear: the product's token count (LinearProduct::tokens) is not set");
   const Expr tokens = p.tokens;
   const Expr gemm = tokens >= kGemmMinTokens;
   const GemmPlan gemmPlan = planGemm(in, outRows, lanes);

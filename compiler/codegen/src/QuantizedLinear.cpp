@@ -1,6 +1,7 @@
 // See QuantizedLinear.h. Lane layout of the integer dot product of one 32-column block, with L
 // int32 lanes per vector (8 on AVX2, 16 on AVX-512):
-//   dot(l, o, t, b) = sum_{h < 32 / 2L, r < 2} level(o, c) * xq(c, t),  c = b*32 + h*2L + 2l + r
+//   dot(l, o, t, b) = sum_{h < 32 / 2L, r < 2} code(o, c) * xq(c, t),  c = b*32 + h*2L + 2l + r
+// (plus the zero point's share, below)
 // r is the pair that vpmaddwd sums into one lane (Halide: an atomic vectorised reduction of
 // factor 2), h the vectors of the block added lane-wise. With L = 8 the h = 0 half reads the low
 // nibbles of the block's 16 bytes and h = 1 the high ones (QuantLayout.h), so neither needs a
@@ -27,13 +28,16 @@ constexpr float kActivationLevels = 32767.0f;         // int16 activations: +-32
 // LinearSchedule.h: 3840-column q8 rows alone, 15360-column ones 4 at a time: 45% of the
 // bandwidth vs 31% alone). `kChains` accumulators per row keep the FMAs independent.
 constexpr int kGemvRowsPerTask = 64;
+constexpr int kGemvLongRowTile = 4;
 constexpr int kChains = 2;
-
-int gemvTileRows(const WeightMatrix &w) { return w.rowBytes() <= kShortRowBytes ? 1 : 4; }
 // GEMM (prefill): a task's rows and tokens, and the register tile (rows x tokens accumulators).
 constexpr int kGemmTaskRows = 48;
 constexpr int kGemmTileRows = 2;
 constexpr int kGemmTileTokens = 4;
+
+int gemvTileRows(const WeightMatrix &w) {
+  return w.rowBytes() <= kShortRowBytes ? 1 : kGemvLongRowTile;
+}
 
 } // namespace
 
@@ -49,13 +53,12 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
          kBlock, " columns");
   // int32 lanes per vector. Q4 stays at 8 (256 bits) on AVX-512: its block is 16 bytes whose low
   // and high nibbles are two 16-lane halves, which Halide 14 reads densely only as two vectors.
-  const bool nibbles = w.zeroPoint() != 0;
-  const int lanes = target.natural_vector_size(Int(32)) >= 16 && !nibbles ? 16 : 8;
+  const bool hasZeroPoint = w.zeroPoint() != 0; // Q4's nibbles
+  const int lanes = target.natural_vector_size(Int(32)) >= 16 && !hasZeroPoint ? 16 : 8;
   const int halves = kBlock / (2 * lanes); // vectors per block, added lane-wise
   const int blocks = int(w.cols / kBlock);
   const int rows = int(w.rows);
   const bool rowScaled = w.type == ElementType::Q8;
-  const bool hasZeroPoint = nibbles;
 
   Var o("o"), t("t"), l("l"), b("b"), j("j"), chain("chain");
 
@@ -118,18 +121,15 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   std::optional<Products> gemm;
   Func gemmAcc("qgemm_acc");
   RDom allSteps(0, blocks, "qgemm_step");
-  if (!p.tokens.defined())
-    fail("linear: the product's token count (LinearProduct::tokens) is not set");
-  const Expr tokens = p.tokens;
   const bool gemmFits = rows >= kGemmTaskRows;
-  const Expr gemmCondition = tokens >= kGemmMinTokens;
+  const Expr gemmCondition = p.tokens >= kGemmMinTokens;
   if (gemmFits) {
     gemm = products("qgemm");
     gemmAcc(l, chain, o, t) = 0.0f;
     gemmAcc(l, chain, o, t) += term(*gemm, allSteps, 1);
     total = select(gemmCondition, laneTotal(gemmAcc, 1), total);
   }
-  if (rowScaled && p.rowScale)
+  if (p.rowScale) // Q8's per-row scale (readWeights)
     total = total * p.rowScale(o);
   if (p.bias)
     total = total + p.bias(o);
