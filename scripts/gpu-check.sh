@@ -110,7 +110,10 @@ run() {
     echo
   } >"$results"
 
-  # Checkpoints (deterministic per seed) and the artifacts, refilled with their weights.
+  # Checkpoints (deterministic per seed) and the artifacts, refilled with their weights. The
+  # tokenizer the build unpacks is not carried: loom-model reads it from the repository's copy.
+  mkdir -p "$work/tokenizer"
+  xz -dc "$root/test/data/tokenizer/gemma4-tokenizer.json.xz" >"$work/tokenizer/tokenizer.json"
   declare -A checkpoints=()
   for entry in "${models[@]}"; do
     IFS='|' read -r name model_args _ <<<"$entry"
@@ -119,7 +122,7 @@ run() {
       ckpt=$work/ckpt-${#checkpoints[@]}
       rm -rf "$ckpt"
       # shellcheck disable=SC2086
-      "$bin/loom-model" $model_args -o "$ckpt" >/dev/null
+      "$bin/loom-model" $model_args --tokenizer-dir "$work/tokenizer" -o "$ckpt" >/dev/null
       checkpoints[$model_args]=$ckpt
     fi
     "$bin/loom-cuda-pack" fill "$carry/packs/$name.pack" "$ckpt" "$work/$name.loom"
