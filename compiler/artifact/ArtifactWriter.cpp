@@ -206,13 +206,21 @@ void checkQuantized(const fb::TensorT &tensor) {
        tensor.logical_shape[1] % tensor.group_size != 0))
     fail("tensor '", tensor.name, "': group_size ", tensor.group_size,
          " must be a positive multiple of 32 dividing the ", tensor.logical_shape[1], " columns");
-  std::vector<int64_t> packed{tensor.logical_shape[0], int64_t(packedRowBytes(tensor))};
+  if (tensor.row_group != 0 && (tensor.quantization != fb::Quantization::Q4Group ||
+                                 tensor.row_group != int64_t(quant::kQ4GroupRows)))
+    fail("tensor '", tensor.name, "': row_group ", tensor.row_group, " is only defined as ",
+         quant::kQ4GroupRows, " for Q4Group tensors");
+  const int64_t groupRows = std::max<int64_t>(1, tensor.row_group);
+  std::vector<int64_t> packed{(tensor.logical_shape[0] + groupRows - 1) / groupRows,
+                              groupRows * int64_t(packedRowBytes(tensor))};
   if (tensor.dtype != fb::DType::U8 || tensor.shape != packed)
     fail("tensor '", tensor.name, "': a ", scheme, " tensor must be U8 [", packed[0], ", ",
          packed[1], "], found ", fb::EnumNameDType(tensor.dtype), " of rank ", tensor.shape.size());
-  if (packedRowBytes(tensor) > kChunkBytes || uint64_t(tensor.logical_shape[1]) * 4 > kChunkBytes)
+  // A chunk of the writer holds at least one row group of f32 source rows.
+  const uint64_t columnLimit = kChunkBytes / 4 / uint64_t(groupRows);
+  if (uint64_t(tensor.logical_shape[1]) > columnLimit)
     fail("tensor '", tensor.name, "': rows of ", tensor.logical_shape[1],
-         " columns are too long to quantize (limit ", kChunkBytes / 4, ")");
+         " columns are too long to quantize (limit ", columnLimit, ")");
 }
 
 // Streams a quantized tensor: whole source rows per read, each converted to f32 and packed.
@@ -222,8 +230,12 @@ void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const st
   const uint64_t rows = uint64_t(tensor.logical_shape[0]), cols = uint64_t(tensor.logical_shape[1]);
   const uint64_t inElem = dtypeSize(tensor.source_dtype), rowIn = cols * inElem;
   const uint64_t rowOut = packedRowBytes(tensor);
-  const uint64_t rowsPerChunk = std::max<uint64_t>(1, kChunkBytes / std::max(rowIn, rowOut));
+  // Row groups (QuantLayout.h): chunks of whole groups, packed row by row, then rearranged.
+  const uint64_t groupRows = uint64_t(std::max<int64_t>(1, tensor.row_group));
+  const uint64_t rowsPerChunk =
+      std::max<uint64_t>(1, kChunkBytes / std::max(rowIn, rowOut) / groupRows) * groupRows;
   std::vector<float> values(cols);
+  std::vector<uint8_t> grouped(groupRows > 1 ? groupRows * rowOut : 0);
   for (uint64_t first = 0; first < rows; first += rowsPerChunk) {
     uint64_t count = std::min(rowsPerChunk, rows - first);
     readAll(sourceFd, tensor.source_file, tensor.name, inBuffer.data(), count * rowIn,
@@ -238,7 +250,17 @@ void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const st
       else
         packQ4Row(values.data(), cols, uint64_t(tensor.group_size), packed, what);
     }
-    writeAll(outFd, outPath, outBuffer.data(), count * rowOut, outOffset + first * rowOut);
+    uint64_t bytes = count * rowOut;
+    if (groupRows > 1) { // in place, group by group (a group's bytes stay where its rows were)
+      for (uint64_t at = 0; at < count; at += groupRows) {
+        uint64_t inGroup = std::min(groupRows, count - at);
+        groupQ4Rows(outBuffer.data() + at * rowOut, inGroup, cols, uint64_t(tensor.group_size),
+                    grouped.data());
+        std::memcpy(outBuffer.data() + at * rowOut, grouped.data(), groupRows * rowOut);
+      }
+      bytes = (count + groupRows - 1) / groupRows * groupRows * rowOut;
+    }
+    writeAll(outFd, outPath, outBuffer.data(), bytes, outOffset + first * rowOut);
   }
 }
 

@@ -63,4 +63,26 @@ void packQ4Row(const float *row, uint64_t cols, uint64_t group, uint8_t *out,
   }
 }
 
+void groupQ4Rows(const uint8_t *packedRows, uint64_t count, uint64_t cols, uint64_t group,
+                 uint8_t *out) {
+  if (count == 0 || count > quant::kQ4GroupRows)
+    fail("q4 row group of ", count, " rows: expected 1 to ", quant::kQ4GroupRows);
+  const uint64_t rowBytes = quant::q4RowBytes(cols, group);
+  std::memset(out, 0, quant::q4GroupBytes(cols, group));
+  for (uint64_t r = 0; r < count; ++r) {
+    const uint8_t *row = packedRows + r * rowBytes;
+    for (uint64_t c = 0; c < cols; ++c) {
+      uint8_t byte = row[quant::q4ByteOf(c)];
+      uint8_t nibble = quant::q4HighNibble(c) ? uint8_t(byte >> 4) : uint8_t(byte & 15);
+      out[quant::q4GroupByteOf(r, c, group)] |=
+          quant::q4GroupHighNibble(c) ? uint8_t(nibble << 4) : nibble;
+    }
+    for (uint64_t c = 0; c < cols; c += group) {
+      const uint8_t *scale = row + quant::q4ScaleOffset(cols) + 2 * (c / group);
+      out[quant::q4GroupScaleByteOf(r, c, group)] = scale[0];
+      out[quant::q4GroupScaleByteOf(r, c, group) + quant::kQ4GroupRows] = scale[1];
+    }
+  }
+}
+
 } // namespace loom

@@ -293,7 +293,8 @@ std::string compile(const CompileOptions &options) {
   if (options.stopAfter == Phase::Plan)
     return printModule(*module);
 
-  LoweredModel lowered = lowerToArtifact(*module, config, options.maxContext);
+  LoweredModel lowered = lowerToArtifact(*module, config, options.maxContext,
+                                         cuda ? WeightLayout::Cuda : WeightLayout::Cpu);
   ArtifactContents contents;
   {
     PhaseTimer timer(options, "codegen");

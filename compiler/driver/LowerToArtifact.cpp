@@ -12,6 +12,7 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -86,14 +87,23 @@ codegen::ElementType weightTypeOf(Operation *op) {
   return codegen::ElementType::F32;
 }
 
-// A quantized weight is stored as U8 [rows, packed row bytes] (QuantLayout.h).
-std::vector<int64_t> packedShapeOf(RankedTensorType type) {
+// Rows per stored row group of a quantized weight: 8 for Q4 in the CPU layout, else 1.
+int64_t rowGroupOf(RankedTensorType type, WeightLayout layout) {
   WeightQuant quant = weightQuantOf(type);
-  uint64_t cols = uint64_t(type.getDimSize(1));
+  bool grouped = layout == WeightLayout::Cpu && (quant == WeightQuant::Q4G32 || quant == WeightQuant::Q4G128);
+  return grouped ? int64_t(quant::kQ4GroupRows) : 1;
+}
+
+// A quantized weight is stored as U8 [rows, packed row bytes], or in the CPU layout's Q4 row
+// groups as U8 [row groups, 8 * packed row bytes] (QuantLayout.h).
+std::vector<int64_t> packedShapeOf(RankedTensorType type, WeightLayout layout) {
+  WeightQuant quant = weightQuantOf(type);
+  uint64_t rows = uint64_t(type.getDimSize(0)), cols = uint64_t(type.getDimSize(1));
   uint64_t rowBytes = quant == WeightQuant::Q8
                           ? quant::q8RowBytes(cols)
                           : quant::q4RowBytes(cols, uint64_t(weightQuantGroup(quant)));
-  return {type.getDimSize(0), int64_t(rowBytes)};
+  uint64_t group = uint64_t(rowGroupOf(type, layout));
+  return {int64_t((rows + group - 1) / group), int64_t(group * rowBytes)};
 }
 
 // ---- the fused ops (FuseXxx passes) ----
@@ -196,10 +206,11 @@ codegen::KernelParams paramsOf(Operation *op, codegen::ElementType weightType, i
 
 class Lowering {
 public:
-  Lowering(ModuleOp module, const ModelConfig &config, int64_t maxContext)
-      : module_(module), config_(config), maxContext_(maxContext) {}
+  Lowering(ModuleOp module, const ModelConfig &config, int64_t maxContext, WeightLayout layout)
+      : module_(module), config_(config), maxContext_(maxContext), layout_(layout) {}
 
   LoweredModel run() {
+    requireRuntime(1);
     for (auto decl : module_.getOps<WeightDeclOp>())
       addTensor(decl);
     for (auto kernel : module_.getOps<KernelOp>())
@@ -219,11 +230,15 @@ private:
     tensor->name = decl.getName().str();
     if (WeightQuant quant = weightQuantOf(type); quant != WeightQuant::None) {
       tensor->dtype = fb::DType::U8;
-      tensor->shape = packedShapeOf(type);
+      tensor->shape = packedShapeOf(type, layout_);
       tensor->quantization =
           quant == WeightQuant::Q8 ? fb::Quantization::Q8Row : fb::Quantization::Q4Group;
       tensor->group_size = weightQuantGroup(quant);
       tensor->logical_shape = shapeOf(type);
+      if (int64_t group = rowGroupOf(type, layout_); group > 1) {
+        tensor->row_group = group;
+        requireRuntime(kRowGroupRuntimeVersion);
+      }
     } else {
       tensor->dtype = dtypeOf(type.getElementType());
       tensor->shape = shapeOf(type);
@@ -262,7 +277,7 @@ private:
     auto type = cast<RankedTensorType>(value.getType());
     if (weightQuantOf(type) != WeightQuant::None) {
       located->dtype = fb::DType::U8;
-      located->shape = packedShapeOf(type);
+      located->shape = packedShapeOf(type, layout_);
     } else {
       located->dtype = dtypeOf(type.getElementType());
       located->shape = shapeOf(type);
@@ -420,14 +435,19 @@ private:
       cache->keys_only = keysOnlyLayers_.contains(layer);
       // A keys-only cache needs a runtime that knows the field (ArtifactFormat.h).
       if (cache->keys_only)
-        lowered_.manifest.min_runtime_version = kKeysOnlyKvRuntimeVersion;
+        requireRuntime(kKeysOnlyKvRuntimeVersion);
       lowered_.manifest.kv_cache.push_back(std::move(cache));
     }
+  }
+
+  void requireRuntime(uint32_t version) {
+    lowered_.manifest.min_runtime_version = std::max(lowered_.manifest.min_runtime_version, version);
   }
 
   ModuleOp module_;
   const ModelConfig &config_;
   int64_t maxContext_;
+  WeightLayout layout_;
   LoweredModel lowered_;
   llvm::StringMap<uint32_t> tensorIndex_, kernelIndex_;
   llvm::DenseSet<int64_t> keysOnlyLayers_; // layers written by loom.kv_append_raw
@@ -435,8 +455,9 @@ private:
 
 } // namespace
 
-LoweredModel lowerToArtifact(ModuleOp module, const ModelConfig &config, int64_t maxContext) {
-  return Lowering(module, config, maxContext).run();
+LoweredModel lowerToArtifact(ModuleOp module, const ModelConfig &config, int64_t maxContext,
+                             WeightLayout layout) {
+  return Lowering(module, config, maxContext, layout).run();
 }
 
 std::unique_ptr<fb::ModelConfigT> makeManifestConfig(const ModelConfig &config) {

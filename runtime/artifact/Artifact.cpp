@@ -176,7 +176,8 @@ private:
   }
 
   // A packed quantized matrix (QuantLayout.h): U8 [rows, packed row bytes] of its logical
-  // [rows, cols], so kernels generated for that shape read exactly its bytes.
+  // [rows, cols], or [row groups, 8 * packed row bytes] for Q4 row groups, so kernels
+  // generated for that shape read exactly its bytes.
   void checkQuantized(const fb::Tensor &tensor, const std::string &name) {
     const fb::Quantization scheme = tensor.quantization();
     const auto *logical = tensor.logical_shape();
@@ -191,15 +192,23 @@ private:
         (group <= 0 || group % int64_t(quant::kQ4BlockColumns) != 0 || cols % uint64_t(group) != 0))
       fail(path_, ": quantized tensor '", name, "' has group_size ", group,
            ", expected a multiple of 32 dividing its ", cols, " columns");
+    const int64_t rowGroup = tensor.row_group();
+    if (rowGroup != 0 &&
+        (scheme != fb::Quantization::Q4Group || rowGroup != int64_t(quant::kQ4GroupRows)))
+      fail(path_, ": quantized tensor '", name, "' has row_group ", rowGroup, ", expected 0",
+           scheme == fb::Quantization::Q4Group ? " or 8" : " for Q8Row");
+    const uint64_t groupRows = rowGroup == 0 ? 1 : uint64_t(rowGroup);
     const uint64_t rowBytes = scheme == fb::Quantization::Q8Row
                                   ? quant::q8RowBytes(cols)
                                   : quant::q4RowBytes(cols, uint64_t(group));
+    const uint64_t storedRows = (rows + groupRows - 1) / groupRows;
     const auto *shape = tensor.shape();
     if (tensor.dtype() != fb::DType::U8 || !shape || shape->size() != 2 ||
-        uint64_t(shape->Get(0)) != rows || uint64_t(shape->Get(1)) != rowBytes)
+        uint64_t(shape->Get(0)) != storedRows || uint64_t(shape->Get(1)) != groupRows * rowBytes)
       fail(path_, ": quantized tensor '", name, "' (", fb::EnumNameQuantization(scheme), " ",
-           shapeText(logical), ") must be U8 [", rows, ", ", rowBytes, "], found ",
-           fb::EnumNameDType(tensor.dtype()), " ", shapeText(shape));
+           shapeText(logical), ", row_group ", rowGroup, ") must be U8 [", storedRows, ", ",
+           groupRows * rowBytes, "], found ", fb::EnumNameDType(tensor.dtype()), " ",
+           shapeText(shape));
   }
 
   void checkSegmentIndex(const char *field, uint32_t index) {

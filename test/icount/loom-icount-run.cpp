@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
   } else if (name == "linear_q8") {
     addF32({1, 3840}), addPacked({64, int(loom::quant::q8RowBytes(3840))}), addF32({1, 64});
   } else if (name == "linear_q4g32") {
-    addF32({1, 3840}), addPacked({64, int(loom::quant::q4RowBytes(3840, 32))}), addF32({1, 64});
+    addF32({1, 3840}), addPacked({8, int(loom::quant::q4GroupBytes(3840, 32))}), addF32({1, 64});
   } else if (name == "geglu") {
     addF32({1, 512}), addF32({1, 512}), addF32({1, 512});
   } else {

@@ -109,19 +109,22 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
   }
   case ElementType::Q4G32:
   case ElementType::Q4G128: {
+    // Random nibbles in the CPU row-group layout, every scale f16 0.0078125 (0x2000).
     const uint64_t group = type == ElementType::Q4G32 ? 32 : 128;
-    const uint64_t rowBytes = quant::q4RowBytes(uint64_t(cols), group);
-    const uint16_t scaleBits = 0x2000; // f16 0.0078125
+    const uint64_t groupBytes = quant::q4GroupBytes(uint64_t(cols), group);
+    for (uint8_t &byte : m.stored)
+      byte = uint8_t(rng.next());
     for (int64_t r = 0; r < rows; ++r) {
-      uint8_t *row = m.stored.data() + uint64_t(r) * rowBytes;
-      for (uint64_t b = 0; b < uint64_t(cols) / 2; ++b)
-        row[b] = uint8_t(rng.next());
-      for (uint64_t g = 0; g < uint64_t(cols) / group; ++g)
-        std::memcpy(row + quant::q4ScaleOffset(uint64_t(cols)) + 2 * g, &scaleBits, 2);
+      uint8_t *rowGroup = m.stored.data() + uint64_t(r) / quant::kQ4GroupRows * groupBytes;
+      const uint64_t inGroup = uint64_t(r) % quant::kQ4GroupRows;
+      for (uint64_t c = 0; c < uint64_t(cols); c += group) {
+        rowGroup[quant::q4GroupScaleByteOf(inGroup, c, group)] = 0x00;
+        rowGroup[quant::q4GroupScaleByteOf(inGroup, c, group) + quant::kQ4GroupRows] = 0x20;
+      }
       if (keepF32)
         for (uint64_t c = 0; c < uint64_t(cols); ++c) {
-          uint8_t byte = row[quant::q4ByteOf(c)];
-          int q = int(quant::q4HighNibble(c) ? byte >> 4 : byte & 15) - 8;
+          uint8_t byte = rowGroup[quant::q4GroupByteOf(inGroup, c, group)];
+          int q = int(quant::q4GroupHighNibble(c) ? byte >> 4 : byte & 15) - 8;
           m.f32[uint64_t(r) * uint64_t(cols) + c] = float(q) * 0.0078125f;
         }
     }
@@ -145,6 +148,10 @@ halide_type_t storedHalideType(ElementType type) {
 std::vector<int64_t> storedShape(ElementType type, int64_t rows, int64_t cols) {
   if (type == ElementType::F32 || type == ElementType::BF16)
     return {rows, cols};
+  if (type == ElementType::Q4G32 || type == ElementType::Q4G128) {
+    const int64_t groups = int64_t(quant::q4RowGroups(uint64_t(rows)));
+    return {groups, int64_t(matrixBytes(type, rows, cols) / uint64_t(groups))};
+  }
   return {rows, int64_t(matrixBytes(type, rows, cols) / uint64_t(rows))};
 }
 

@@ -60,10 +60,10 @@ uint64_t matrixBytes(ElementType type, int64_t rows, int64_t cols) {
     return r * c * 2;
   case ElementType::Q8:
     return r * quant::q8RowBytes(c);
-  case ElementType::Q4G32:
-    return r * quant::q4RowBytes(c, 32);
+  case ElementType::Q4G32: // in row groups of 8 (QuantLayout.h), the last one padded
+    return quant::q4RowGroups(r) * quant::q4GroupBytes(c, 32);
   case ElementType::Q4G128:
-    return r * quant::q4RowBytes(c, 128);
+    return quant::q4RowGroups(r) * quant::q4GroupBytes(c, 128);
   }
   return 0;
 }

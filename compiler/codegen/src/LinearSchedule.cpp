@@ -2,6 +2,7 @@
 // 32 as well; they are constants here rather than tuned per machine.
 #include "LinearSchedule.h"
 #include "PipelineHelpers.h"
+#include "Q4RowGroupLinear.h"
 #include "QuantizedLinear.h"
 
 #include "loom/Error.h"
@@ -146,15 +147,12 @@ void readWeights(LinearProduct &p, const WeightMatrix &w) {
   p.rowBytes = w.rowBytes();
   p.weight = [w](Expr o, Expr i) { return w.at(o, i); };
   p.rowScale = nullptr;
-  p.stepMultiple = 1;
   if (w.type == ElementType::Q8) { // one scale per row: applied once per output
     p.weight = [w](Expr o, Expr i) { return w.level(o, i); };
     p.rowScale = [w](Expr o) { return w.scale(o, 0); };
   }
-  if (w.type == ElementType::Q4G32 || w.type == ElementType::Q4G128)
-    p.stepMultiple = int(quant::kQ4BlockColumns);
   p.integerWeights.reset();
-  if (hasIntegerProduct(w))
+  if (w.type == ElementType::Q4G32 || w.type == ElementType::Q4G128 || hasIntegerProduct(w))
     p.integerWeights = w;
 }
 
@@ -164,19 +162,18 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   if (!p.tokens.defined())
     fail("linear: the product's token count (LinearProduct::tokens) is not set");
   if (p.integerWeights) {
-    defineQuantizedProduct(out, p, *p.integerWeights, target);
+    const WeightMatrix &w = *p.integerWeights;
+    if (w.type == ElementType::Q8)
+      defineQuantizedProduct(out, p, w, target);
+    else
+      defineQ4RowGroupProduct(out, p, w, target);
     return;
   }
   const int lanes = std::max(4, target.natural_vector_size(Float(32)));
-  int unroll = kUnroll;
-  while ((lanes * unroll) % std::max(1, p.stepMultiple) != 0)
-    unroll *= 2;
-  const int wide = lanes * unroll; // reduction elements per step
-  // Short rows one at a time (kShortRowBytes); otherwise a register tile of 8 vector
-  // accumulators whatever `unroll`.
+  const int wide = lanes * kUnroll; // reduction elements per step
+  // Short rows one at a time (kShortRowBytes); otherwise a register tile of kGemvRows rows.
   const int64_t rowBytes = p.rowBytes > 0 ? p.rowBytes : 4 * p.in;
-  const int gemvTileRows =
-      rowBytes <= kShortRowBytes ? 1 : std::max(1, kGemvRows * kUnroll / unroll);
+  const int gemvTileRows = rowBytes <= kShortRowBytes ? 1 : kGemvRows;
   const int in = int(p.in), outRows = int(p.out);
   const int steps = in / wide, tail = in % wide;
   const int block = largestDivisorAtMost(std::max(steps, 1), kMaxReductionBlock);

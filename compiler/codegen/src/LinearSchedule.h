@@ -42,18 +42,15 @@ struct LinearProduct {
   // When set, `weight` returns the unscaled level and every output row is multiplied by
   // rowScale(o) once after the sum (Q8's per-row scale: one multiply per output, not per weight).
   std::function<Halide::Expr(Halide::Expr o)> rowScale;
-  // The reduction step (inputs per vector-accumulator step) is made a multiple of this (Q4's
-  // 32-column nibble blocks: then which nibble a lane reads is known at compile time).
-  int stepMultiple = 1;
-  // Set for quantized weights that the integer dot product handles (QuantizedLinear.h): the
-  // product then reads the stored levels and scales directly instead of `weight`.
+  // Set for quantized weights that an integer dot product handles (Q8: QuantizedLinear.h, Q4:
+  // Q4RowGroupLinear.h): the product then reads the stored levels and scales directly.
   std::optional<WeightMatrix> integerWeights;
   // Bytes of one stored weight row (readWeights sets it); 0: f32 rows of `in` values.
   int64_t rowBytes = 0;
 };
 
 // Sets p.weight, p.in, p.out and the format-specific fields (Q8: the level and a per-row
-// scale; Q4: 32-column steps) for reading `w`. Every product over a stored weight matrix should
+// scale; the integer product) for reading `w`. Every product over a stored weight matrix should
 // use this rather than w.at(), so that the quantized formats get the fast form.
 void readWeights(LinearProduct &p, const WeightMatrix &w);
 

@@ -1,11 +1,8 @@
 // See QuantizedLinear.h. Lane layout of the integer dot product of one 32-column block, with L
 // int32 lanes per vector (8 on AVX2, 16 on AVX-512):
 //   dot(l, o, t, b) = sum_{h < 32 / 2L, r < 2} code(o, c) * xq(c, t),  c = b*32 + h*2L + 2l + r
-// (plus the zero point's share, below)
 // r is the pair that vpmaddwd sums into one lane (Halide: an atomic vectorised reduction of
-// factor 2), h the vectors of the block added lane-wise. With L = 8 the h = 0 half reads the low
-// nibbles of the block's 16 bytes and h = 1 the high ones (QuantLayout.h), so neither needs a
-// shuffle.
+// factor 2), h the vectors of the block added lane-wise.
 #include "QuantizedLinear.h"
 #include "PipelineHelpers.h"
 
@@ -41,46 +38,46 @@ int gemvTileRows(const WeightMatrix &w) {
 
 } // namespace
 
+BlockQuantizedActivations quantizeActivationBlocks(Func x, float levels, Type type,
+                                                   const std::string &prefix, int vectorLanes) {
+  Var j("j"), b("b"), t("t");
+  Func absMax(prefix + "_absmax");
+  BlockQuantizedActivations a{Func(prefix + "_xq"), Func(prefix + "_scale")};
+  RDom inBlock(0, kBlock, prefix + "_col");
+  absMax(b, t) = 0.0f;
+  absMax(b, t) = max(absMax(b, t), abs(x(b * kBlock + inBlock, t)));
+  a.xScale(b, t) = absMax(b, t) * (1.0f / levels);
+  Expr inverse = select(absMax(b, t) > 0.0f, levels / absMax(b, t), 0.0f);
+  a.xq(j, b, t) = cast(type, round(x(b * kBlock + j, t) * inverse));
+  absMax.compute_root().parallel(t);
+  absMax.update().atomic().vectorize(inBlock).parallel(t);
+  a.xq.compute_root().vectorize(j, vectorLanes).parallel(t);
+  return a;
+}
+
 bool hasIntegerProduct(const WeightMatrix &w) {
-  return isQuantized(w.type) && w.cols % kBlock == 0;
+  return w.type == ElementType::Q8 && w.cols % kBlock == 0;
 }
 
 void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
                             const Target &target) {
   if (!hasIntegerProduct(w))
     fail("linear: weight '", w.param.name(), "' (", w.cols,
-         " columns) has no integer product: it needs a quantized format and whole blocks of ",
-         kBlock, " columns");
-  // int32 lanes per vector. Q4 stays at 8 (256 bits) on AVX-512: its block is 16 bytes whose low
-  // and high nibbles are two 16-lane halves, which Halide 14 reads densely only as two vectors.
-  const bool hasZeroPoint = w.zeroPoint() != 0; // Q4's nibbles
-  const int lanes = target.natural_vector_size(Int(32)) >= 16 && !hasZeroPoint ? 16 : 8;
+         " columns) has no int16 product: it needs Q8 and whole blocks of ", kBlock, " columns");
+  const int lanes = target.natural_vector_size(Int(32)) >= 16 ? 16 : 8; // int32 lanes per vector
   const int halves = kBlock / (2 * lanes); // vectors per block, added lane-wise
   const int blocks = int(w.cols / kBlock);
   const int rows = int(w.rows);
-  const bool rowScaled = w.type == ElementType::Q8;
 
-  Var o("o"), t("t"), l("l"), b("b"), j("j"), chain("chain");
+  Var o("o"), t("t"), l("l"), b("b"), chain("chain");
 
-  // Activations, once per call: per token and block, xq = round(x * 32767 / max|x|) and
-  // xScale = max|x| / 32767.
-  Func absMax("qlinear_x_absmax"), xScale("qlinear_x_scale"), xq("qlinear_xq");
-  RDom inBlock(0, kBlock, "qlinear_x_col");
-  absMax(b, t) = 0.0f;
-  absMax(b, t) = max(absMax(b, t), abs(p.x(b * kBlock + inBlock, t)));
-  xScale(b, t) = absMax(b, t) * (1.0f / kActivationLevels);
-  Expr inverse = select(absMax(b, t) > 0.0f, kActivationLevels / absMax(b, t), 0.0f);
-  xq(j, b, t) = cast<int16_t>(round(p.x(b * kBlock + j, t) * inverse));
+  // Activations, once per call: int16 per token and block.
+  BlockQuantizedActivations activations = quantizeActivationBlocks(
+      p.x, kActivationLevels, Int(16), "qlinear_x", std::min(kBlock, 2 * lanes));
+  Func xq = activations.xq, xScale = activations.xScale;
 
-  // The zero point's share of a block's dot product, -zeroPoint * sum(xq) in the dot's lane
-  // layout: dot starts from it, so the inner loop multiplies the stored codes as they are.
-  Func zeroShare("qlinear_zero_share");
   RDom pair(0, 2, 0, halves, "qlinear_pair");
   Expr c = pair.y * (2 * lanes) + 2 * l + pair.x; // column within the block
-  if (hasZeroPoint) {
-    zeroShare(l, b, t) = 0;
-    zeroShare(l, b, t) += -w.zeroPoint() * cast<int32_t>(xq(c, b, t));
-  }
 
   // The block dot products and their scales; GEMV and GEMM each define their own, so that
   // each has its own compute levels (the select below keeps one per specialization).
@@ -92,10 +89,10 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   };
   auto products = [&](const std::string &name) {
     Products a{Func(name + "_dot"), Func(name + "_coef")};
-    a.dot(l, o, t, b) = hasZeroPoint ? Expr(zeroShare(l, b, t)) : Expr(0);
+    a.dot(l, o, t, b) = 0;
     a.dot(l, o, t, b) += cast<int32_t>(w.integerCode(o, b * kBlock + c)) *
                          cast<int32_t>(xq(c, b, t));
-    a.coef(o, t, b) = rowScaled ? xScale(b, t) : w.scale(o, b * kBlock) * xScale(b, t);
+    a.coef(o, t, b) = xScale(b, t); // the row scale comes once per output (p.rowScale)
     return a;
   };
   auto term = [&](const Products &a, Expr step, int chains) {
@@ -149,13 +146,6 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
         .unroll(b);
   };
 
-  xq.compute_root().vectorize(j, std::min(kBlock, 2 * lanes)).parallel(t);
-  absMax.compute_root().parallel(t);
-  absMax.update().atomic().vectorize(inBlock).parallel(t);
-  if (hasZeroPoint) {
-    zeroShare.compute_root().vectorize(l).parallel(t);
-    zeroShare.update().reorder(pair.x, l, pair.y, b, t).vectorize(l).parallel(t);
-  }
 
   Var ob("ob"), oi("oi"), tb("tb"), ti("ti"), obo("obo"), obi("obi"), tbo("tbo"), tbi("tbi");
   // Either path: per register tile (out's tbi loop) the scales of its rows' blocks, then the

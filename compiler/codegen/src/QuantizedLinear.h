@@ -1,23 +1,34 @@
-// The matrix product over Q8 / Q4 weights as integer dot products:
+// The matrix product over Q8 weights as integer dot products (Q4: Q4RowGroupLinear.h):
 //   out(o, t) = sum over 32-column blocks b of  wScale(o, b) * xScale(b, t) * dot(o, t, b)
 //   dot(o, t, b) = sum_{i in b} level(o, i) * xq(i, t)            (exact, in int32)
 // where the activations are quantized on the fly to int16 per block of 32 columns
 // (xq = round(x * 32767 / max|x_b|): relative error 2^-16, far below the weights' own) and the
-// weight levels are the stored int8 / int4 values. int16 x int16 products summed in pairs are
+// weight levels are the stored int8 values. int16 x int16 products summed in pairs are
 // one instruction (vpmaddwd on AVX2, vpdpwssd with VNNI) doing 16 multiply-adds per 256 bits,
-// twice the f32 FMA, and the weights are never widened to f32: the q4/q8 GEMV stops being
+// twice the f32 FMA, and the weights are never widened to f32: the q8 GEMV stops being
 // compute-bound. Per block the int32 lanes are converted once and scaled into f32 accumulators.
 // Private to loom_kernelgen (includes Halide.h).
 #pragma once
 
 #include "LinearSchedule.h"
 
+#include <string>
+
 namespace loom::codegen::detail {
 
-// True when defineQuantizedProduct handles `w` (Q8 or Q4 and whole 32-column blocks).
+// The activations of an integer product, quantized once per call (compute_root) per token and
+// 32-column block: xq(j, b, t) = round(x(32b + j, t) * levels / m) as `type` and
+// xScale(b, t) = m / levels (inline), m = max|x| over the block (xq = 0 for an all-zero block).
+struct BlockQuantizedActivations {
+  Halide::Func xq, xScale;
+};
+BlockQuantizedActivations quantizeActivationBlocks(Halide::Func x, float levels, Halide::Type type,
+                                                   const std::string &prefix, int vectorLanes);
+
+// True when defineQuantizedProduct handles `w` (Q8 and whole 32-column blocks).
 bool hasIntegerProduct(const WeightMatrix &w);
 
-// Defines and schedules out(o, t) = p.x W^T (* p.rowScale) (+ p.bias) for quantized `w`, with
+// Defines and schedules out(o, t) = p.x W^T (* p.rowScale) (+ p.bias) for Q8 `w`, with
 // the same contract as defineLinearProduct (GEMV schedule for T < kGemmMinTokens, register-tiled
 // GEMM otherwise).
 void defineQuantizedProduct(Halide::Func out, const LinearProduct &p, const WeightMatrix &w,

@@ -86,7 +86,8 @@ WeightMatrix weightMatrix(const std::string &name, ElementType type, int64_t row
       fail("kernel spec: weight '", name, "' has ", cols,
            " columns, not a multiple of the q4 group ", group);
     w.param = ImageParam(UInt(8), 2, name);
-    constrainDense(w.param, int64_t(quant::q4RowBytes(uint64_t(cols), uint64_t(group))), rows);
+    constrainDense(w.param, int64_t(quant::q4GroupBytes(uint64_t(cols), uint64_t(group))),
+                   int64_t(quant::q4RowGroups(uint64_t(rows))));
     break;
   }
   }
@@ -101,9 +102,13 @@ Expr WeightMatrix::scale(Expr row, Expr col) const {
   case ElementType::Q8:
     return reinterpret<float>(loadU32(param, int(quant::q8ScaleOffset(uint64_t(cols))), row));
   case ElementType::Q4G32:
-  case ElementType::Q4G128: {
-    Expr offset = int(quant::q4ScaleOffset(uint64_t(cols))) + 2 * (col / int(groupOf(type)));
-    return f16ToF32(loadU16(param, offset, row));
+  case ElementType::Q4G128: { // quant::q4GroupScaleByteOf: two planes of bytes
+    const int group = int(groupOf(type)), rows = int(quant::kQ4GroupRows);
+    Expr low = (col / group) * int(quant::q4ScaleGroupBytes(uint64_t(group))) + rows * group / 2 +
+               row % rows;
+    Expr bits = cast<uint16_t>(param(low, row / rows)) |
+                (cast<uint16_t>(param(low + rows, row / rows)) << 8);
+    return f16ToF32(bits);
   }
   }
   return Expr();
@@ -117,12 +122,12 @@ Expr WeightMatrix::integerCode(Expr row, Expr col) const {
   case ElementType::Q8:
     return cast<int16_t>(reinterpret<int8_t>(param(col, row)));
   case ElementType::Q4G32:
-  case ElementType::Q4G128: {
-    // quant::q4ByteOf / q4HighNibble, written so that Halide sees dense byte ramps; the byte is
-    // widened first so that one 16-byte load feeds both nibble halves as 16-bit lanes.
-    Expr inBlock = col % 32;
-    Expr byte = cast<int16_t>(param((col / 32) * 16 + inBlock % 16, row));
-    return select(inBlock >= 16, byte >> 4, byte & cast<int16_t>(15));
+  case ElementType::Q4G128: { // quant::q4GroupByteOf / q4GroupHighNibble
+    const int group = int(groupOf(type)), rows = int(quant::kQ4GroupRows);
+    Expr offset = (col / group) * int(quant::q4ScaleGroupBytes(uint64_t(group))) +
+                  (col % group) / 8 * 32 + 4 * (row % rows) + col % 4;
+    Expr byte = cast<int16_t>(param(offset, row / rows));
+    return select(col % 8 >= 4, byte >> 4, byte & cast<int16_t>(15));
   }
   }
   fail("kernel spec: weight '", param.name(), "' is not quantized: it has no integer codes");

@@ -10,11 +10,14 @@
 //
 // Buffers (Halide dim 0 innermost; constrained dense with the extents below):
 //   F32 / BF16:      [rows, cols] of float / bfloat16.
-//   Q8, Q4G32, Q4G128: u8 [rows, packedRowBytes], one packed row per matrix row, the layout of
-//                    runtime/include/loom/QuantLayout.h (int8 + f32 row scale; nibbles in
-//                    32-column blocks + f16 group scales).
-// at(row, col) vectorises over `col` with dense loads when `col` is a vector of 8 or 16
-// consecutive columns starting at a multiple of the vector width (the natural inner loop).
+//   Q8:              u8 [rows, packedRowBytes], one packed row per matrix row (int8 + f32 row
+//                    scale), the layout of runtime/include/loom/QuantLayout.h.
+//   Q4G32, Q4G128:   u8 [ceil(rows / 8), 8 * packedRowBytes], QuantLayout.h's row groups
+//                    (8 rows' nibbles interleaved per 4 bytes, planar f16 group scales):
+//                    the CPU layout, read fast by InterleavedQ4Linear.h.
+// For F32/BF16/Q8, at(row, col) vectorises over `col` with dense loads when `col` is a vector of
+// 8 or 16 consecutive columns starting at a multiple of the vector width (the natural inner
+// loop); the Q4 accessors are exact for any (row, col) but not meant for hot loops.
 // Private to loom_kernelgen (includes Halide.h).
 #pragma once
 
@@ -42,7 +45,8 @@ struct WeightMatrix {
   // point, level = code - zeroPoint() (Q4: the nibble and 8; Q8: the int8 and 0).
   Halide::Expr integerCode(Halide::Expr row, Halide::Expr col) const;
   int zeroPoint() const;
-  // Bytes of one stored row (a packed row for the quantized formats).
+  // Bytes of one matrix row as stored (a packed row for the quantized formats; a Q4 row group
+  // holds 8 of them).
   int64_t rowBytes() const;
   // Columns sharing one scale: the row for Q8, the group for Q4; 1 for F32/BF16.
   int64_t scaleGroupColumns() const;

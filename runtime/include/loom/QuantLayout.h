@@ -16,6 +16,14 @@
 //                                      w[c] = q[c] * s[c / group].
 // Both are symmetric: Q8 uses q in [-127, 127] with s = max|w| / 127; Q4 uses the ggml Q4_0
 // rule, s = m / -8 for the m of largest magnitude, q = clamp(round(w / s), -8, 7).
+//
+// CPU targets store Q4 in row groups instead (Tensor.row_group = 8): a dense u8 tensor
+// [ceil(rows / 8), 8 * q4RowBytes], each group holding the same bytes as its 8 packed rows
+// (zero rows pad the last group), arranged so that one 32-byte load feeds a u8 x s8 dot
+// product of 8 rows at once. Per scale group of `group` columns, in column order:
+//   group / 8 chunks of 32 bytes: chunk k holds columns 8k..8k+7 of the scale group, byte
+//     4r + i the row r's column 8k + i in its low nibble and 8k + 4 + i in its high nibble;
+//   then the 8 rows' f16 scales as two planes: 8 low bytes (rows 0..7), then 8 high bytes.
 #pragma once
 
 #include <cstdint>
@@ -32,5 +40,23 @@ inline uint64_t q4ScaleOffset(uint64_t cols) { return cols / 2; }
 // The byte of column c in a Q4 row, and whether c is in the byte's high nibble.
 inline uint64_t q4ByteOf(uint64_t c) { return (c / 32) * 16 + c % 16; }
 inline bool q4HighNibble(uint64_t c) { return (c % 32) >= 16; }
+
+// The row-group layout (CPU targets).
+constexpr uint64_t kQ4GroupRows = 8;
+inline uint64_t q4RowGroups(uint64_t rows) { return (rows + kQ4GroupRows - 1) / kQ4GroupRows; }
+inline uint64_t q4GroupBytes(uint64_t cols, uint64_t group) {
+  return kQ4GroupRows * q4RowBytes(cols, group);
+}
+// Bytes of one scale group's nibbles and scales for the 8 rows.
+inline uint64_t q4ScaleGroupBytes(uint64_t group) { return kQ4GroupRows * (group / 2 + 2); }
+// Within a row group: the byte of (row r of the group, column c), whether c is its high nibble,
+// and the low byte of the f16 scale of (r, c) (its high byte follows 8 bytes later).
+inline uint64_t q4GroupByteOf(uint64_t r, uint64_t c, uint64_t group) {
+  return (c / group) * q4ScaleGroupBytes(group) + (c % group) / 8 * 32 + 4 * r + c % 4;
+}
+inline bool q4GroupHighNibble(uint64_t c) { return (c % 8) >= 4; }
+inline uint64_t q4GroupScaleByteOf(uint64_t r, uint64_t c, uint64_t group) {
+  return (c / group) * q4ScaleGroupBytes(group) + kQ4GroupRows * group / 2 + r;
+}
 
 } // namespace loom::quant

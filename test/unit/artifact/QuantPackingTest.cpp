@@ -4,6 +4,7 @@
 // with a message naming the tensor.
 #include "loom/Artifact.h"
 #include "loom/Artifact/ArtifactWriter.h"
+#include "loom/ArtifactFormat.h"
 #include "loom/Error.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <stdlib.h>
 
@@ -73,6 +75,39 @@ Bytes referenceQ4(const std::vector<float> &w, int64_t rows, int64_t cols, int64
     }
     out.insert(out.end(), nibbles.begin(), nibbles.end());
     out.insert(out.end(), scales.begin(), scales.end());
+  }
+  return out;
+}
+
+// Q4 in row groups (the CPU layout), from packed rows: per group of 8 rows (zero rows pad the
+// last) and per scale group of g columns, g / 8 chunks of 32 bytes where byte 4r + i of chunk k
+// holds row r's column 8k + i (low nibble) and 8k + 4 + i (high nibble); then the 8 rows' f16
+// scales, low bytes of rows 0..7 then high bytes.
+Bytes referenceQ4RowGroups(const Bytes &rowsBytes, int64_t rows, int64_t cols, int64_t g) {
+  const int64_t rowBytes = cols / 2 + 2 * (cols / g);
+  Bytes out;
+  for (int64_t first = 0; first < rows; first += 8) {
+    auto nibble = [&](int64_t r, int64_t c) -> int {
+      if (first + r >= rows)
+        return 0;
+      const uint8_t *row = &rowsBytes[(first + r) * rowBytes];
+      uint8_t byte = row[(c / 32) * 16 + c % 32 % 16];
+      return c % 32 < 16 ? (byte & 15) : (byte >> 4);
+    };
+    auto scaleByte = [&](int64_t r, int64_t scaleGroup, int half) -> uint8_t {
+      return first + r >= rows ? 0 : rowsBytes[(first + r) * rowBytes + cols / 2 + 2 * scaleGroup + half];
+    };
+    for (int64_t sg = 0; sg < cols / g; ++sg) {
+      for (int64_t k = 0; k < g / 8; ++k)
+        for (int64_t r = 0; r < 8; ++r)
+          for (int64_t i = 0; i < 4; ++i) {
+            int64_t c = sg * g + 8 * k + i;
+            out.push_back(uint8_t(nibble(r, c) | (nibble(r, c + 4) << 4)));
+          }
+      for (int half = 0; half < 2; ++half)
+        for (int64_t r = 0; r < 8; ++r)
+          out.push_back(scaleByte(r, sg, half));
+    }
   }
   return out;
 }
@@ -157,6 +192,13 @@ protected:
     return t;
   }
 
+  std::unique_ptr<fb::TensorT> rowGrouped(const std::string &name, int64_t group, fb::DType sourceDType) {
+    auto t = quantized(name, fb::Quantization::Q4Group, group, sourceDType);
+    t->row_group = 8;
+    t->shape = {(kRows + 7) / 8, 8 * (kCols / 2 + 2 * (kCols / group))};
+    return t;
+  }
+
   ArtifactContents contents() {
     ArtifactContents c;
     c.manifest.producer = "QuantPackingTest";
@@ -197,6 +239,76 @@ TEST_F(QuantPackingTest, PacksExactlyAsDocumented) {
   EXPECT_EQ(t->group_size(), 128);
   ASSERT_EQ(t->logical_shape()->size(), 2u);
   EXPECT_EQ(t->logical_shape()->Get(1), kCols);
+}
+
+TEST_F(QuantPackingTest, PacksQ4RowGroupsExactlyAsDocumented) {
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(rowGrouped("q4g32.groups", 32, fb::DType::F32));
+  c.manifest.tensors.push_back(rowGrouped("q4g128.groups", 128, fb::DType::BF16));
+  writeArtifact(std::move(c), artifact);
+  auto a = Artifact::open(artifact);
+  EXPECT_EQ(tensorBytes(*a, 0),
+            referenceQ4RowGroups(referenceQ4(values, kRows, kCols, 32), kRows, kCols, 32));
+  EXPECT_EQ(tensorBytes(*a, 1),
+            referenceQ4RowGroups(referenceQ4(bf16Values, kRows, kCols, 128), kRows, kCols, 128));
+  EXPECT_EQ(a->manifest().tensors()->Get(0)->row_group(), 8);
+}
+
+TEST_F(QuantPackingTest, PacksQ4RowGroupsAcrossWriterChunks) {
+  // 1029 rows of 2048 f32 columns: the writer's 4 MiB chunks hold 512 rows (64 groups), so the
+  // tensor spans three chunks and ends in a group of 5 rows.
+  const int64_t rows = 1029, cols = 2048;
+  std::vector<float> big(rows * cols);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  for (float &v : big)
+    v = normal(rng);
+  const std::string bigSource = dir + "/big.bin";
+  std::ofstream(bigSource, std::ios::binary)
+      .write(reinterpret_cast<const char *>(big.data()), std::streamsize(big.size() * 4));
+  auto t = std::make_unique<fb::TensorT>();
+  t->name = "big.groups";
+  t->dtype = fb::DType::U8;
+  t->quantization = fb::Quantization::Q4Group;
+  t->group_size = 32;
+  t->row_group = 8;
+  t->logical_shape = {rows, cols};
+  t->shape = {(rows + 7) / 8, 8 * (cols / 2 + 2 * (cols / 32))};
+  setTensorSource(*t, {bigSource, 0, fb::DType::F32});
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(std::move(t));
+  writeArtifact(std::move(c), artifact);
+  auto a = Artifact::open(artifact);
+  EXPECT_EQ(tensorBytes(*a, 0), referenceQ4RowGroups(referenceQ4(big, rows, cols, 32), rows, cols, 32));
+}
+
+TEST_F(QuantPackingTest, ReaderRefusesAnUnknownRowGroup) {
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(rowGrouped("w.groups", 32, fb::DType::F32));
+  writeArtifact(std::move(c), artifact);
+  // The same manifest with row_group 4: a scalar, so the manifest keeps its size.
+  std::ifstream in(artifact, std::ios::binary);
+  Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  ArtifactPreamble preamble;
+  std::memcpy(&preamble, bytes.data(), sizeof preamble);
+  std::unique_ptr<fb::ModelT> model(fb::GetModel(bytes.data() + preamble.manifestOffset)->UnPack());
+  model->tensors[0]->row_group = 4;
+  flatbuffers::FlatBufferBuilder builder;
+  builder.ForceDefaults(true);
+  fb::FinishModelBuffer(builder, fb::Model::Pack(builder, model.get()));
+  ASSERT_EQ(builder.GetSize(), preamble.manifestSize);
+  std::memcpy(bytes.data() + preamble.manifestOffset, builder.GetBufferPointer(), builder.GetSize());
+  std::ofstream(artifact, std::ios::binary).write(reinterpret_cast<const char *>(bytes.data()),
+                                                  std::streamsize(bytes.size()));
+  try {
+    Artifact::open(artifact);
+    FAIL() << "expected an error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("quantized tensor 'w.groups' has row_group 4, expected 0 or 8"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(QuantPackingTest, DequantizedValuesStayWithinHalfAStep) {
@@ -267,6 +379,12 @@ TEST_F(QuantPackingTest, RefusesInconsistentDescriptions) {
   auto badGroup = quantized("w.group", fb::Quantization::Q4Group, 32, fb::DType::F32);
   badGroup->group_size = 48;
   expectError(std::move(badGroup), "tensor 'w.group': group_size 48 must be a positive multiple of 32");
+  auto groupedQ8 = quantized("w.q8groups", fb::Quantization::Q8Row, 0, fb::DType::F32);
+  groupedQ8->row_group = 8;
+  expectError(std::move(groupedQ8), "tensor 'w.q8groups': row_group 8 is only defined as 8 for Q4Group");
+  auto groupedShape = rowGrouped("w.groupshape", 32, fb::DType::F32);
+  groupedShape->shape = {kRows, kCols / 2 + 16};
+  expectError(std::move(groupedShape), "tensor 'w.groupshape': a Q4Group tensor must be U8 [1, 1152]");
   auto intSource = quantized("w.int", fb::Quantization::Q8Row, 0, fb::DType::F32);
   intSource->source_dtype = fb::DType::I32;
   expectError(std::move(intSource), "cannot quantize I32");

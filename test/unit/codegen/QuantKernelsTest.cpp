@@ -1,8 +1,9 @@
 // QuantKernelsTest: the generated linear and embedding kernels read int8 and int4 weights
-// packed by the artifact writer (loom/Artifact/WeightPacking.h) and compute what a naive
-// double-precision reference computes from the dequantized values (and, for the linear kernels,
-// the int16 activations their integer product multiplies); the dequantization here is written
-// from the documented layout (docs/ARTIFACT.md), not from the kernel's helper.
+// packed by the artifact writer (loom/Artifact/WeightPacking.h; int4 in the CPU targets' row
+// groups) and compute what a naive double-precision reference computes from the dequantized
+// values (and, for the linear kernels, the int16 / int8 activations their integer products
+// multiply); the dequantization here is written from the documented layouts (docs/ARTIFACT.md),
+// not from the kernel's helpers.
 #include "loom/Artifact/WeightPacking.h"
 #include "loom/Codegen/KernelSpec.h"
 
@@ -49,6 +50,12 @@ int64_t groupOf(ElementType t) { return t == ElementType::Q4G32 ? 32 : t == Elem
 int64_t rowBytes(ElementType t, int64_t cols) {
   return t == ElementType::Q8 ? cols + 4 : cols / 2 + 2 * (cols / groupOf(t));
 }
+// The stored shape: Q8 one packed row per row; Q4 groups of 8 rows (zero rows pad the last).
+std::vector<int64_t> storedShape(ElementType t, int64_t rows, int64_t cols) {
+  if (t == ElementType::Q8)
+    return {rows, rowBytes(t, cols)};
+  return {(rows + 7) / 8, 8 * rowBytes(t, cols)};
+}
 
 // A [rows, cols] matrix packed by the writer's quantizer, and its values as the docs define them.
 struct Packed {
@@ -60,29 +67,44 @@ Packed pack(ElementType type, int64_t rows, int64_t cols, std::mt19937 &rng) {
   std::normal_distribution<float> normal(0.0f, 0.05f);
   Packed p;
   const int64_t rb = rowBytes(type, cols);
-  p.bytes.resize(rows * rb);
+  std::vector<uint8_t> plain(((rows + 7) / 8) * 8 * rb);
   std::vector<float> row(cols);
   for (int64_t r = 0; r < rows; ++r) {
     for (float &v : row)
       v = normal(rng);
-    uint8_t *out = &p.bytes[r * rb];
+    uint8_t *out = &plain[r * rb];
     if (type == ElementType::Q8)
       loom::packQ8Row(row.data(), cols, out, "test");
     else
       loom::packQ4Row(row.data(), cols, groupOf(type), out, "test");
+  }
+  if (type == ElementType::Q8) {
+    p.bytes.assign(plain.begin(), plain.begin() + rows * rb);
+    for (int64_t r = 0; r < rows; ++r) {
+      float s;
+      std::memcpy(&s, &p.bytes[r * rb + cols], 4);
+      for (int64_t c = 0; c < cols; ++c)
+        p.values.push_back(double(int8_t(p.bytes[r * rb + c])) * s);
+    }
+    return p;
+  }
+  // Q4 row groups: per scale group of G columns, G / 8 chunks of 32 bytes (byte 4r + i of chunk
+  // k: column 8k + i low, 8k + 4 + i high), then the 8 rows' f16 scales, low bytes then high.
+  const int64_t group = groupOf(type), groupBytes = 8 * rb, scaleGroupBytes = 8 * (group / 2 + 2);
+  p.bytes.resize(plain.size());
+  for (int64_t first = 0; first < rows; first += 8)
+    loom::groupQ4Rows(&plain[first * rb], uint64_t(std::min<int64_t>(8, rows - first)),
+                      uint64_t(cols), uint64_t(group), &p.bytes[first * rb]);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t *g = &p.bytes[(r / 8) * groupBytes];
     for (int64_t c = 0; c < cols; ++c) {
-      if (type == ElementType::Q8) {
-        float s;
-        std::memcpy(&s, out + cols, 4);
-        p.values.push_back(double(int8_t(out[c])) * s);
-      } else {
-        _Float16 s;
-        std::memcpy(&s, out + cols / 2 + 2 * (c / groupOf(type)), 2);
-        int64_t j = c % 32;
-        uint8_t byte = out[(c / 32) * 16 + (j < 16 ? j : j - 16)];
-        int nibble = j < 16 ? (byte & 0xf) : (byte >> 4);
-        p.values.push_back(double(nibble - 8) * double(float(s)));
-      }
+      const uint8_t *sg = g + (c / group) * scaleGroupBytes;
+      uint16_t bits = uint16_t(sg[4 * group + r % 8] | (sg[4 * group + 8 + r % 8] << 8));
+      _Float16 s;
+      std::memcpy(&s, &bits, 2);
+      uint8_t byte = sg[(c % group) / 8 * 32 + 4 * (r % 8) + c % 4];
+      int nibble = c % 8 < 4 ? (byte & 0xf) : (byte >> 4);
+      p.values.push_back(double(nibble - 8) * double(float(s)));
     }
   }
   return p;
@@ -105,6 +127,7 @@ Library &library() {
     l->specs.push_back({"linear_q4g32_wide", ElementType::Q4G32, Linear{512, 128, true}});
     l->specs.push_back({"linear_q8_wide", ElementType::Q8, Linear{384, 192, false}});
     l->specs.push_back({"linear_q4g32_tiny_k", ElementType::Q4G32, Linear{64, 32, false}});
+    l->specs.push_back({"linear_q4g128_odd_rows", ElementType::Q4G128, Linear{256, 13, true}});
     l->specs.push_back({"linear_q8_tiny_audio", ElementType::Q8, Linear{640, 64, false}});
     char work[] = "/tmp/loom-quant-kernels.XXXXXX";
     if (!mkdtemp(work))
@@ -140,19 +163,20 @@ void expectClose(const std::vector<float> &got, const std::vector<double> &want,
     ASSERT_NEAR(got[i], want[i], 1e-5 * scale) << what << " at " << i;
 }
 
-// What the integer product of quantized weights multiplies (compiler/codegen/src/QuantizedLinear.h):
-// per token and 32-column block, q = round-half-even(x * f32(32767 / m)) with m = max|x| over
-// the block, standing for q * (m * f32(1 / 32767)); x unchanged where the columns are not whole
-// blocks (those kernels take the f32 path).
-std::vector<double> integerProductActivations(const std::vector<float> &x, int64_t in) {
+// What the integer products of quantized weights multiply: per token and 32-column block,
+// q = round-half-even(x * f32(L / m)) with m = max|x| over the block, standing for
+// q * (m * f32(1 / L)); L = 32767 for Q8 (int16, QuantizedLinear.h) and 127 for Q4 (int8,
+// Q4RowGroupLinear.h); x unchanged where the columns are not whole blocks (the f32 path).
+std::vector<double> integerProductActivations(const std::vector<float> &x, int64_t in, ElementType type) {
   std::vector<double> seen(x.begin(), x.end());
   if (in % 32 != 0)
     return seen;
+  const float levels = type == ElementType::Q8 ? 32767.0f : 127.0f;
   for (size_t block = 0; block < x.size(); block += 32) {
     float m = 0;
     for (size_t i = block; i < block + 32; ++i)
       m = std::max(m, std::fabs(x[i]));
-    const float inverse = m > 0 ? 32767.0f / m : 0.0f, scale = m * (1.0f / 32767.0f);
+    const float inverse = m > 0 ? levels / m : 0.0f, scale = m * (1.0f / levels);
     for (size_t i = block; i < block + 32; ++i)
       seen[i] = double(std::nearbyint(x[i] * inverse)) * double(scale);
   }
@@ -192,7 +216,7 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
   std::mt19937 rng(11);
   for (const char *symbol : {"linear_q4g32_wide", "linear_q8_wide", "linear_q8", "linear_q4g32",
                              "linear_q4g128", "linear_q8_odd", "linear_q4g32_tiny_k",
-                             "linear_q8_tiny_audio"}) {
+                             "linear_q8_tiny_audio", "linear_q4g128_odd_rows"}) {
     const KernelSpec &spec = specOf(symbol);
     const auto &p = std::get<Linear>(spec.params);
     Packed w = pack(spec.weightType, p.out, p.in, rng);
@@ -204,7 +228,7 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
       for (float &v : bias)
         v = normal(rng);
       std::vector<double> want(T * p.out);
-      const std::vector<double> seen = integerProductActivations(x, p.in);
+      const std::vector<double> seen = integerProductActivations(x, p.in, spec.weightType);
       for (int64_t t = 0; t < T; ++t)
         for (int64_t o = 0; o < p.out; ++o) {
           double acc = p.hasBias ? bias[o] : 0.0;
@@ -212,7 +236,7 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
             acc += seen[t * p.in + i] * w.values[o * p.in + i];
           want[t * p.out + o] = acc;
         }
-      Buf bx(x.data(), kF32, {T, p.in}), bw(w.bytes.data(), kU8, {p.out, rowBytes(spec.weightType, p.in)}),
+      Buf bx(x.data(), kF32, {T, p.in}), bw(w.bytes.data(), kU8, storedShape(spec.weightType, p.out, p.in)),
           bb(bias.data(), kF32, {p.out}), bo(out.data(), kF32, {T, p.out});
       std::vector<void *> argv{&bx.buf, &bw.buf};
       if (p.hasBias)
@@ -239,7 +263,7 @@ TEST(QuantKernels, EmbeddingGatherMatchesDequantizedReference) {
     for (int64_t t = 0; t < T; ++t)
       for (int64_t w = 0; w < p.width; ++w)
         want[t * p.width + w] = table.values[ids[t] * p.width + w] * float(p.scale);
-    Buf bi(ids.data(), kI32, {T}), bt(table.bytes.data(), kU8, {p.vocab, rowBytes(spec.weightType, p.width)}),
+    Buf bi(ids.data(), kI32, {T}), bt(table.bytes.data(), kU8, storedShape(spec.weightType, p.vocab, p.width)),
         bo(out.data(), kF32, {T, p.width});
     std::vector<void *> argv{&bi.buf, &bt.buf, &bo.buf};
     ArgvFn fn = kernel(symbol);

@@ -20,4 +20,9 @@ void packQ8Row(const float *row, uint64_t cols, uint8_t *out, const std::string 
 void packQ4Row(const float *row, uint64_t cols, uint64_t group, uint8_t *out,
                const std::string &what);
 
+// Rearranges `count` (1 to 8) consecutive rows packed by packQ4Row into one row group of the
+// CPU layout (QuantLayout.h): q4GroupBytes(cols, group) bytes, rows past `count` zero.
+void groupQ4Rows(const uint8_t *packedRows, uint64_t count, uint64_t cols, uint64_t group,
+                 uint8_t *out);
+
 } // namespace loom

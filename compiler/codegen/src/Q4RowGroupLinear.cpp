@@ -1,0 +1,169 @@
+// See Q4RowGroupLinear.h. Lanes of one step, for a row group g (rows r = 0..7) and a block b:
+//   pairs(p, r, k)  = sat(nib(r, c0) * xq(c0) + nib(r, c0 + 1) * xq(c0 + 1))   (vpmaddubsw)
+//                     c0 = 8 * (k / 2) + 4 * (k % 2) + 2 * p, for the 8 (k) nibble halves
+//                     of the block's 4 chunks of 32 bytes (QuantLayout.h)
+//   sum16(p, r)     = sum_k pairs(p, r, k)        (int16: at most 8 * 2 * 15 * 127, no overflow)
+//   dot(r)          = zero share + sum_p sum16(p, r)   (vpmaddwd against ones: int32 per row)
+// then acc(r) += f32(dot(r)) * wScale(r, b) * xScale(b), one vector per block for 8 rows.
+#include "Q4RowGroupLinear.h"
+#include "QuantizedLinear.h"
+
+#include "loom/Error.h"
+#include "loom/QuantLayout.h"
+
+#include <algorithm>
+#include <string>
+
+namespace loom::codegen::detail {
+namespace {
+
+using namespace Halide;
+
+constexpr int kBlock = int(quant::kQ4BlockColumns); // columns per activation scale
+constexpr int kGroupRows = int(quant::kQ4GroupRows);
+constexpr int kChunkBytes = 32;                        // one load: 4 bytes of each of 8 rows
+constexpr int kHalves = 2 * kBlock / 8;                // nibble halves of a block's chunks
+constexpr float kActivationLevels = 127.0f;            // int8 activations: +-127
+constexpr int kZeroPoint = 8;                          // nibble n stands for n - 8
+// GEMV (decode): row groups per task. GEMM (prefill): row groups per task and tokens per
+// register tile (a tile is one group x kGemmTileTokens accumulator vectors; its 32-byte loads
+// and nibble unpacking serve every token of the tile).
+constexpr int kGemvGroupsPerTask = 8;
+constexpr int kGemmGroupsPerTask = 8;
+constexpr int kGemmTileTokens = 4;
+
+} // namespace
+
+void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
+                             const Target &target) {
+  (void)target; // the same lanes on every x86 target: 8 rows x 4 bytes fill 256 bits
+  if (w.type != ElementType::Q4G32 && w.type != ElementType::Q4G128)
+    fail("linear: weight '", w.param.name(), "' is not Q4: no row-group product");
+  const int group = int(w.scaleGroupColumns());
+  const int blocksPerScale = group / kBlock;
+  const int scaleGroupBytes = int(quant::q4ScaleGroupBytes(uint64_t(group)));
+  const int blocks = int(w.cols / kBlock);
+  const int rows = int(w.rows);
+
+  Var o("o"), t("t"), r("r"), g("g"), b("b"), j("j"), p2("p"), k("k");
+
+  // Activations, once per call: int8 per token and block, and the zero point's share of every
+  // dot product, -8 * sum(xq).
+  BlockQuantizedActivations activations =
+      quantizeActivationBlocks(p.x, kActivationLevels, Int(8), "q4g_x", kBlock);
+  Func xq = activations.xq, xScale = activations.xScale, zeroShare("q4g_zero_share");
+  RDom inBlock(0, kBlock, "q4g_x_col");
+  zeroShare(b, t) = 0;
+  zeroShare(b, t) += -kZeroPoint * cast<int32_t>(xq(inBlock, b, t));
+  // The pair sums widened by a multiply-add against ones (vpmaddwd): a Func in memory, so that
+  // the simplifier cannot fold the multiply away.
+  Func ones("q4g_ones");
+  ones(j) = cast<int16_t>(1);
+
+  // The weights of (row r of group g, block b): byte i of chunk `chunk` and the f16 scale.
+  auto weightByte = [&](Expr chunk, Expr i, Expr block) {
+    Expr offset = (block / blocksPerScale) * scaleGroupBytes +
+                  (block % blocksPerScale) * (kBlock / 8) * kChunkBytes + chunk * kChunkBytes +
+                  4 * r + i;
+    return w.param(offset, g);
+  };
+  auto weightScale = [&](Expr block) {
+    Expr low = (block / blocksPerScale) * scaleGroupBytes + kGroupRows * group / 2 + r;
+    Expr bits = cast<uint32_t>(w.param(low, g)) | (cast<uint32_t>(w.param(low + kGroupRows, g)) << 8);
+    // f16 -> f32 in integer ops (WeightAccess.cpp's rule; scales are finite).
+    Expr magnitude = reinterpret<float>((bits & 0x7fffu) << 13) * 5.192296858534828e33f; // 2^112
+    return reinterpret<float>(reinterpret<uint32_t>(magnitude) | ((bits & 0x8000u) << 16));
+  };
+
+  // The block products for (r, g, t, b); GEMV and GEMM each define their own Funcs, so that
+  // each has its own compute levels (the select below keeps one per specialization).
+  struct Products {
+    Func pairs, sum16, dot, acc;
+    RDom pair, halves, widen, steps;
+  };
+  auto products = [&](const std::string &name) {
+    Products a{Func(name + "_pairs"), Func(name + "_sum16"), Func(name + "_dot"),
+               Func(name + "_acc"), RDom(0, 2, name + "_pair"), RDom(0, kHalves, name + "_half"),
+               RDom(0, 2, name + "_widen"), RDom(0, blocks, name + "_block")};
+    Expr chunk = k / 2, high = k % 2;
+    Expr byte = weightByte(chunk, 2 * p2 + a.pair, b);
+    Expr nibble = select(high == 0, byte & cast<uint8_t>(15), byte >> 4);
+    Expr column = chunk * 8 + high * 4 + 2 * p2 + a.pair;
+    a.pairs(p2, r, k, g, t, b) = cast<int16_t>(0);
+    // Saturating, so that the reduction is vpmaddubsw's (Halide cannot prove saturating_add
+    // associative, hence atomic(true) below); the bound above keeps it exact.
+    a.pairs(p2, r, k, g, t, b) =
+        saturating_add(a.pairs(p2, r, k, g, t, b),
+                       cast<int16_t>(nibble) * cast<int16_t>(xq(column, b, t)));
+    a.sum16(p2, r, g, t, b) = cast<int16_t>(0);
+    a.sum16(p2, r, g, t, b) += a.pairs(p2, r, a.halves, g, t, b);
+    a.dot(r, g, t, b) = zeroShare(b, t);
+    a.dot(r, g, t, b) += cast<int32_t>(a.sum16(a.widen, r, g, t, b)) * cast<int32_t>(ones(a.widen));
+    Expr block = a.steps;
+    a.acc(r, g, t) = 0.0f;
+    a.acc(r, g, t) +=
+        cast<float>(a.dot(r, g, t, block)) * (weightScale(block) * xScale(block, t));
+    return a;
+  };
+  auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
+
+  Products gemv = products("q4g_gemv"), gemm = products("q4g_gemm");
+  const Expr gemmCondition = p.tokens >= kGemmMinTokens;
+  Expr total = select(gemmCondition, rowOf(gemm), rowOf(gemv));
+  if (p.bias)
+    total = total + p.bias(o);
+  out(o, t) = total;
+
+  // --- schedule --------------------------------------------------------------------------
+  zeroShare.compute_root().parallel(t);
+  zeroShare.update().parallel(t);
+  ones.compute_root().bound(j, 0, 2);
+
+  // Per accumulator tile (all its tokens unrolled) and block: the pair sums of the block's
+  // 8 nibble halves, their int16 total and the widened dot product, all in registers.
+  auto scheduleTile = [&](Products &a, LoopLevel tile) {
+    a.acc.compute_at(tile).bound(r, 0, kGroupRows).vectorize(r).unroll(t);
+    a.acc.update().reorder(r, t, a.steps).vectorize(r).unroll(t);
+    LoopLevel block = LoopLevel(a.acc, a.steps);
+    a.dot.compute_at(block).vectorize(r).unroll(t);
+    a.dot.update().reorder(a.widen, r, t).atomic().vectorize(a.widen).vectorize(r).unroll(t);
+    a.sum16.compute_at(block).vectorize(p2).vectorize(r).unroll(t);
+    a.sum16.update().reorder(p2, r, a.halves, t).vectorize(p2).vectorize(r).unroll(a.halves).unroll(t);
+    a.pairs.compute_at(block).vectorize(p2).vectorize(r).unroll(k).unroll(t);
+    a.pairs.update()
+        .reorder(a.pair, p2, r, k, t)
+        .atomic(true)
+        .vectorize(a.pair)
+        .vectorize(p2)
+        .vectorize(r)
+        .unroll(k)
+        .unroll(t);
+  };
+
+  // Rows split into groups of 8 (one vector); a partial last group only when rows % 8 != 0.
+  const TailStrategy rowTail = rows % kGroupRows == 0 ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
+  Var og("og"), oi("oi"), ogo("ogo"), ogi("ogi"), tb("tb"), ti("ti"), tbo("tbo"), tbi("tbi");
+  // GEMM: per task kGemmGroupsPerTask groups for all tokens, in blocks of kGemmMinTokens tokens
+  // (the task's weights and a token block's activations stay in L2), tiles of 1 group x
+  // kGemmTileTokens tokens.
+  out.specialize(gemmCondition)
+      .split(o, og, oi, kGroupRows, rowTail)
+      .split(t, tb, ti, kGemmTileTokens, TailStrategy::ShiftInwards)
+      .split(og, ogo, ogi, kGemmGroupsPerTask, TailStrategy::GuardWithIf)
+      .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf)
+      .reorder(oi, ti, tbi, ogi, tbo, ogo)
+      .vectorize(oi)
+      .unroll(ti)
+      .parallel(ogo);
+  scheduleTile(gemm, LoopLevel(out, tbi));
+
+  // GEMV: per task kGemvGroupsPerTask groups, each group's rows read once per token.
+  out.split(o, og, oi, kGroupRows, rowTail)
+      .split(og, ogo, ogi, kGemvGroupsPerTask, TailStrategy::GuardWithIf)
+      .reorder(oi, t, ogi, ogo)
+      .vectorize(oi)
+      .parallel(ogo);
+  scheduleTile(gemv, LoopLevel(out, t));
+}
+
+} // namespace loom::codegen::detail
