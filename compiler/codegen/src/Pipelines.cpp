@@ -235,7 +235,7 @@ KernelPipeline geglu(const GeGlu &p, int lanes) {
   Var w("w"), t("t");
   Expr g = gate(w, t);
   const float kBeta = float(std::sqrt(2.0 / M_PI)), kKappa = 0.044715f;
-  Expr gelu = 0.5f * g * (1.0f + tanh(kBeta * (g + kKappa * g * g * g)));
+  Expr gelu = 0.5f * g * (1.0f + vectorTanh(kBeta * (g + kKappa * g * g * g)));
   Func out("out"); // output buffer name in the metadata
   out(w, t) = gelu * up(w, t);
   constrain(out.output_buffer(), {p.width, kDynamic});
@@ -273,7 +273,7 @@ KernelPipeline softcap(const Softcap &p, int lanes) {
   Var w("w"), t("t");
   const float cap = float(p.cap);
   Func out("out"); // output buffer name in the metadata
-  out(w, t) = tanh(x(w, t) / cap) * cap;
+  out(w, t) = vectorTanh(x(w, t) / cap) * cap;
   constrain(out.output_buffer(), {p.width, kDynamic});
   scheduleRows(out, w, t, p.width, lanes);
   return {Pipeline(out), {x}};

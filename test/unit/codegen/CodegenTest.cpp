@@ -674,6 +674,24 @@ TEST(Codegen, Softcap) {
   expectClose(out, want, "softcap");
 }
 
+// tanh is computed from exp in the kernels (PipelineHelpers.h vectorTanh): relative accuracy
+// on a fine grid through zero, across the series / exp branch at |x / cap| = 0.25, and far out.
+TEST(Codegen, SoftcapIsAccurateAcrossItsBranches) {
+  GET_KERNEL(fn, "softcap");
+  const int64_t W = 37, T = 80;
+  std::vector<float> x(T * W), out(T * W);
+  for (int64_t i = 0; i < T * W; ++i)
+    x[i] = float(i - T * W / 2) * 0.0125f; // -18.5 .. 18.5: x / 30 crosses +-0.25 at +-7.5
+  x[0] = -1e4f, x[1] = 1e4f, x[2] = 1e-30f;
+  Buf bx(x.data(), kF32, {T, W}), bo(out.data(), kF32, {T, W});
+  void *args[] = {&bx.buf, &bo.buf};
+  ASSERT_EQ(fn(args), 0);
+  for (int64_t i = 0; i < T * W; ++i) {
+    double want = 30.0 * std::tanh(double(x[i]) / 30.0);
+    ASSERT_NEAR(out[i], want, 1e-6 * std::fabs(want) + 1e-35) << "softcap(" << x[i] << ")";
+  }
+}
+
 void testVisionPositionAdd(const std::string &symbol) {
   GET_KERNEL(fn, symbol);
   auto p = std::get<VisionPositionAdd>(specOf(symbol).params);
