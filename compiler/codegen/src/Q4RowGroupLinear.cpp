@@ -67,13 +67,18 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
                   4 * r + i;
     return w.param(offset, g);
   };
-  auto weightScale = [&](Expr block) {
+  // The f16 scale as an f32 of 2^-112 times its value: the f16's sign, exponent and mantissa
+  // moved into the f32's fields, the high byte sign-extended so that one mask keeps the sign
+  // and clears the exponent's top bits (Halide 14 converts float16 in software; scales are
+  // finite). xScale carries the 2^112.
+  auto weightScaleOver2To112 = [&](Expr block) {
     Expr low = (block / blocksPerScale) * scaleGroupBytes + kGroupRows * group / 2 + r;
-    Expr bits = cast<uint32_t>(w.param(low, g)) | (cast<uint32_t>(w.param(low + kGroupRows, g)) << 8);
-    // f16 -> f32 in integer ops (WeightAccess.cpp's rule; scales are finite).
-    Expr magnitude = reinterpret<float>((bits & 0x7fffu) << 13) * 5.192296858534828e33f; // 2^112
-    return reinterpret<float>(reinterpret<uint32_t>(magnitude) | ((bits & 0x8000u) << 16));
+    Expr high = cast<int32_t>(reinterpret<int8_t>(w.param(low + kGroupRows, g)));
+    Expr bits = (reinterpret<uint32_t>(high << 21) & cast<uint32_t>(Expr(uint64_t(0x8fe00000u)))) |
+                (cast<uint32_t>(w.param(low, g)) << 13);
+    return reinterpret<float>(bits);
   };
+  constexpr float k2To112 = 5.192296858534828e33f;
 
   // The block products for (r, g, t, b); GEMV and GEMM each define their own Funcs, so that
   // each has its own compute levels (the select below keeps one per specialization).
@@ -102,7 +107,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     Expr block = a.steps;
     a.acc(r, g, t) = 0.0f;
     a.acc(r, g, t) +=
-        cast<float>(a.dot(r, g, t, block)) * (weightScale(block) * xScale(block, t));
+        cast<float>(a.dot(r, g, t, block)) * (weightScaleOver2To112(block) * (xScale(block, t) * k2To112));
     return a;
   };
   auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
