@@ -11,7 +11,6 @@
 #include "loom/Error.h"
 #include "loom/QuantLayout.h"
 
-#include <algorithm>
 #include <string>
 
 namespace loom::codegen::detail {
