@@ -38,13 +38,29 @@ bool isMediaTensor(const std::string &name) {
   return name.find("vision") != std::string::npos || name.find("audio") != std::string::npos;
 }
 
+// The instruction a matrix's product multiplies with, by its stored format: f32 FMAs (f32,
+// bf16), vpmaddwd (q8: int16 activations) or vpmaddubsw (q4: int8 activations).
+enum Product { kFmaProduct, kInt16Product, kInt8Product, kProducts };
+
+Product productOf(const fb::Tensor &t) {
+  switch (t.quantization()) {
+  case fb::Quantization::Q8Row:
+    return kInt16Product;
+  case fb::Quantization::Q4Group:
+    return kInt8Product;
+  default:
+    return kFmaProduct;
+  }
+}
+
 // What one decode step and a prefill cost, from the manifest: the bytes of every weight the text
 // path reads (the tied embedding is read whole by the lm_head) and the flops of the projections
-// and attention.
+// (by the instruction that computes them) and attention.
 struct ModelCost {
-  uint64_t decodeBytes = 0;    // weight bytes read per decoded token
-  double matrixParams = 0;     // decoder projection parameters (per token: 2 flops each)
-  double lmHeadParams = 0;     // vocab x hidden
+  uint64_t decodeBytes = 0;          // weight bytes read per decoded token
+  double matrixParams[kProducts] = {}; // decoder projection parameters (per token: 2 ops each)
+  double lmHeadParams = 0;           // vocab x hidden
+  Product lmHeadProduct = kFmaProduct;
   double attentionFlops(int64_t tokens) const {
     double total = 0;
     for (const Layer &l : layers) {
@@ -75,10 +91,12 @@ ModelCost modelCost(const std::string &path) {
       if (!shape || shape->size() != 2)
         continue;
       const double params = double(shape->Get(0)) * double(shape->Get(1));
-      if (name.find("embed_tokens") != std::string::npos)
+      if (name.find("embed_tokens") != std::string::npos) {
         cost.lmHeadParams = params;
-      else
-        cost.matrixParams += params;
+        cost.lmHeadProduct = productOf(*t);
+      } else {
+        cost.matrixParams[productOf(*t)] += params;
+      }
     }
   const fb::ModelConfig *c = m.config();
   if (c && c->layer_kinds())
@@ -120,7 +138,7 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
 
   ThreadTeam team(threads);
   BandwidthProbe probe(512ull << 20);
-  std::vector<double> prefillTps, decodeTps, ttft, bandwidth, peak;
+  std::vector<double> prefillTps, decodeTps, ttft, bandwidth, peak, int16Peak, int8Peak;
   for (int rep = 0; rep < o.warmup + o.repetitions; ++rep) {
     loom_session_options options;
     loom_session_options_init(&options);
@@ -147,6 +165,10 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
     const uint64_t fmaIterations = 4'000'000;
     const double pk = kFmaProbeFlopsPerIteration * double(fmaIterations) * threads /
                       fmaPeak(team, fmaIterations) / 1e9;
+    const double int16Pk = kInt16ProbeOpsPerIteration * double(fmaIterations) * threads /
+                           int16DotPeak(team, fmaIterations) / 1e9;
+    const double int8Pk = kInt8ProbeOpsPerIteration * double(fmaIterations) * threads /
+                          int8DotPeak(team, fmaIterations) / 1e9;
     if (rep < o.warmup)
       continue;
     prefillTps.push_back(double(o.promptTokens) / prefillSeconds);
@@ -154,13 +176,24 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
     decodeTps.push_back(double(o.decodeTokens) / decodeSeconds);
     bandwidth.push_back(bw);
     peak.push_back(pk);
+    int16Peak.push_back(int16Pk);
+    int8Peak.push_back(int8Pk);
   }
 
   const double bwMedian = percentile(bandwidth, 0.5), peakMedian = percentile(peak, 0.5);
   const double decodeRoofline = bwMedian * 1e9 / double(cost.decodeBytes);
-  const double prefillFlops = 2.0 * cost.matrixParams * double(o.promptTokens) +
-                              2.0 * cost.lmHeadParams + cost.attentionFlops(o.promptTokens);
-  const double prefillRoofline = peakMedian * 1e9 / (prefillFlops / double(o.promptTokens));
+  // Prefill's compute roofline: each matrix's ops at the peak of the instruction its product
+  // uses, attention at the FMA peak.
+  const double peaks[kProducts] = {peakMedian, percentile(int16Peak, 0.5), percentile(int8Peak, 0.5)};
+  const double tokens = double(o.promptTokens);
+  double prefillFlops = 2.0 * cost.lmHeadParams + cost.attentionFlops(o.promptTokens);
+  double prefillSeconds = (2.0 * cost.lmHeadParams / peaks[cost.lmHeadProduct] +
+                           cost.attentionFlops(o.promptTokens) / peakMedian) / 1e9;
+  for (int k = 0; k < kProducts; ++k) {
+    prefillFlops += 2.0 * cost.matrixParams[k] * tokens;
+    prefillSeconds += 2.0 * cost.matrixParams[k] * tokens / peaks[k] / 1e9;
+  }
+  const double prefillRoofline = tokens / prefillSeconds;
   auto stats = [](const std::vector<double> &v) {
     return nlohmann::json{{"median", percentile(v, 0.5)},
                           {"p95", percentile(v, 0.95)},
@@ -181,6 +214,8 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
       {"ttft_s", stats(ttft)},
       {"probe_bandwidth_GBps", stats(bandwidth)},
       {"probe_peak_GFLOPs", stats(peak)},
+      {"probe_int16_peak_GOPs", stats(int16Peak)},
+      {"probe_int8_peak_GOPs", stats(int8Peak)},
       {"decode_bytes_per_token", cost.decodeBytes},
       {"decode_roofline_tokens_per_s", decodeRoofline},
       {"decode_roofline_pct", 100.0 * percentile(decodeTps, 0.5) / decodeRoofline},
@@ -192,9 +227,10 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
               "repetitions\n",
               o.artifact.c_str(), threads, (long long)o.promptTokens, (long long)o.decodeTokens,
               o.warmup, o.repetitions);
-  std::printf("  prefill  %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s at %.1f GFLOP/s: %.1f%%\n",
+  std::printf("  prefill  %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s at %.1f GFLOP/s "
+              "(f32 FMA), %.1f (int16), %.1f GOP/s (int8): %.1f%%\n",
               percentile(prefillTps, 0.5), percentile(prefillTps, 0.05), prefillRoofline, peakMedian,
-              out["prefill_roofline_pct"].get<double>());
+              peaks[kInt16Product], peaks[kInt8Product], out["prefill_roofline_pct"].get<double>());
   std::printf("  TTFT     %10.4f s median      (p95 %.4f)\n", percentile(ttft, 0.5), percentile(ttft, 0.95));
   std::printf("  decode   %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s = %.2f GB/s / %.3f GB: %.1f%%\n",
               percentile(decodeTps, 0.5), percentile(decodeTps, 0.05), decodeRoofline, bwMedian,

@@ -47,6 +47,33 @@ __attribute__((target("avx2,fma"))) float fmaChains(uint64_t iterations) {
   return lanes[0] + lanes[7];
 }
 
+// Each chain feeds an instruction's result back as its next input, so every instruction waits
+// only on its own chain; the values are irrelevant.
+__attribute__((target("avx2"))) int dotChains(uint64_t iterations, bool int8) {
+  __m256i a[10];
+  for (int i = 0; i < 10; ++i)
+    a[i] = _mm256_set1_epi16(short(i + 1));
+  const __m256i m = _mm256_set1_epi16(3);
+  for (uint64_t it = 0; it < iterations; ++it)
+    for (int i = 0; i < 10; ++i)
+      a[i] = int8 ? _mm256_maddubs_epi16(a[i], m) : _mm256_madd_epi16(a[i], m);
+  __m256i s = a[0];
+  for (int i = 1; i < 10; ++i)
+    s = _mm256_xor_si256(s, a[i]);
+  return _mm256_extract_epi32(s, 0) ^ _mm256_extract_epi32(s, 7);
+}
+
+double dotPeak(ThreadTeam &team, uint64_t iterations, bool int8) {
+  static volatile int sink = 0;
+  int results[64] = {};
+  auto start = std::chrono::steady_clock::now();
+  team.run([&](int index, int) { results[index % 64] = dotChains(iterations, int8); });
+  double elapsed = seconds(start);
+  for (int r : results)
+    sink = sink ^ r;
+  return elapsed;
+}
+
 } // namespace
 
 BandwidthProbe::BandwidthProbe(uint64_t bytes) {
@@ -86,5 +113,8 @@ double fmaPeak(ThreadTeam &team, uint64_t iterations) {
     sink = sink + r;
   return elapsed;
 }
+
+double int8DotPeak(ThreadTeam &team, uint64_t iterations) { return dotPeak(team, iterations, true); }
+double int16DotPeak(ThreadTeam &team, uint64_t iterations) { return dotPeak(team, iterations, false); }
 
 } // namespace loom::bench
