@@ -92,12 +92,12 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
     a.dot(l, o, t, b) = 0;
     a.dot(l, o, t, b) += cast<int32_t>(w.integerCode(o, b * kBlock + c)) *
                          cast<int32_t>(xq(c, b, t));
-    a.coef(o, t, b) = xScale(b, t); // the row scale comes once per output (p.rowScale)
+    a.coef(t, b) = xScale(b, t); // the row scale comes once per output (p.rowScale)
     return a;
   };
   auto term = [&](const Products &a, Expr step, int chains) {
     Expr block = step * chains + chain;
-    return cast<float>(a.dot(l, o, t, block)) * a.coef(o, t, block);
+    return cast<float>(a.dot(l, o, t, block)) * a.coef(t, block);
   };
   auto laneTotal = [&](Func acc, int chains) {
     std::vector<Expr> terms;
@@ -148,10 +148,11 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
 
 
   Var ob("ob"), oi("oi"), tb("tb"), ti("ti"), obo("obo"), obi("obi"), tbo("tbo"), tbi("tbi");
-  // Either path: per register tile (out's tbi loop) the scales of its rows' blocks, then the
-  // accumulators, one step of blocks at a time, the dot products of the step inside.
-  auto scheduleTile = [&](Func acc, const RDom &steps, Products a) {
-    a.coef.compute_at(out, tbi).reorder_storage(b, o, t).vectorize(b, lanes, TailStrategy::GuardWithIf);
+  // Either path: the activation scales once per task (GEMV) or token block (GEMM) at `scales`;
+  // per register tile (out's tbi loop) the accumulators, one step of blocks at a time, the dot
+  // products of the step inside.
+  auto scheduleTile = [&](Func acc, const RDom &steps, Products a, LoopLevel scales) {
+    a.coef.compute_at(scales).vectorize(b, lanes, TailStrategy::GuardWithIf);
     acc.compute_at(out, tbi).vectorize(l);
     acc.update().reorder(l, chain, o, t, steps.x).vectorize(l).unroll(chain).unroll(o).unroll(t);
     a.dot.compute_at(acc, steps.x);
@@ -168,7 +169,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
         .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf)
         .reorder(oi, ti, tbi, obi, tbo, obo)
         .parallel(obo);
-    scheduleTile(gemmAcc, allSteps, *gemm);
+    scheduleTile(gemmAcc, allSteps, *gemm, LoopLevel(out, tbo));
   }
 
   // GEMV: per task kGemvRowsPerTask rows and one token, in tiles of `tileRows` rows.
@@ -179,7 +180,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
       .split(ob, obo, obi, std::max(1, kGemvRowsPerTask / tileRows), TailStrategy::GuardWithIf)
       .split(tb, tbo, tbi, 1)
       .parallel(obo);
-  scheduleTile(gemvAcc, gemvSteps, gemv);
+  scheduleTile(gemvAcc, gemvSteps, gemv, LoopLevel(out, obo));
 }
 
 } // namespace loom::codegen::detail
