@@ -90,7 +90,8 @@ codegen::ElementType weightTypeOf(Operation *op) {
 // Rows per stored row group of a quantized weight: 8 for Q4 in the CPU layout, else 1.
 int64_t rowGroupOf(RankedTensorType type, WeightLayout layout) {
   WeightQuant quant = weightQuantOf(type);
-  bool grouped = layout == WeightLayout::Cpu && (quant == WeightQuant::Q4G32 || quant == WeightQuant::Q4G128);
+  bool grouped = layout == WeightLayout::Cpu &&
+                 (quant == WeightQuant::Q4G32 || quant == WeightQuant::Q4G128);
   return grouped ? int64_t(quant::kQ4GroupRows) : 1;
 }
 
@@ -441,7 +442,8 @@ private:
   }
 
   void requireRuntime(uint32_t version) {
-    lowered_.manifest.min_runtime_version = std::max(lowered_.manifest.min_runtime_version, version);
+    lowered_.manifest.min_runtime_version =
+        std::max(lowered_.manifest.min_runtime_version, version);
   }
 
   ModuleOp module_;

@@ -184,7 +184,8 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   const double decodeRoofline = bwMedian * 1e9 / double(cost.decodeBytes);
   // Prefill's compute roofline: each matrix's ops at the peak of the instruction its product
   // uses, attention at the FMA peak.
-  const double peaks[kProducts] = {peakMedian, percentile(int16Peak, 0.5), percentile(int8Peak, 0.5)};
+  const double peaks[kProducts] = {peakMedian, percentile(int16Peak, 0.5),
+                                   percentile(int8Peak, 0.5)};
   const double tokens = double(o.promptTokens);
   double prefillFlops = 2.0 * cost.lmHeadParams + cost.attentionFlops(o.promptTokens);
   double prefillSeconds = (2.0 * cost.lmHeadParams / peaks[cost.lmHeadProduct] +
@@ -227,8 +228,8 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
               "repetitions\n",
               o.artifact.c_str(), threads, (long long)o.promptTokens, (long long)o.decodeTokens,
               o.warmup, o.repetitions);
-  std::printf("  prefill  %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s at %.1f GFLOP/s "
-              "(f32 FMA), %.1f (int16), %.1f GOP/s (int8): %.1f%%\n",
+  std::printf("  prefill  %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s at "
+              "%.1f GFLOP/s (f32 FMA), %.1f (int16), %.1f GOP/s (int8): %.1f%%\n",
               percentile(prefillTps, 0.5), percentile(prefillTps, 0.05), prefillRoofline, peakMedian,
               peaks[kInt16Product], peaks[kInt8Product], out["prefill_roofline_pct"].get<double>());
   std::printf("  TTFT     %10.4f s median      (p95 %.4f)\n", percentile(ttft, 0.5), percentile(ttft, 0.95));

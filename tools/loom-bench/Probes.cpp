@@ -114,7 +114,11 @@ double fmaPeak(ThreadTeam &team, uint64_t iterations) {
   return elapsed;
 }
 
-double int8DotPeak(ThreadTeam &team, uint64_t iterations) { return dotPeak(team, iterations, true); }
-double int16DotPeak(ThreadTeam &team, uint64_t iterations) { return dotPeak(team, iterations, false); }
+double int8DotPeak(ThreadTeam &team, uint64_t iterations) {
+  return dotPeak(team, iterations, true);
+}
+double int16DotPeak(ThreadTeam &team, uint64_t iterations) {
+  return dotPeak(team, iterations, false);
+}
 
 } // namespace loom::bench

@@ -98,7 +98,8 @@ LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector
 Expr vectorTanh(Expr x) {
   Expr magnitude = abs(x), x2 = x * x;
   // tanh's series to x^9; the next term is below 1e-8 of tanh(x) for |x| < 0.25.
-  Expr series = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315 + x2 * (62.0f / 2835)))));
+  Expr series =
+      x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315 + x2 * (62.0f / 2835)))));
   // exp's argument capped where tanh is 1 in f32 (tanh(20) = 1 - 8e-18).
   Expr large = 1.0f - 2.0f / (exp(min(2.0f * magnitude, 40.0f)) + 1.0f);
   return select(magnitude < 0.25f, series, select(x < 0.0f, -large, large));

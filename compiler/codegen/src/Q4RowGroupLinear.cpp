@@ -106,7 +106,8 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     Expr block = a.steps;
     a.acc(r, g, t) = 0.0f;
     a.acc(r, g, t) +=
-        cast<float>(a.dot(r, g, t, block)) * (weightScaleOver2To112(block) * (xScale(block, t) * k2To112));
+        cast<float>(a.dot(r, g, t, block)) *
+        (weightScaleOver2To112(block) * (xScale(block, t) * k2To112));
     return a;
   };
   auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
@@ -132,7 +133,12 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     a.dot.compute_at(block).vectorize(r).unroll(t);
     a.dot.update().reorder(a.widen, r, t).atomic().vectorize(a.widen).vectorize(r).unroll(t);
     a.sum16.compute_at(block).vectorize(p2).vectorize(r).unroll(t);
-    a.sum16.update().reorder(p2, r, a.halves, t).vectorize(p2).vectorize(r).unroll(a.halves).unroll(t);
+    a.sum16.update()
+        .reorder(p2, r, a.halves, t)
+        .vectorize(p2)
+        .vectorize(r)
+        .unroll(a.halves)
+        .unroll(t);
     a.pairs.compute_at(block).vectorize(p2).vectorize(r).unroll(k).unroll(t);
     a.pairs.update()
         .reorder(a.pair, p2, r, k, t)
@@ -145,7 +151,8 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   };
 
   // Rows split into groups of 8 (one vector); a partial last group only when rows % 8 != 0.
-  const TailStrategy rowTail = rows % kGroupRows == 0 ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
+  const TailStrategy rowTail =
+      rows % kGroupRows == 0 ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
   Var og("og"), oi("oi"), ogo("ogo"), ogi("ogi"), tb("tb"), ti("ti"), tbo("tbo"), tbi("tbi");
   // GEMM: per task kGemmGroupsPerTask groups for all tokens, in blocks of kGemmMinTokens tokens
   // (the task's weights and a token block's activations stay in L2), tiles of 1 group x
