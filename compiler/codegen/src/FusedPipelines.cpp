@@ -297,11 +297,8 @@ KernelPipeline gegluLinear(const GegluLinear &p, ElementType et, const Target &t
   Func up = projectAtRoot("up_proj", input.rows, upWeight, tokens, target);
   // The GeGlu kernel's expression on the two projections.
   Var o("o"), t("t");
-  Expr g = gate(o, t);
-  const float kBeta = float(std::sqrt(2.0 / M_PI)), kKappa = 0.044715f;
-  Expr gelu = 0.5f * g * (1.0f + vectorTanh(kBeta * (g + kKappa * g * g * g)));
   Func out("out"); // output buffer name in the metadata
-  out(o, t) = gelu * up(o, t);
+  out(o, t) = geluTanh(gate(o, t)) * up(o, t);
   constrain(out.output_buffer(), {p.width, kDynamic});
   scheduleRows(out, o, t, p.width, lanes);
   std::vector<Argument> args{x};

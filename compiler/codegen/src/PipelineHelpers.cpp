@@ -3,6 +3,7 @@
 #include "loom/Error.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace loom::codegen::detail {
@@ -103,6 +104,11 @@ Expr vectorTanh(Expr x) {
   // exp's argument capped where tanh is 1 in f32 (tanh(20) = 1 - 8e-18).
   Expr large = 1.0f - 2.0f / (exp(min(2.0f * magnitude, 40.0f)) + 1.0f);
   return select(magnitude < 0.25f, series, select(x < 0.0f, -large, large));
+}
+
+Expr geluTanh(Expr x) {
+  const float beta = float(std::sqrt(2.0 / M_PI)), kappa = 0.044715f;
+  return 0.5f * x * (1.0f + vectorTanh(beta * (x + kappa * x * x * x)));
 }
 
 } // namespace loom::codegen::detail

@@ -27,6 +27,8 @@ Halide::Expr treeSum(std::vector<Halide::Expr> terms);
 // tanh(x) in vectorisable arithmetic (Halide 14's tanh calls libm per element): an odd series
 // for |x| < 0.25, else 1 - 2 / (exp(2|x|) + 1) with the sign of x; a few ulp of f32.
 Halide::Expr vectorTanh(Halide::Expr x);
+// GELU, tanh approximation (Gemma's gelu_pytorch_tanh), with vectorTanh.
+Halide::Expr geluTanh(Halide::Expr x);
 // Vectorises the innermost dim of an element-wise output and parallelises over rows.
 void scheduleRows(Halide::Func f, Halide::Var inner, Halide::Var rows, int64_t width, int lanes);
 

@@ -233,11 +233,8 @@ KernelPipeline geglu(const GeGlu &p, int lanes) {
   constrain(gate, {p.width, kDynamic});
   constrain(up, {p.width, kDynamic});
   Var w("w"), t("t");
-  Expr g = gate(w, t);
-  const float kBeta = float(std::sqrt(2.0 / M_PI)), kKappa = 0.044715f;
-  Expr gelu = 0.5f * g * (1.0f + vectorTanh(kBeta * (g + kKappa * g * g * g)));
   Func out("out"); // output buffer name in the metadata
-  out(w, t) = gelu * up(w, t);
+  out(w, t) = geluTanh(gate(w, t)) * up(w, t);
   constrain(out.output_buffer(), {p.width, kDynamic});
   scheduleRows(out, w, t, p.width, lanes);
   return {Pipeline(out), {gate, up}};

@@ -23,7 +23,6 @@ constexpr int kGroupRows = int(quant::kQ4GroupRows);
 constexpr int kChunkBytes = 32;                        // one load: 4 bytes of each of 8 rows
 constexpr int kHalves = 2 * kBlock / 8;                // nibble halves of a block's chunks
 constexpr float kActivationLevels = 127.0f;            // int8 activations: +-127
-constexpr int kZeroPoint = 8;                          // nibble n stands for n - 8
 // GEMV (decode): row groups per task. GEMM (prefill): row groups per task and tokens per
 // register tile (a tile is one group x kGemmTileTokens accumulator vectors; its 32-byte loads
 // and nibble unpacking serve every token of the tile).
@@ -53,7 +52,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   Func xq = activations.xq, xScale = activations.xScale, zeroShare("q4g_zero_share");
   RDom inBlock(0, kBlock, "q4g_x_col");
   zeroShare(b, t) = 0;
-  zeroShare(b, t) += -kZeroPoint * cast<int32_t>(xq(inBlock, b, t));
+  zeroShare(b, t) += -w.zeroPoint() * cast<int32_t>(xq(inBlock, b, t));
   // The pair sums widened by a multiply-add against ones (vpmaddwd): a Func in memory, so that
   // the simplifier cannot fold the multiply away.
   Func ones("q4g_ones");

@@ -146,7 +146,6 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
         .unroll(b);
   };
 
-
   Var ob("ob"), oi("oi"), tb("tb"), ti("ti"), obo("obo"), obi("obi"), tbo("tbo"), tbi("tbi");
   // Either path: the activation scales once per task (GEMV) or token block (GEMM) at `scales`;
   // per register tile (out's tbi loop) the accumulators, one step of blocks at a time, the dot

@@ -1,5 +1,5 @@
 // The matrix product over Q8 weights as integer dot products (Q4: Q4RowGroupLinear.h):
-//   out(o, t) = sum over 32-column blocks b of  wScale(o, b) * xScale(b, t) * dot(o, t, b)
+//   out(o, t) = rowScale(o) * sum over 32-column blocks b of  xScale(b, t) * dot(o, t, b)
 //   dot(o, t, b) = sum_{i in b} level(o, i) * xq(i, t)            (exact, in int32)
 // where the activations are quantized on the fly to int16 per block of 32 columns
 // (xq = round(x * 32767 / max|x_b|): relative error 2^-16, far below the weights' own) and the

@@ -14,7 +14,7 @@
 //                    scale), the layout of runtime/include/loom/QuantLayout.h.
 //   Q4G32, Q4G128:   u8 [ceil(rows / 8), 8 * packedRowBytes], QuantLayout.h's row groups
 //                    (8 rows' nibbles interleaved per 4 bytes, planar f16 group scales):
-//                    the CPU layout, read fast by InterleavedQ4Linear.h.
+//                    the CPU layout, read fast by Q4RowGroupLinear.h.
 // For F32/BF16/Q8, at(row, col) vectorises over `col` with dense loads when `col` is a vector of
 // 8 or 16 consecutive columns starting at a multiple of the vector width (the natural inner
 // loop); the Q4 accessors are exact for any (row, col) but not meant for hot loops.
