@@ -48,7 +48,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   // Activations, once per call: int8 per token and block, and the zero point's share of every
   // dot product, -8 * sum(xq).
   BlockQuantizedActivations activations =
-      quantizeActivationBlocks(p.x, kActivationLevels, Int(8), "q4g_x", kBlock);
+      quantizeActivationBlocks(p.x, kBlock, kActivationLevels, Int(8), "q4g_x", kBlock);
   Func xq = activations.xq, xScale = activations.xScale, zeroShare("q4g_zero_share");
   RDom inBlock(0, kBlock, "q4g_x_col");
   zeroShare(b, t) = 0;

@@ -1,6 +1,6 @@
-// See QuantizedLinear.h. Lane layout of the integer dot product of one 32-column block, with L
+// See QuantizedLinear.h. Lane layout of the integer dot product of one B-column block, with L
 // int32 lanes per vector (8 on AVX2, 16 on AVX-512):
-//   dot(l, o, t, b) = sum_{h < 32 / 2L, r < 2} code(o, c) * xq(c, t),  c = b*32 + h*2L + 2l + r
+//   dot(l, o, t, b) = sum_{h < B / 2L, r < 2} code(o, c) * xq(c, t),  c = b*B + h*2L + 2l + r
 // r is the pair that vpmaddwd sums into one lane (Halide: an atomic vectorised reduction of
 // factor 2), h the vectors of the block added lane-wise.
 #include "QuantizedLinear.h"
@@ -19,7 +19,10 @@ namespace {
 
 using namespace Halide;
 
-constexpr int kBlock = int(quant::kQ4BlockColumns); // columns per activation scale
+constexpr int kBlock = int(quant::kQ4BlockColumns); // the smallest activation block
+// The activation block where rows hold whole ones: its dot products stay exact int32 (|sum| <=
+// 256 * 127 * 32767 < 2^31) and need one conversion and FMA per 256 columns instead of 8.
+constexpr int kWideBlock = 256;
 constexpr float kActivationLevels = 32767.0f;         // int16 activations: +-32767
 // GEMV (decode): rows per task, and rows per register tile by row length (kShortRowBytes,
 // LinearSchedule.h: 3840-column q8 rows alone, 15360-column ones 4 at a time: 45% of the
@@ -38,17 +41,17 @@ int gemvTileRows(const WeightMatrix &w) {
 
 } // namespace
 
-BlockQuantizedActivations quantizeActivationBlocks(Func x, float levels, Type type,
+BlockQuantizedActivations quantizeActivationBlocks(Func x, int blockColumns, float levels, Type type,
                                                    const std::string &prefix, int vectorLanes) {
   Var j("j"), b("b"), t("t");
   Func absMax(prefix + "_absmax");
   BlockQuantizedActivations a{Func(prefix + "_xq"), Func(prefix + "_scale")};
-  RDom inBlock(0, kBlock, prefix + "_col");
+  RDom inBlock(0, blockColumns, prefix + "_col");
   absMax(b, t) = 0.0f;
-  absMax(b, t) = max(absMax(b, t), abs(x(b * kBlock + inBlock, t)));
+  absMax(b, t) = max(absMax(b, t), abs(x(b * blockColumns + inBlock, t)));
   a.xScale(b, t) = absMax(b, t) * (1.0f / levels);
   Expr inverse = select(absMax(b, t) > 0.0f, levels / absMax(b, t), 0.0f);
-  a.xq(j, b, t) = cast(type, round(x(b * kBlock + j, t) * inverse));
+  a.xq(j, b, t) = cast(type, round(x(b * blockColumns + j, t) * inverse));
   absMax.compute_root().parallel(t);
   absMax.update().atomic().vectorize(inBlock).parallel(t);
   a.xq.compute_root().vectorize(j, vectorLanes).parallel(t);
@@ -59,21 +62,24 @@ bool hasIntegerProduct(const WeightMatrix &w) {
   return w.type == ElementType::Q8 && w.cols % kBlock == 0;
 }
 
+int q8ActivationBlock(int64_t cols) { return cols % kWideBlock == 0 ? kWideBlock : kBlock; }
+
 void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
                             const Target &target) {
   if (!hasIntegerProduct(w))
     fail("linear: weight '", w.param.name(), "' (", w.cols,
          " columns) has no int16 product: it needs Q8 and whole blocks of ", kBlock, " columns");
   const int lanes = target.natural_vector_size(Int(32)) >= 16 ? 16 : 8; // int32 lanes per vector
-  const int halves = kBlock / (2 * lanes); // vectors per block, added lane-wise
-  const int blocks = int(w.cols / kBlock);
+  const int block = q8ActivationBlock(w.cols);
+  const int halves = block / (2 * lanes); // vectors per block, added lane-wise
+  const int blocks = int(w.cols / block);
   const int rows = int(w.rows);
 
   Var o("o"), t("t"), l("l"), b("b"), chain("chain");
 
   // Activations, once per call: int16 per token and block.
   BlockQuantizedActivations activations = quantizeActivationBlocks(
-      p.x, kActivationLevels, Int(16), "qlinear_x", std::min(kBlock, 2 * lanes));
+      p.x, block, kActivationLevels, Int(16), "qlinear_x", std::min(block, 2 * lanes));
   Func xq = activations.xq, xScale = activations.xScale;
 
   RDom pair(0, 2, 0, halves, "qlinear_pair");
@@ -83,14 +89,14 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   // each has its own compute levels (the select below keeps one per specialization).
   // GEMV: `chains` accumulators per row (a step covers one block per chain); the GEMM tile has
   // enough independent accumulators with one.
-  const int gemvChains = blocks % kChains == 0 ? kChains : 1;
+  const int gemvChains = gemvTileRows(w) == 1 && blocks % kChains == 0 ? kChains : 1;
   struct Products {
     Func dot, coef;
   };
   auto products = [&](const std::string &name) {
     Products a{Func(name + "_dot"), Func(name + "_coef")};
     a.dot(l, o, t, b) = 0;
-    a.dot(l, o, t, b) += cast<int32_t>(w.integerCode(o, b * kBlock + c)) *
+    a.dot(l, o, t, b) += cast<int32_t>(w.integerCode(o, b * block + c)) *
                          cast<int32_t>(xq(c, b, t));
     a.coef(t, b) = xScale(b, t); // the row scale comes once per output (p.rowScale)
     return a;
@@ -133,10 +139,11 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   out(o, t) = total;
 
   // --- schedule --------------------------------------------------------------------------
+  // Rows of a tile inside the block's vectors: each activation vector loaded once for them.
   auto scheduleDot = [&](Func dot) {
     dot.vectorize(l);
     dot.update()
-        .reorder(pair.x, l, pair.y, o, t, b)
+        .reorder(pair.x, l, o, pair.y, t, b)
         .atomic()
         .vectorize(pair.x)
         .vectorize(l)

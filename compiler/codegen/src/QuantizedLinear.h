@@ -1,9 +1,10 @@
 // The matrix product over Q8 weights as integer dot products (Q4: Q4RowGroupLinear.h):
-//   out(o, t) = rowScale(o) * sum over 32-column blocks b of  xScale(b, t) * dot(o, t, b)
+//   out(o, t) = rowScale(o) * sum over B-column blocks b of  xScale(b, t) * dot(o, t, b)
 //   dot(o, t, b) = sum_{i in b} level(o, i) * xq(i, t)            (exact, in int32)
-// where the activations are quantized on the fly to int16 per block of 32 columns
-// (xq = round(x * 32767 / max|x_b|): relative error 2^-16, far below the weights' own) and the
-// weight levels are the stored int8 values. int16 x int16 products summed in pairs are
+// where the activations are quantized on the fly to int16 per block of B columns
+// (xq = round(x * 32767 / max|x_b|): error 2^-16 of the block's largest value, far below the
+// weights' own) and the weight levels are the stored int8 values. B is 256 where the rows hold
+// whole 256-column blocks (q8ActivationBlock), else 32. int16 x int16 products summed in pairs are
 // one instruction (vpmaddwd on AVX2, vpdpwssd with VNNI) doing 16 multiply-adds per 256 bits,
 // twice the f32 FMA, and the weights are never widened to f32: the q8 GEMV stops being
 // compute-bound. Per block the int32 lanes are converted once and scaled into f32 accumulators.
@@ -17,16 +18,21 @@
 namespace loom::codegen::detail {
 
 // The activations of an integer product, quantized once per call (compute_root) per token and
-// 32-column block: xq(j, b, t) = round(x(32b + j, t) * levels / m) as `type` and
+// B-column block: xq(j, b, t) = round(x(Bb + j, t) * levels / m) as `type` and
 // xScale(b, t) = m / levels (inline), m = max|x| over the block (xq = 0 for an all-zero block).
 struct BlockQuantizedActivations {
   Halide::Func xq, xScale;
 };
-BlockQuantizedActivations quantizeActivationBlocks(Halide::Func x, float levels, Halide::Type type,
-                                                   const std::string &prefix, int vectorLanes);
+BlockQuantizedActivations quantizeActivationBlocks(Halide::Func x, int blockColumns, float levels,
+                                                   Halide::Type type, const std::string &prefix,
+                                                   int vectorLanes);
 
 // True when defineQuantizedProduct handles `w` (Q8 and whole 32-column blocks).
 bool hasIntegerProduct(const WeightMatrix &w);
+
+// The columns per int16 activation scale of a Q8 product with `cols` columns: 256 where they
+// are whole 256-column blocks, else 32.
+int q8ActivationBlock(int64_t cols);
 
 // Defines and schedules out(o, t) = p.x W^T (* p.rowScale) (+ p.bias) for Q8 `w`, with
 // the same contract as defineLinearProduct (GEMV schedule for T < kGemmMinTokens, register-tiled

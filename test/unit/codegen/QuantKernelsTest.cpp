@@ -129,6 +129,10 @@ Library &library() {
     l->specs.push_back({"linear_q4g32_tiny_k", ElementType::Q4G32, Linear{64, 32, false}});
     l->specs.push_back({"linear_q4g128_odd_rows", ElementType::Q4G128, Linear{256, 13, true}});
     l->specs.push_back({"linear_q8_tiny_audio", ElementType::Q8, Linear{640, 64, false}});
+    // Rows of whole 256-column activation blocks, past the GEMM threshold of rows, and rows
+    // longer than kShortRowBytes (the 4-row GEMV tile) with a partial last tile.
+    l->specs.push_back({"linear_q8_wide_blocks", ElementType::Q8, Linear{768, 64, true}});
+    l->specs.push_back({"linear_q8_long_rows", ElementType::Q8, Linear{8448, 10, false}});
     char work[] = "/tmp/loom-quant-kernels.XXXXXX";
     if (!mkdtemp(work))
       std::abort();
@@ -163,21 +167,24 @@ void expectClose(const std::vector<float> &got, const std::vector<double> &want,
     ASSERT_NEAR(got[i], want[i], 1e-5 * scale) << what << " at " << i;
 }
 
-// What the integer products of quantized weights multiply: per token and 32-column block,
+// What the integer products of quantized weights multiply: per token and block of B columns,
 // q = round-half-even(x * f32(L / m)) with m = max|x| over the block, standing for
-// q * (m * f32(1 / L)); L = 32767 for Q8 (int16, QuantizedLinear.h) and 127 for Q4 (int8,
-// Q4RowGroupLinear.h); x unchanged where the columns are not whole blocks (the f32 path).
+// q * (m * f32(1 / L)). Q8 (QuantizedLinear.h): int16, L = 32767, B = 256 where the row holds
+// whole 256-column blocks, else 32. Q4 (Q4RowGroupLinear.h): int8, L = 127, B = 32. x unchanged
+// where the columns are not whole 32-column blocks (the f32 path).
 std::vector<double> integerProductActivations(const std::vector<float> &x, int64_t in, ElementType type) {
   std::vector<double> seen(x.begin(), x.end());
   if (in % 32 != 0)
     return seen;
-  const float levels = type == ElementType::Q8 ? 32767.0f : 127.0f;
-  for (size_t block = 0; block < x.size(); block += 32) {
+  const bool q8 = type == ElementType::Q8;
+  const float levels = q8 ? 32767.0f : 127.0f;
+  const size_t width = q8 && in % 256 == 0 ? 256 : 32;
+  for (size_t block = 0; block < x.size(); block += width) {
     float m = 0;
-    for (size_t i = block; i < block + 32; ++i)
+    for (size_t i = block; i < block + width; ++i)
       m = std::max(m, std::fabs(x[i]));
     const float inverse = m > 0 ? levels / m : 0.0f, scale = m * (1.0f / levels);
-    for (size_t i = block; i < block + 32; ++i)
+    for (size_t i = block; i < block + width; ++i)
       seen[i] = double(std::nearbyint(x[i] * inverse)) * double(scale);
   }
   return seen;
@@ -216,7 +223,8 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
   std::mt19937 rng(11);
   for (const char *symbol : {"linear_q4g32_wide", "linear_q8_wide", "linear_q8", "linear_q4g32",
                              "linear_q4g128", "linear_q8_odd", "linear_q4g32_tiny_k",
-                             "linear_q8_tiny_audio", "linear_q4g128_odd_rows"}) {
+                             "linear_q8_tiny_audio", "linear_q4g128_odd_rows",
+                             "linear_q8_wide_blocks", "linear_q8_long_rows"}) {
     const KernelSpec &spec = specOf(symbol);
     const auto &p = std::get<Linear>(spec.params);
     Packed w = pack(spec.weightType, p.out, p.in, rng);
