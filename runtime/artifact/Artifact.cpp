@@ -5,11 +5,13 @@
 #include "loom/DTypeSize.h"
 #include "loom/QuantLayout.h"
 #include "loom/Artifact.h"
+#include "loom/AnonymousMemory.h"
 
 #include "loom/ArtifactFormat.h"
 #include "loom/Error.h"
 #include "loom/Schema/loom_generated.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -397,9 +399,27 @@ private:
   uint64_t manifestEnd_;
 };
 
+// Reads all `size` bytes of `fd` into read-only anonymous memory in huge pages.
+AnonymousMemory readIntoHugePages(int fd, const std::string &path, uint64_t size) {
+  AnonymousMemory memory(size, PageSize::Huge, path);
+  constexpr uint64_t kChunk = 64ull << 20;
+  for (uint64_t done = 0; done < size;) {
+    const ssize_t got = ::pread(fd, memory.data() + done, size_t(std::min(kChunk, size - done)),
+                                off_t(done));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      fail(path, ": reading byte ", done, " of ", size, " failed: ",
+           got < 0 ? std::strerror(errno) : "the file ended early");
+    done += uint64_t(got);
+  }
+  memory.makeReadOnly();
+  return memory;
+}
+
 } // namespace
 
-std::shared_ptr<const Artifact> Artifact::open(const std::string &path) {
+std::shared_ptr<const Artifact> Artifact::open(const std::string &path, ArtifactMemory memory) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     fail(path, ": cannot open: ", std::strerror(errno));
@@ -419,16 +439,27 @@ std::shared_ptr<const Artifact> Artifact::open(const std::string &path) {
     fail(path, ": file is ", actualSize, " bytes, shorter than the ", sizeof(ArtifactPreamble),
          "-byte .loom preamble; not a .loom artifact or truncated");
   }
-  void *mapping = ::mmap(nullptr, actualSize, PROT_READ, MAP_PRIVATE, fd, 0);
-  int mmapErrno = errno;
-  ::close(fd);
-  if (mapping == MAP_FAILED)
-    fail(path, ": mmap of ", actualSize, " bytes failed: ", std::strerror(mmapErrno));
-
   std::shared_ptr<Artifact> artifact(new Artifact());
   artifact->path_ = path;
-  artifact->base_ = static_cast<const uint8_t *>(mapping);
   artifact->size_ = actualSize;
+  if (memory == ArtifactMemory::HugePageCopy) {
+    try {
+      artifact->copy_ = std::make_unique<AnonymousMemory>(readIntoHugePages(fd, path, actualSize));
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    ::close(fd);
+    artifact->base_ = artifact->copy_->data();
+  } else {
+    void *mapping = ::mmap(nullptr, actualSize, PROT_READ, MAP_PRIVATE, fd, 0);
+    int mmapErrno = errno;
+    ::close(fd);
+    if (mapping == MAP_FAILED)
+      fail(path, ": mmap of ", actualSize, " bytes failed: ", std::strerror(mmapErrno));
+    artifact->mapping_ = mapping;
+    artifact->base_ = static_cast<const uint8_t *>(mapping);
+  }
 
   ArtifactPreamble preamble;
   std::memcpy(&preamble, artifact->base_, sizeof(preamble));
@@ -468,8 +499,8 @@ std::shared_ptr<const Artifact> Artifact::open(const std::string &path) {
 }
 
 Artifact::~Artifact() {
-  if (base_)
-    ::munmap(const_cast<uint8_t *>(base_), size_t(size_));
+  if (mapping_)
+    ::munmap(mapping_, size_t(size_));
 }
 
 ByteSpan Artifact::segment(uint32_t index) const {

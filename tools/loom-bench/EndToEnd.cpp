@@ -117,7 +117,10 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
 
   loom_model *model = nullptr;
-  check(loom_model_open(o.artifact.c_str(), &model), o.artifact.c_str());
+  loom_model_options modelOptions;
+  loom_model_options_init(&modelOptions);
+  modelOptions.huge_page_copy = o.hugePages ? 1 : 0;
+  check(loom_model_open_with(o.artifact.c_str(), &modelOptions, &model), o.artifact.c_str());
   std::unique_ptr<loom_model, void (*)(loom_model *)> modelGuard(model, loom_model_close);
   const int32_t vocab = loom_model_vocab_size(model);
   const int64_t context = loom_model_max_context(model);
@@ -137,7 +140,7 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   greedy.greedy = 1;
 
   ThreadTeam team(threads);
-  BandwidthProbe probe(512ull << 20);
+  BandwidthProbe probe(512ull << 20, o.hugePages ? PageSize::Huge : PageSize::Small);
   std::vector<double> prefillTps, decodeTps, ttft, bandwidth, peak, int16Peak, int8Peak;
   for (int rep = 0; rep < o.warmup + o.repetitions; ++rep) {
     loom_session_options options;

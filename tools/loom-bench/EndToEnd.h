@@ -21,6 +21,7 @@ struct EndToEndOptions {
   int warmup = 1;
   int repetitions = 10;
   int threads = 0; // 0: all cores
+  bool hugePages = false; // read the artifact into huge pages (loom_model_options)
 };
 
 // Runs the measurement, prints a summary and returns it as JSON. Throws loom::Error.

@@ -61,16 +61,16 @@ struct FastRandom {
 // One weight matrix as the generated kernel reads it, plus the f32 values it stands for (the
 // references' input, kept only when references are wanted).
 struct Matrix {
-  std::vector<uint8_t> stored;
+  AnonymousMemory stored;
   std::vector<float> f32;     // the dequantized values, [out, in]
   std::vector<uint16_t> bf16; // bf16 storage (BF16 only)
 };
 
-Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, bool keepF32) {
-  Matrix m;
+Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, bool keepF32,
+                  PageSize pages) {
+  Matrix m{AnonymousMemory(matrixBytes(type, rows, cols), pages, "loom-bench weights"), {}, {}};
   FastRandom rng(seed);
   const uint64_t n = uint64_t(rows) * uint64_t(cols);
-  m.stored.resize(matrixBytes(type, rows, cols));
   if (keepF32)
     m.f32.resize(n);
   const float scale = 1.0f / std::sqrt(float(cols));
@@ -114,8 +114,8 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
     // Random nibbles in the CPU row-group layout, every scale f16 0.0078125 (0x2000).
     const uint64_t group = type == ElementType::Q4G32 ? 32 : 128;
     const uint64_t groupBytes = quant::q4GroupBytes(uint64_t(cols), group);
-    for (uint8_t &byte : m.stored)
-      byte = uint8_t(rng.next());
+    for (uint64_t i = 0; i < m.stored.size(); ++i)
+      m.stored.data()[i] = uint8_t(rng.next());
     for (int64_t r = 0; r < rows; ++r) {
       uint8_t *rowGroup = m.stored.data() + uint64_t(r) / quant::kQ4GroupRows * groupBytes;
       const uint64_t inGroup = uint64_t(r) % quant::kQ4GroupRows;
@@ -178,7 +178,7 @@ struct CaseData {
   size_t next = 0;
 };
 
-CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references,
+CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references, PageSize pages,
                    KernelEntry entry, const std::string &symbol) {
   static std::unique_ptr<CaseData> current;
   const std::string key = symbol + "/" + std::to_string(tokens) + "/" + std::to_string(references);
@@ -190,7 +190,8 @@ CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references,
   const uint64_t bytes = matrixBytes(shape.weights, shape.out, shape.in);
   const size_t copies = tokens == 1 ? size_t(std::max<uint64_t>(1, kColdFootprint / bytes)) : 1;
   for (size_t c = 0; c < copies; ++c)
-    d->copies.push_back(makeMatrix(shape.weights, shape.out, shape.in, 17 + c, references && c == 0));
+    d->copies.push_back(
+        makeMatrix(shape.weights, shape.out, shape.in, 17 + c, references && c == 0, pages));
   FastRandom rng(5);
   d->x.resize(size_t(tokens * shape.in));
   for (float &v : d->x)
@@ -268,17 +269,18 @@ CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references,
 }
 
 void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, int threads,
-             bool references, const std::shared_ptr<KernelHarness> &kernels) {
+             const LinearBenchOptions &options, const std::shared_ptr<KernelHarness> &kernels) {
+  const bool references = options.references;
   const std::string symbol = linearSymbol(shape);
   KernelEntry entry = kernels->entry(symbol);
-  CaseData &d = caseData(shape, tokens, references, entry, symbol);
+  CaseData &d = caseData(shape, tokens, references, options.weightPages, entry, symbol);
   kernels->setThreads(threads);
   setReferenceThreads(threads);
   ThreadTeam team(threads);
   static std::unique_ptr<BandwidthProbe> probe;
   const bool gemv = tokens == 1;
   if (gemv && !probe)
-    probe = std::make_unique<BandwidthProbe>(kProbeBytes);
+    probe = std::make_unique<BandwidthProbe>(kProbeBytes, options.weightPages);
   const uint64_t weightBytes = matrixBytes(shape.weights, shape.out, shape.in);
   const double flops = 2.0 * double(tokens) * double(shape.in) * double(shape.out);
   // ~20 ms of FMA chains per gemm iteration: the compute roofline, measured next to each call.
@@ -402,7 +404,7 @@ void registerLinearBenchmarks(const std::vector<LinearShape> &shapes,
       if (options.gemv) {
         auto *b = benchmark::RegisterBenchmark(
             ("gemv" + suffix + "/threads:" + std::to_string(threads)).c_str(),
-            [=](benchmark::State &state) { runCase(state, shape, 1, threads, options.references, kernels); });
+            [=](benchmark::State &state) { runCase(state, shape, 1, threads, options, kernels); });
         b->UseManualTime()->Unit(benchmark::kMillisecond);
         b->ComputeStatistics("min", statMin)->ComputeStatistics("max", statMax);
         if (options.setMinTime)
@@ -412,7 +414,7 @@ void registerLinearBenchmarks(const std::vector<LinearShape> &shapes,
         const int64_t T = options.prefillTokens;
         auto *b = benchmark::RegisterBenchmark(
             ("gemm" + suffix + "/T:" + std::to_string(T) + "/threads:" + std::to_string(threads)).c_str(),
-            [=](benchmark::State &state) { runCase(state, shape, T, threads, options.references, kernels); });
+            [=](benchmark::State &state) { runCase(state, shape, T, threads, options, kernels); });
         b->UseManualTime()->Unit(benchmark::kMillisecond);
         b->ComputeStatistics("min", statMin)->ComputeStatistics("max", statMax);
         if (options.setMinTime)

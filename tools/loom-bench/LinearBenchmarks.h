@@ -14,6 +14,8 @@
 #include "KernelHarness.h"
 #include "Shapes.h"
 
+#include "loom/AnonymousMemory.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +30,7 @@ struct LinearBenchOptions {
   double gemmMinSeconds = 0.5;
   bool setMinTime = true;
   bool references = true;          // oneDNN/OpenBLAS (off: probes only)
+  PageSize weightPages = PageSize::Small; // of the GEMV weights and the bandwidth probe
 };
 
 // The kernels the cases need (one per shape), to build into one library first.

@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include <immintrin.h>
-#include <sys/mman.h>
 
 namespace loom::bench {
 namespace {
@@ -76,16 +75,10 @@ double dotPeak(ThreadTeam &team, uint64_t iterations, bool int8) {
 
 } // namespace
 
-BandwidthProbe::BandwidthProbe(uint64_t bytes) {
-  bytes_ = (bytes + 4095) / 4096 * 4096;
-  void *p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    fail("bandwidth probe: cannot map ", bytes_, " bytes");
-  data_ = static_cast<uint8_t *>(p);
-  std::memset(data_, 1, bytes_); // commit every page before timing
+BandwidthProbe::BandwidthProbe(uint64_t bytes, PageSize pages)
+    : bytes_((bytes + 4095) / 4096 * 4096), memory_(bytes_, pages, "bandwidth probe") {
+  std::memset(memory_.data(), 1, bytes_); // commit every page before timing
 }
-
-BandwidthProbe::~BandwidthProbe() { munmap(data_, bytes_); }
 
 double BandwidthProbe::read(ThreadTeam &team) {
   float sums[64] = {};
@@ -95,7 +88,7 @@ double BandwidthProbe::read(ThreadTeam &team) {
     uint64_t blocks = bytes_ / 128;
     uint64_t first = blocks * uint64_t(index) / uint64_t(count);
     uint64_t last = blocks * uint64_t(index + 1) / uint64_t(count);
-    sums[index % 64] = streamSum(data_ + first * 128, data_ + last * 128);
+    sums[index % 64] = streamSum(memory_.data() + first * 128, memory_.data() + last * 128);
   });
   double elapsed = seconds(start);
   for (float s : sums)

@@ -6,6 +6,8 @@
 
 #include "ThreadTeam.h"
 
+#include "loom/AnonymousMemory.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -14,18 +16,15 @@ namespace loom::bench {
 
 class BandwidthProbe {
 public:
-  // A buffer of `bytes` (rounded up to 4 KiB), filled once so its pages are resident.
-  explicit BandwidthProbe(uint64_t bytes);
-  ~BandwidthProbe();
-  BandwidthProbe(const BandwidthProbe &) = delete;
-  BandwidthProbe &operator=(const BandwidthProbe &) = delete;
+  // A buffer of `bytes` (rounded up to 4 KiB) in `pages`, filled once so they are resident.
+  explicit BandwidthProbe(uint64_t bytes, PageSize pages = PageSize::Small);
   uint64_t bytes() const { return bytes_; }
   // Reads the whole buffer once with 256-bit loads split over the team; returns the seconds.
   double read(ThreadTeam &team);
 
 private:
-  uint8_t *data_ = nullptr;
   uint64_t bytes_ = 0;
+  AnonymousMemory memory_;
   volatile float sink_ = 0;
 };
 

@@ -164,6 +164,10 @@ int main(int argc, char **argv) {
   app.add_option("--repetitions", e2eOptions.repetitions, "--e2e: measured runs")->check(CLI::PositiveNumber);
   app.add_option("--e2e-threads", e2eOptions.threads, "--e2e: kernel threads (0: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--e2e-out", e2eOut, "--e2e: write the results as JSON here");
+  bool hugePages = false;
+  app.add_flag("--huge-pages", hugePages,
+               "2 MiB transparent huge pages: --e2e reads the artifact into them instead of "
+               "mapping it; gemv puts its weights and the bandwidth probe in them");
   try {
     app.parse(count, args.data());
   } catch (const CLI::ParseError &e) {
@@ -173,6 +177,7 @@ int main(int argc, char **argv) {
   try {
     if (!e2e.empty()) {
       e2eOptions.artifact = e2e;
+      e2eOptions.hugePages = hugePages;
       nlohmann::json result = loom::bench::runEndToEnd(e2eOptions);
       if (!e2eOut.empty()) {
         std::ofstream out(e2eOut);
@@ -219,6 +224,7 @@ int main(int argc, char **argv) {
     options.prefillTokens = tokens;
     options.setMinTime = !userMinTime;
     options.references = !noReferences;
+    options.weightPages = hugePages ? loom::PageSize::Huge : loom::PageSize::Small;
 
     std::fprintf(stderr, "loom-bench: generating %zu linear kernels for target %s...\n",
                  loom::bench::linearKernelSpecs(shapes).size(), target.c_str());

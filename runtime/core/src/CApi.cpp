@@ -61,12 +61,26 @@ uint32_t loom_api_version(void) { return LOOM_API_VERSION; }
 const char *loom_last_error(void) { return lastError.c_str(); }
 
 loom_status loom_model_open(const char *path, loom_model **model) {
-  if (path == nullptr || model == nullptr)
-    return invalid("loom_model_open: path and model must not be null");
+  loom_model_options options;
+  loom_model_options_init(&options);
+  return loom_model_open_with(path, &options, model);
+}
+
+void loom_model_options_init(loom_model_options *options) {
+  if (options)
+    *options = loom_model_options{0};
+}
+
+loom_status loom_model_open_with(const char *path, const loom_model_options *options,
+                                 loom_model **model) {
+  if (path == nullptr || options == nullptr || model == nullptr)
+    return invalid("loom_model_open: path, options and model must not be null");
   *model = nullptr;
   return guarded(LOOM_ERROR_MODEL, [&] {
     auto handle = std::make_unique<loom_model>();
-    handle->model = loom::Model::open(path);
+    handle->model = loom::Model::open(path, options->huge_page_copy
+                                                ? loom::ArtifactMemory::HugePageCopy
+                                                : loom::ArtifactMemory::Mapped);
     *model = handle.release();
     return LOOM_OK;
   });

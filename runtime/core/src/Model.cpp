@@ -35,9 +35,9 @@ int64_t innerInputWidth(const fb::EntryPoint *entry) {
 
 Model::~Model() = default;
 
-std::shared_ptr<const Model> Model::open(const std::string &path) {
+std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory memory) {
   std::shared_ptr<Model> model(new Model());
-  model->artifact_ = Artifact::open(path);
+  model->artifact_ = Artifact::open(path, memory);
   const fb::Model &m = model->artifact_->manifest();
   if (m.min_runtime_version() > kRuntimeVersion)
     fail(path, ": the artifact needs runtime version ", m.min_runtime_version(),

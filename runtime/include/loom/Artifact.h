@@ -11,16 +11,28 @@ namespace loom {
 namespace fb {
 struct Model;
 }
+class AnonymousMemory;
 
 struct ByteSpan {
   const uint8_t *data = nullptr;
   uint64_t size = 0;
 };
 
+// Where an artifact's bytes live once opened.
+enum class ArtifactMemory {
+  // The file mapped read-only: instant open, pages shared with the page cache, 4 KiB pages.
+  Mapped,
+  // The file read into anonymous memory that asks for 2 MiB transparent huge pages
+  // (madvise): decode reads every weight once per token, and 4 KiB pages cost it a TLB miss
+  // every 4 KiB. Without transparent huge pages the copy still works, with small pages.
+  HugePageCopy,
+};
+
 class Artifact {
 public:
   // Throws loom::Error naming the file and what is wrong.
-  static std::shared_ptr<const Artifact> open(const std::string &path);
+  static std::shared_ptr<const Artifact> open(const std::string &path,
+                                              ArtifactMemory memory = ArtifactMemory::Mapped);
   ~Artifact();
 
   const std::string &path() const { return path_; }
@@ -32,6 +44,8 @@ public:
 private:
   Artifact() = default;
   std::string path_;
+  void *mapping_ = nullptr;                // ArtifactMemory::Mapped
+  std::unique_ptr<AnonymousMemory> copy_; // ArtifactMemory::HugePageCopy
   const uint8_t *base_ = nullptr;
   uint64_t size_ = 0;
   const fb::Model *manifest_ = nullptr;

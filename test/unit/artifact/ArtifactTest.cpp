@@ -202,13 +202,20 @@ protected:
     writeFile(artifact, bytes);
   }
 
+  // The reader's message for `artifact`, the same whether the file is mapped or copied.
   std::string openError() {
-    try {
-      Artifact::open(artifact);
-    } catch (const Error &error) {
-      return error.what();
+    std::string messages[2];
+    const ArtifactMemory memories[2] = {ArtifactMemory::Mapped, ArtifactMemory::HugePageCopy};
+    for (int i = 0; i < 2; ++i) {
+      messages[i] = "<opened without error>";
+      try {
+        Artifact::open(artifact, memories[i]);
+      } catch (const Error &error) {
+        messages[i] = error.what();
+      }
     }
-    return "<opened without error>";
+    EXPECT_EQ(messages[0], messages[1]) << "mapped and huge-page copy disagree";
+    return messages[0];
   }
 
   std::vector<std::string> dirEntries() {
@@ -319,6 +326,31 @@ TEST_F(ArtifactTest, RoundTripsBytesAndConversions) {
 
   EXPECT_THROW(a->segment(3), Error);
   EXPECT_THROW(a->tensorData(5), Error);
+}
+
+TEST_F(ArtifactTest, HugePageCopyHoldsTheFileAlignedToHugePages) {
+  writeArtifact(contents(), artifact, [](const std::string &) {});
+  auto mapped = Artifact::open(artifact);
+  auto copy = Artifact::open(artifact, ArtifactMemory::HugePageCopy);
+  const Bytes file = readFile(artifact);
+  ASSERT_EQ(copy->fileSize(), file.size());
+  const fb::Model &m = copy->manifest();
+  ByteSpan first = copy->segment(0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(first.data - m.segments()->Get(0)->offset()) % (2u << 20), 0u)
+      << "the copy starts on a 2 MiB boundary";
+  for (uint32_t i = 0; i < m.segments()->size(); ++i) {
+    ByteSpan a = mapped->segment(i), b = copy->segment(i);
+    ASSERT_EQ(a.size, b.size);
+    EXPECT_NE(a.data, b.data);
+    EXPECT_EQ(Bytes(a.data, a.data + a.size), Bytes(b.data, b.data + b.size)) << "segment " << i;
+  }
+  for (uint32_t i = 0; i < m.tensors()->size(); ++i) {
+    const fb::Tensor *tensor = m.tensors()->Get(i);
+    const uint64_t at = m.segments()->Get(tensor->segment())->offset() + tensor->offset();
+    ByteSpan b = copy->tensorData(i);
+    EXPECT_EQ(Bytes(b.data, b.data + b.size), Bytes(file.begin() + at, file.begin() + at + b.size))
+        << "tensor " << i;
+  }
 }
 
 TEST_F(ArtifactTest, StreamsTensorsLargerThanOneChunk) {

@@ -522,6 +522,36 @@ TEST_F(SessionTest, ArtifactRefusals) {
   std::remove(path.c_str());
 }
 
+// Reading the artifact into huge pages changes where the bytes live, not what runs.
+TEST_F(SessionTest, CApiHugePageCopyRunsLikeTheMapping) {
+  loom_model_options modelOptions;
+  loom_model_options_init(&modelOptions);
+  EXPECT_EQ(modelOptions.huge_page_copy, 0);
+  loom_model *model = nullptr;
+  EXPECT_EQ(loom_model_open_with(artifact->c_str(), nullptr, &model), LOOM_ERROR_INVALID_ARGUMENT);
+  std::vector<float> logits[2];
+  for (int copy = 0; copy < 2; ++copy) {
+    modelOptions.huge_page_copy = copy;
+    ASSERT_EQ(loom_model_open_with(artifact->c_str(), &modelOptions, &model), LOOM_OK)
+        << loom_last_error();
+    loom_session_options options;
+    loom_session_options_init(&options);
+    options.threads = 1;
+    loom_session *session = nullptr;
+    ASSERT_EQ(loom_session_create(model, &options, &session), LOOM_OK) << loom_last_error();
+    int32_t prompt[] = {2, 5, 7};
+    logits[copy].assign(3 * kVocab, 0.0f);
+    EXPECT_EQ(loom_session_prefill(session, prompt, 3, nullptr, 0, 1, logits[copy].data(),
+                                   logits[copy].size()),
+              LOOM_OK)
+        << loom_last_error();
+    loom_session_destroy(session);
+    loom_model_close(model);
+  }
+  EXPECT_NE(logits[0], std::vector<float>(logits[0].size(), 0.0f));
+  EXPECT_EQ(logits[0], logits[1]);
+}
+
 TEST_F(SessionTest, CApi) {
   EXPECT_EQ(loom_api_version(), static_cast<uint32_t>(LOOM_API_VERSION));
   loom_model *model = nullptr;

@@ -33,7 +33,8 @@ class Model {
 public:
   // Opens and verifies the artifact, checks runtime version and CPU features, loads the
   // tokenizer and the kernels. Throws loom::Error naming the file.
-  static std::shared_ptr<const Model> open(const std::string &path);
+  static std::shared_ptr<const Model> open(const std::string &path,
+                                           ArtifactMemory memory = ArtifactMemory::Mapped);
   ~Model();
 
   const std::string &path() const { return artifact_->path(); }
