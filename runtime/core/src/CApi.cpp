@@ -74,7 +74,7 @@ void loom_model_options_init(loom_model_options *options) {
 loom_status loom_model_open_with(const char *path, const loom_model_options *options,
                                  loom_model **model) {
   if (path == nullptr || options == nullptr || model == nullptr)
-    return invalid("loom_model_open: path, options and model must not be null");
+    return invalid("loom_model_open_with: path, options and model must not be null");
   *model = nullptr;
   return guarded(LOOM_ERROR_MODEL, [&] {
     auto handle = std::make_unique<loom_model>();
