@@ -34,7 +34,7 @@ constexpr int kMaxReductionBlock = 32;
 // panel: 12 accumulators, 2 weight vectors and 1 broadcast activation of AVX2's 16 registers,
 // 12 FMAs per input for 2 loads + 6 broadcasts. A tile's 6 tokens x 256 inputs of x (6 KiB,
 // copied from x once per panel) stay in L1 across the task's 16 row tiles. More rows per task
-// amortise that copy and x's reads from L3 (loom-bench, Zen 3, 1 thread: tasks of 64 rows ran
+// amortise that copy and x's reads from L3 (loom-bench, Zen 4, 1 thread: tasks of 64 rows ran
 // at 0.74-0.89 of oneDNN, of 256 rows at 0.92-0.99).
 constexpr int kGemmTaskRows = 256;
 constexpr int kGemmDepth = 256;

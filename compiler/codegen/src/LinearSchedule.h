@@ -26,7 +26,7 @@ namespace loom::codegen::detail {
 // Token counts from which the GEMM path runs (a run-time condition in the generated code).
 constexpr int kGemmMinTokens = 64;
 // GEMV: weight rows of at most this many bytes are read one at a time, so that a task's rows
-// are one sequential stream (loom-bench, Zen 3, one thread: 3840-column bf16 rows 54% of the
+// are one sequential stream (loom-bench, Zen 4, one thread: 3840-column bf16 rows 54% of the
 // bandwidth alone vs 40% four at a time); longer rows go several at a time, sharing each
 // activation load (15360-column bf16 rows: 51% vs 31% alone).
 constexpr int64_t kShortRowBytes = 8192;
