@@ -181,7 +181,8 @@ struct CaseData {
 CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references, PageSize pages,
                    KernelEntry entry, const std::string &symbol) {
   static std::unique_ptr<CaseData> current;
-  const std::string key = symbol + "/" + std::to_string(tokens) + "/" + std::to_string(references);
+  const std::string key = symbol + "/" + std::to_string(tokens) + "/" + std::to_string(references) +
+                          (pages == PageSize::Huge ? "/huge" : "");
   if (current && current->key == key)
     return *current;
   current.reset(); // free the previous case before allocating this one

@@ -26,7 +26,8 @@ constexpr int kWideBlock = 256;
 constexpr float kActivationLevels = 32767.0f;         // int16 activations: +-32767
 // GEMV (decode): rows per task, and rows per register tile by row length (kShortRowBytes,
 // LinearSchedule.h: 3840-column q8 rows alone, 15360-column ones 4 at a time: 45% of the
-// bandwidth vs 31% alone). `kChains` accumulators per row keep the FMAs independent.
+// bandwidth vs 31% alone). A row read alone gets `kChains` accumulators to keep its FMAs
+// independent; a tile's rows have one each (more would spill).
 constexpr int kGemvRowsPerTask = 64;
 constexpr int kGemvLongRowTile = 4;
 constexpr int kChains = 2;
@@ -87,8 +88,8 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
 
   // The block dot products and their scales; GEMV and GEMM each define their own, so that
   // each has its own compute levels (the select below keeps one per specialization).
-  // GEMV: `chains` accumulators per row (a step covers one block per chain); the GEMM tile has
-  // enough independent accumulators with one.
+  // GEMV: `chains` accumulators for a row read alone (a step covers one block per chain); the
+  // long-row and GEMM tiles have enough independent accumulators with one.
   const int gemvChains = gemvTileRows(w) == 1 && blocks % kChains == 0 ? kChains : 1;
   struct Products {
     Func dot, coef;
