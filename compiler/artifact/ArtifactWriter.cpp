@@ -38,6 +38,15 @@ std::string gib(uint64_t bytes) {
   return out.str();
 }
 
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::ostringstream out;
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i)
+    out << (i ? ", " : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
 uint64_t checkedNumel(const fb::TensorT &tensor) {
   uint64_t numel = 1;
   for (int64_t dim : tensor.shape) {
@@ -210,17 +219,24 @@ void checkQuantized(const fb::TensorT &tensor) {
                                  tensor.row_group != int64_t(quant::kQ4GroupRows)))
     fail("tensor '", tensor.name, "': row_group ", tensor.row_group, " is only defined as ",
          quant::kQ4GroupRows, " for Q4Group tensors");
-  const int64_t groupRows = std::max<int64_t>(1, tensor.row_group);
-  std::vector<int64_t> packed{(tensor.logical_shape[0] + groupRows - 1) / groupRows,
-                              groupRows * int64_t(packedRowBytes(tensor))};
+  const uint64_t rows = uint64_t(tensor.logical_shape[0]), cols = uint64_t(tensor.logical_shape[1]);
+  const uint64_t panel = quant::q4ColumnPanel(rows, cols, uint64_t(tensor.group_size));
+  if (tensor.column_panel != 0 && (tensor.row_group == 0 || uint64_t(tensor.column_panel) != panel))
+    fail("tensor '", tensor.name, "': column_panel ", tensor.column_panel, " for row_group ",
+         tensor.row_group, " and ", cols, " columns, expected ", tensor.row_group ? panel : 0);
+  std::vector<int64_t> packed;
+  if (tensor.column_panel != 0) {
+    packed = {int64_t(rows / quant::kQ4BandRows), int64_t(cols / panel),
+              int64_t(quant::kQ4BandGroups),
+              int64_t(quant::q4GroupBytes(panel, uint64_t(tensor.group_size)))};
+  } else {
+    const int64_t groupRows = std::max<int64_t>(1, tensor.row_group);
+    packed = {(tensor.logical_shape[0] + groupRows - 1) / groupRows,
+              groupRows * int64_t(packedRowBytes(tensor))};
+  }
   if (tensor.dtype != fb::DType::U8 || tensor.shape != packed)
-    fail("tensor '", tensor.name, "': a ", scheme, " tensor must be U8 [", packed[0], ", ",
-         packed[1], "], found ", fb::EnumNameDType(tensor.dtype), " of rank ", tensor.shape.size());
-  // A chunk of the writer holds at least one row group of f32 source rows.
-  const uint64_t columnLimit = kChunkBytes / 4 / uint64_t(groupRows);
-  if (uint64_t(tensor.logical_shape[1]) > columnLimit)
-    fail("tensor '", tensor.name, "': rows of ", tensor.logical_shape[1],
-         " columns are too long to quantize (limit ", columnLimit, ")");
+    fail("tensor '", tensor.name, "': a ", scheme, " tensor must be U8 ", shapeText(packed),
+         ", found ", fb::EnumNameDType(tensor.dtype), " of rank ", tensor.shape.size());
 }
 
 // Streams a quantized tensor: whole source rows per read, each converted to f32 and packed.
@@ -230,12 +246,20 @@ void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const st
   const uint64_t rows = uint64_t(tensor.logical_shape[0]), cols = uint64_t(tensor.logical_shape[1]);
   const uint64_t inElem = dtypeSize(tensor.source_dtype), rowIn = cols * inElem;
   const uint64_t rowOut = packedRowBytes(tensor);
-  // Row groups (QuantLayout.h): chunks of whole groups, packed row by row, then rearranged.
+  // Row groups (QuantLayout.h): chunks of whole groups (whole bands with column panels), packed
+  // row by row, then rearranged in place.
   const uint64_t groupRows = uint64_t(std::max<int64_t>(1, tensor.row_group));
+  const uint64_t panel = uint64_t(tensor.column_panel);
+  const uint64_t unitRows = panel ? quant::kQ4BandRows : groupRows;
   const uint64_t rowsPerChunk =
-      std::max<uint64_t>(1, kChunkBytes / std::max(rowIn, rowOut) / groupRows) * groupRows;
+      std::max<uint64_t>(1, kChunkBytes / std::max(rowIn, rowOut) / unitRows) * unitRows;
+  if (inBuffer.size() < rowsPerChunk * rowIn)
+    inBuffer.resize(rowsPerChunk * rowIn);
+  if (outBuffer.size() < rowsPerChunk * rowOut)
+    outBuffer.resize(rowsPerChunk * rowOut);
   std::vector<float> values(cols);
   std::vector<uint8_t> grouped(groupRows > 1 ? groupRows * rowOut : 0);
+  std::vector<uint8_t> band(panel ? quant::kQ4BandRows * rowOut : 0);
   for (uint64_t first = 0; first < rows; first += rowsPerChunk) {
     uint64_t count = std::min(rowsPerChunk, rows - first);
     readAll(sourceFd, tensor.source_file, tensor.name, inBuffer.data(), count * rowIn,
@@ -259,6 +283,11 @@ void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const st
         std::memcpy(outBuffer.data() + at * rowOut, grouped.data(), groupRows * rowOut);
       }
       bytes = (count + groupRows - 1) / groupRows * groupRows * rowOut;
+    }
+    for (uint64_t at = 0; panel && at < count; at += quant::kQ4BandRows) { // whole bands
+      panelQ4Band(outBuffer.data() + at * rowOut, cols, uint64_t(tensor.group_size), panel,
+                  band.data());
+      std::memcpy(outBuffer.data() + at * rowOut, band.data(), band.size());
     }
     writeAll(outFd, outPath, outBuffer.data(), bytes, outOffset + first * rowOut);
   }

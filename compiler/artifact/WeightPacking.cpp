@@ -85,4 +85,18 @@ void groupQ4Rows(const uint8_t *packedRows, uint64_t count, uint64_t cols, uint6
   }
 }
 
+void panelQ4Band(const uint8_t *groups, uint64_t cols, uint64_t group, uint64_t panel,
+                 uint8_t *out) {
+  if (panel == 0 || panel % group != 0 || cols % panel != 0)
+    fail("q4 column panel of ", panel, " columns: expected a multiple of the group ", group,
+         " dividing ", cols, " columns");
+  // Scale groups are stored in column order, so a panel of a group is one contiguous slice.
+  const uint64_t groupBytes = quant::q4GroupBytes(cols, group);
+  const uint64_t sliceBytes = quant::q4GroupBytes(panel, group);
+  for (uint64_t p = 0; p < cols / panel; ++p)
+    for (uint64_t g = 0; g < quant::kQ4BandGroups; ++g)
+      std::memcpy(out + (p * quant::kQ4BandGroups + g) * sliceBytes,
+                  groups + g * groupBytes + p * sliceBytes, sliceBytes);
+}
+
 } // namespace loom

@@ -95,16 +95,30 @@ int64_t rowGroupOf(RankedTensorType type, WeightLayout layout) {
   return grouped ? int64_t(quant::kQ4GroupRows) : 1;
 }
 
-// A quantized weight is stored as U8 [rows, packed row bytes], or in the CPU layout's Q4 row
-// groups as U8 [row groups, 8 * packed row bytes] (QuantLayout.h).
+// Columns per stored panel of a quantized weight: QuantLayout.h's rule for Q4 row groups, else
+// 0 (rows whole).
+int64_t columnPanelOf(RankedTensorType type, WeightLayout layout) {
+  if (rowGroupOf(type, layout) == 1)
+    return 0;
+  return int64_t(quant::q4ColumnPanel(uint64_t(type.getDimSize(0)), uint64_t(type.getDimSize(1)),
+                                      uint64_t(weightQuantGroup(weightQuantOf(type)))));
+}
+
+// A quantized weight is stored as U8 [rows, packed row bytes], in the CPU layout's Q4 row
+// groups as U8 [row groups, 8 * packed row bytes], and with long rows cut into column panels
+// as U8 [bands, panels, 8, 8 * packed panel bytes] (QuantLayout.h).
 std::vector<int64_t> packedShapeOf(RankedTensorType type, WeightLayout layout) {
   WeightQuant quant = weightQuantOf(type);
   uint64_t rows = uint64_t(type.getDimSize(0)), cols = uint64_t(type.getDimSize(1));
-  uint64_t rowBytes = quant == WeightQuant::Q8
-                          ? quant::q8RowBytes(cols)
-                          : quant::q4RowBytes(cols, uint64_t(weightQuantGroup(quant)));
+  auto rowBytes = [&](uint64_t columns) {
+    return quant == WeightQuant::Q8 ? quant::q8RowBytes(columns)
+                                    : quant::q4RowBytes(columns, uint64_t(weightQuantGroup(quant)));
+  };
+  if (uint64_t panel = uint64_t(columnPanelOf(type, layout)))
+    return {int64_t(rows / quant::kQ4BandRows), int64_t(cols / panel),
+            int64_t(quant::kQ4BandGroups), int64_t(quant::kQ4GroupRows * rowBytes(panel))};
   uint64_t group = uint64_t(rowGroupOf(type, layout));
-  return {int64_t((rows + group - 1) / group), int64_t(group * rowBytes)};
+  return {int64_t((rows + group - 1) / group), int64_t(group * rowBytes(cols))};
 }
 
 // ---- the fused ops (FuseXxx passes) ----
@@ -239,6 +253,10 @@ private:
       if (int64_t group = rowGroupOf(type, layout_); group > 1) {
         tensor->row_group = group;
         requireRuntime(kRowGroupRuntimeVersion);
+      }
+      if (int64_t panel = columnPanelOf(type, layout_)) {
+        tensor->column_panel = panel;
+        requireRuntime(kColumnPanelRuntimeVersion);
       }
     } else {
       tensor->dtype = dtypeOf(type.getElementType());

@@ -200,17 +200,32 @@ private:
       fail(path_, ": quantized tensor '", name, "' has row_group ", rowGroup, ", expected 0",
            scheme == fb::Quantization::Q4Group ? " or 8" : " for Q8Row");
     const uint64_t groupRows = rowGroup == 0 ? 1 : uint64_t(rowGroup);
-    const uint64_t rowBytes = scheme == fb::Quantization::Q8Row
-                                  ? quant::q8RowBytes(cols)
-                                  : quant::q4RowBytes(cols, uint64_t(group));
-    const uint64_t storedRows = (rows + groupRows - 1) / groupRows;
+    auto rowBytes = [&](uint64_t columns) {
+      return scheme == fb::Quantization::Q8Row ? quant::q8RowBytes(columns)
+                                               : quant::q4RowBytes(columns, uint64_t(group));
+    };
+    std::vector<uint64_t> expected{(rows + groupRows - 1) / groupRows, groupRows * rowBytes(cols)};
+    if (const int64_t panel = tensor.column_panel(); panel != 0) {
+      const uint64_t rule = rowGroup == 0 ? 0 : quant::q4ColumnPanel(rows, cols, uint64_t(group));
+      if (uint64_t(panel) != rule)
+        fail(path_, ": quantized tensor '", name, "' (", shapeText(logical), ", row_group ",
+             rowGroup, ", group_size ", group, ") has column_panel ", panel, ", expected ", rule);
+      expected = {rows / quant::kQ4BandRows, cols / uint64_t(panel), quant::kQ4BandGroups,
+                  quant::kQ4GroupRows * rowBytes(uint64_t(panel))};
+    }
     const auto *shape = tensor.shape();
-    if (tensor.dtype() != fb::DType::U8 || !shape || shape->size() != 2 ||
-        uint64_t(shape->Get(0)) != storedRows || uint64_t(shape->Get(1)) != groupRows * rowBytes)
+    bool matches = tensor.dtype() == fb::DType::U8 && shape && shape->size() == expected.size();
+    for (size_t i = 0; matches && i < expected.size(); ++i)
+      matches = uint64_t(shape->Get(flatbuffers::uoffset_t(i))) == expected[i];
+    if (!matches) {
+      std::string want;
+      for (uint64_t dim : expected)
+        want += (want.empty() ? "" : ", ") + std::to_string(dim);
       fail(path_, ": quantized tensor '", name, "' (", fb::EnumNameQuantization(scheme), " ",
-           shapeText(logical), ", row_group ", rowGroup, ") must be U8 [", storedRows, ", ",
-           groupRows * rowBytes, "], found ", fb::EnumNameDType(tensor.dtype()), " ",
+           shapeText(logical), ", row_group ", rowGroup, ", column_panel ", tensor.column_panel(),
+           ") must be U8 [", want, "], found ", fb::EnumNameDType(tensor.dtype()), " ",
            shapeText(shape));
+    }
   }
 
   void checkSegmentIndex(const char *field, uint32_t index) {

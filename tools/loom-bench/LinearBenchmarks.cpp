@@ -3,6 +3,7 @@
 #include "Probes.h"
 #include "References.h"
 
+#include "loom/Artifact/WeightPacking.h"
 #include "loom/Error.h"
 #include "loom/QuantLayout.h"
 
@@ -130,6 +131,14 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
           m.f32[uint64_t(r) * uint64_t(cols) + c] = float(q) * 0.0078125f;
         }
     }
+    // Long rows: each band of row groups rearranged into its column panels, as the writer does.
+    if (uint64_t panel = quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), group)) {
+      std::vector<uint8_t> band(quant::kQ4BandGroups * groupBytes);
+      for (uint64_t at = 0; at < m.stored.size(); at += band.size()) {
+        panelQ4Band(m.stored.data() + at, uint64_t(cols), group, panel, band.data());
+        std::memcpy(m.stored.data() + at, band.data(), band.size());
+      }
+    }
     break;
   }
   }
@@ -151,6 +160,10 @@ std::vector<int64_t> storedShape(ElementType type, int64_t rows, int64_t cols) {
   if (type == ElementType::F32 || type == ElementType::BF16)
     return {rows, cols};
   if (type == ElementType::Q4G32 || type == ElementType::Q4G128) {
+    const uint64_t group = type == ElementType::Q4G32 ? 32 : 128;
+    if (uint64_t panel = quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), group))
+      return {int64_t(uint64_t(rows) / quant::kQ4BandRows), int64_t(uint64_t(cols) / panel),
+              int64_t(quant::kQ4BandGroups), int64_t(quant::q4GroupBytes(panel, group))};
     const int64_t groups = int64_t(quant::q4RowGroups(uint64_t(rows)));
     return {groups, int64_t(matrixBytes(type, rows, cols) / uint64_t(groups))};
   }

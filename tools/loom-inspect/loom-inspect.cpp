@@ -156,6 +156,8 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
       if (t->quantization() != fb::Quantization::None) { // packed bytes of a [rows, cols] matrix
         tensors.back()["quantization"] = fb::EnumNameQuantization(t->quantization());
         tensors.back()["group_size"] = t->group_size();
+        tensors.back()["row_group"] = t->row_group();
+        tensors.back()["column_panel"] = t->column_panel();
         tensors.back()["logical_shape"] = shapeJson(t->logical_shape());
       }
     }

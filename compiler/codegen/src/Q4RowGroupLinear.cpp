@@ -40,10 +40,11 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   const int group = int(w.scaleGroupColumns());
   const int blocksPerScale = group / kBlock;
   const int scaleGroupBytes = int(quant::q4ScaleGroupBytes(uint64_t(group)));
-  const int blocks = int(w.cols / kBlock);
+  const int panels = int(w.panels());
+  const int blocksPerPanel = int(w.columnsPerPanel() / kBlock);
   const int rows = int(w.rows);
 
-  Var o("o"), t("t"), r("r"), g("g"), b("b"), j("j"), p2("p"), k("k");
+  Var o("o"), t("t"), r("r"), g("g"), b("b"), pn("pn"), j("j"), p2("p"), k("k");
 
   // Activations, once per call: int8 per token and block, and the zero point's share of every
   // dot product, -8 * sum(xq).
@@ -58,28 +59,31 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   Func ones("q4g_ones");
   ones(j) = cast<int16_t>(1);
 
-  // The weights of (row r of group g, block b): byte i of chunk `chunk` and the f16 scale.
-  auto weightByte = [&](Expr chunk, Expr i, Expr block) {
+  // The weights of (row r of group g, block `block` of panel `panel`): byte i of chunk `chunk`
+  // and the f16 scale.
+  auto weightByte = [&](Expr chunk, Expr i, Expr panel, Expr block) {
     Expr offset = (block / blocksPerScale) * scaleGroupBytes +
                   (block % blocksPerScale) * (kBlock / 8) * kChunkBytes + chunk * kChunkBytes +
                   4 * r + i;
-    return w.param(offset, g);
+    return w.rowGroupByte(g, panel, offset);
   };
   // The f16 scale as an f32 of 2^-112 times its value: the f16's sign, exponent and mantissa
   // moved into the f32's fields, the high byte sign-extended so that one mask keeps the sign
   // and clears the exponent's top bits (Halide 14 converts float16 in software; scales are
   // finite). xScale carries the 2^112.
-  auto weightScaleOver2To112 = [&](Expr block) {
+  auto weightScaleOver2To112 = [&](Expr panel, Expr block) {
     Expr low = (block / blocksPerScale) * scaleGroupBytes + kGroupRows * group / 2 + r;
-    Expr high = cast<int32_t>(reinterpret<int8_t>(w.param(low + kGroupRows, g)));
+    Expr high = cast<int32_t>(reinterpret<int8_t>(w.rowGroupByte(g, panel, low + kGroupRows)));
     Expr bits = (reinterpret<uint32_t>(high << 21) & cast<uint32_t>(Expr(uint64_t(0x8fe00000u)))) |
-                (cast<uint32_t>(w.param(low, g)) << 13);
+                (cast<uint32_t>(w.rowGroupByte(g, panel, low)) << 13);
     return reinterpret<float>(bits);
   };
   constexpr float k2To112 = 5.192296858534828e33f;
 
-  // The block products for (r, g, t, b); GEMV and GEMM each define their own Funcs, so that
-  // each has its own compute levels (the select below keeps one per specialization).
+  // The block products for (r, g, t) and block b of panel pn (block pn * blocksPerPanel + b of
+  // the row); GEMV and GEMM each define their own Funcs, so that each has its own compute
+  // levels (the select below keeps one per specialization). steps runs over the panels' blocks
+  // in column order.
   struct Products {
     Func pairs, sum16, dot, acc;
     RDom pair, halves, widen, steps;
@@ -87,26 +91,29 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   auto products = [&](const std::string &name) {
     Products a{Func(name + "_pairs"), Func(name + "_sum16"), Func(name + "_dot"),
                Func(name + "_acc"), RDom(0, 2, name + "_pair"), RDom(0, kHalves, name + "_half"),
-               RDom(0, 2, name + "_widen"), RDom(0, blocks, name + "_block")};
+               RDom(0, 2, name + "_widen"),
+               RDom(0, blocksPerPanel, 0, panels, name + "_block")};
     Expr chunk = k / 2, high = k % 2;
-    Expr byte = weightByte(chunk, 2 * p2 + a.pair, b);
+    Expr byte = weightByte(chunk, 2 * p2 + a.pair, pn, b);
     Expr nibble = select(high == 0, byte & cast<uint8_t>(15), byte >> 4);
     Expr column = chunk * 8 + high * 4 + 2 * p2 + a.pair;
-    a.pairs(p2, r, k, g, t, b) = cast<int16_t>(0);
+    Expr rowBlock = pn * blocksPerPanel + b;
+    a.pairs(p2, r, k, g, t, b, pn) = cast<int16_t>(0);
     // Saturating, so that the reduction is vpmaddubsw's (Halide cannot prove saturating_add
     // associative, hence atomic(true) below); the bound above keeps it exact.
-    a.pairs(p2, r, k, g, t, b) =
-        saturating_add(a.pairs(p2, r, k, g, t, b),
-                       cast<int16_t>(nibble) * cast<int16_t>(xq(column, b, t)));
-    a.sum16(p2, r, g, t, b) = cast<int16_t>(0);
-    a.sum16(p2, r, g, t, b) += a.pairs(p2, r, a.halves, g, t, b);
-    a.dot(r, g, t, b) = zeroShare(b, t);
-    a.dot(r, g, t, b) += cast<int32_t>(a.sum16(a.widen, r, g, t, b)) * cast<int32_t>(ones(a.widen));
-    Expr block = a.steps;
+    a.pairs(p2, r, k, g, t, b, pn) =
+        saturating_add(a.pairs(p2, r, k, g, t, b, pn),
+                       cast<int16_t>(nibble) * cast<int16_t>(xq(column, rowBlock, t)));
+    a.sum16(p2, r, g, t, b, pn) = cast<int16_t>(0);
+    a.sum16(p2, r, g, t, b, pn) += a.pairs(p2, r, a.halves, g, t, b, pn);
+    a.dot(r, g, t, b, pn) = zeroShare(rowBlock, t);
+    a.dot(r, g, t, b, pn) +=
+        cast<int32_t>(a.sum16(a.widen, r, g, t, b, pn)) * cast<int32_t>(ones(a.widen));
+    Expr block = a.steps.x, panel = a.steps.y;
     a.acc(r, g, t) = 0.0f;
-    a.acc(r, g, t) +=
-        cast<float>(a.dot(r, g, t, block)) *
-        (weightScaleOver2To112(block) * (xScale(block, t) * k2To112));
+    a.acc(r, g, t) += cast<float>(a.dot(r, g, t, block, panel)) *
+                      (weightScaleOver2To112(panel, block) *
+                       (xScale(panel * blocksPerPanel + block, t) * k2To112));
     return a;
   };
   auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
@@ -123,12 +130,10 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   zeroShare.update().parallel(t);
   ones.compute_root().bound(j, 0, 2);
 
-  // Per accumulator tile (all its tokens unrolled) and block: the pair sums of the block's
-  // 8 nibble halves, their int16 total and the widened dot product, all in registers.
-  auto scheduleTile = [&](Products &a, LoopLevel tile) {
-    a.acc.compute_at(tile).bound(r, 0, kGroupRows).vectorize(r).unroll(t);
-    a.acc.update().reorder(r, t, a.steps).vectorize(r).unroll(t);
-    LoopLevel block = LoopLevel(a.acc, a.steps);
+  // Per block of an accumulator: the pair sums of the block's 8 nibble halves, their int16
+  // total and the widened dot product, all in registers.
+  auto scheduleBlockProducts = [&](Products &a) {
+    LoopLevel block = LoopLevel(a.acc, a.steps.x);
     a.dot.compute_at(block).vectorize(r).unroll(t);
     a.dot.update().reorder(a.widen, r, t).atomic().vectorize(a.widen).vectorize(r).unroll(t);
     a.sum16.compute_at(block).vectorize(p2).vectorize(r).unroll(t);
@@ -147,6 +152,12 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
         .vectorize(r)
         .unroll(k)
         .unroll(t);
+  };
+  // An accumulator tile (one group, all its tokens unrolled) over every block of the row.
+  auto scheduleTile = [&](Products &a, LoopLevel tile) {
+    a.acc.compute_at(tile).bound(r, 0, kGroupRows).vectorize(r).unroll(t);
+    a.acc.update().reorder(r, t, a.steps.x, a.steps.y).vectorize(r).unroll(t);
+    scheduleBlockProducts(a);
   };
 
   // Rows split into groups of 8 (one vector); a partial last group only when rows % 8 != 0.
@@ -168,12 +179,26 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   scheduleTile(gemm, LoopLevel(out, tbi));
 
   // GEMV: per task kGemvGroupsPerTask groups, each group's rows read once per token.
-  out.split(o, og, oi, kGroupRows, rowTail)
-      .split(og, ogo, ogi, kGemvGroupsPerTask, TailStrategy::GuardWithIf)
+  if (panels == 1) {
+    out.split(o, og, oi, kGroupRows, rowTail)
+        .split(og, ogo, ogi, kGemvGroupsPerTask, TailStrategy::GuardWithIf)
+        .reorder(oi, t, ogi, ogo)
+        .vectorize(oi)
+        .parallel(ogo);
+    scheduleTile(gemv, LoopLevel(out, t));
+    return;
+  }
+  // GEMV over column panels (whole bands of rows): a task is one band, stored panel by panel,
+  // and runs panel by panel over all its groups, so that it reads one sequential stream and a
+  // panel's activations stay in L1 for all 64 rows.
+  out.split(o, og, oi, kGroupRows, TailStrategy::RoundUp)
+      .split(og, ogo, ogi, int(quant::kQ4BandGroups), TailStrategy::RoundUp)
       .reorder(oi, t, ogi, ogo)
       .vectorize(oi)
       .parallel(ogo);
-  scheduleTile(gemv, LoopLevel(out, t));
+  gemv.acc.compute_at(out, ogo).bound(r, 0, kGroupRows).vectorize(r);
+  gemv.acc.update().reorder(r, gemv.steps.x, g, gemv.steps.y, t).vectorize(r);
+  scheduleBlockProducts(gemv);
 }
 
 } // namespace loom::codegen::detail

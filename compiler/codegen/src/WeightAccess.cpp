@@ -85,9 +85,27 @@ WeightMatrix weightMatrix(const std::string &name, ElementType type, int64_t row
     if (cols % group != 0)
       fail("kernel spec: weight '", name, "' has ", cols,
            " columns, not a multiple of the q4 group ", group);
-    w.param = ImageParam(UInt(8), 2, name);
-    constrainDense(w.param, int64_t(quant::q4GroupBytes(uint64_t(cols), uint64_t(group))),
-                   int64_t(quant::q4RowGroups(uint64_t(rows))));
+    w.panelColumns = int64_t(quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), uint64_t(group)));
+    if (w.panelColumns == 0) {
+      w.param = ImageParam(UInt(8), 2, name);
+      constrainDense(w.param, int64_t(quant::q4GroupBytes(uint64_t(cols), uint64_t(group))),
+                     int64_t(quant::q4RowGroups(uint64_t(rows))));
+      break;
+    }
+    // [bands, panels, groups of a band, panel bytes of a group], dim 0 innermost.
+    const int64_t extents[] = {
+        int64_t(quant::q4GroupBytes(uint64_t(w.panelColumns), uint64_t(group))),
+        int64_t(quant::kQ4BandGroups), cols / w.panelColumns,
+        rows / int64_t(quant::kQ4BandRows)};
+    w.param = ImageParam(UInt(8), 4, name);
+    int64_t stride = 1;
+    for (int d = 0; d < 4; ++d) {
+      if (stride * extents[d] > std::numeric_limits<int32_t>::max())
+        fail("kernel spec: weight '", name, "' of ", rows, " x ", cols,
+             " elements exceeds the 32-bit extents of kernel buffers");
+      w.param.dim(d).set_bounds(0, int(extents[d])).set_stride(int(stride));
+      stride *= extents[d];
+    }
     break;
   }
   }
@@ -104,10 +122,11 @@ Expr WeightMatrix::scale(Expr row, Expr col) const {
   case ElementType::Q4G32:
   case ElementType::Q4G128: { // quant::q4GroupScaleByteOf: two planes of bytes
     const int group = int(groupOf(type)), rows = int(quant::kQ4GroupRows);
-    Expr low = (col / group) * int(quant::q4ScaleGroupBytes(uint64_t(group))) + rows * group / 2 +
-               row % rows;
-    Expr bits = cast<uint16_t>(param(low, row / rows)) |
-                (cast<uint16_t>(param(low + rows, row / rows)) << 8);
+    const int width = int(columnsPerPanel());
+    Expr low = (col % width / group) * int(quant::q4ScaleGroupBytes(uint64_t(group))) +
+               rows * group / 2 + row % rows;
+    Expr bits = cast<uint16_t>(rowGroupByte(row / rows, col / width, low)) |
+                (cast<uint16_t>(rowGroupByte(row / rows, col / width, low + rows)) << 8);
     return f16ToF32(bits);
   }
   }
@@ -124,9 +143,11 @@ Expr WeightMatrix::integerCode(Expr row, Expr col) const {
   case ElementType::Q4G32:
   case ElementType::Q4G128: { // quant::q4GroupByteOf / q4GroupHighNibble
     const int group = int(groupOf(type)), rows = int(quant::kQ4GroupRows);
-    Expr offset = (col / group) * int(quant::q4ScaleGroupBytes(uint64_t(group))) +
-                  (col % group) / 8 * 32 + 4 * (row % rows) + col % 4;
-    Expr byte = cast<int16_t>(param(offset, row / rows));
+    const int width = int(columnsPerPanel());
+    Expr c = col % width;
+    Expr offset = (c / group) * int(quant::q4ScaleGroupBytes(uint64_t(group))) +
+                  (c % group) / 8 * 32 + 4 * (row % rows) + c % 4;
+    Expr byte = cast<int16_t>(rowGroupByte(row / rows, col / width, offset));
     return select(col % 8 >= 4, byte >> 4, byte & cast<int16_t>(15));
   }
   }
@@ -154,6 +175,19 @@ int WeightMatrix::zeroPoint() const {
 
 int64_t WeightMatrix::scaleGroupColumns() const {
   return type == ElementType::Q8 ? cols : std::max<int64_t>(1, groupOf(type));
+}
+
+int64_t WeightMatrix::panels() const { return panelColumns ? cols / panelColumns : 1; }
+
+int64_t WeightMatrix::columnsPerPanel() const { return panelColumns ? panelColumns : cols; }
+
+Expr WeightMatrix::rowGroupByte(Expr group, Expr panel, Expr offset) const {
+  if (type != ElementType::Q4G32 && type != ElementType::Q4G128)
+    fail("kernel spec: weight '", param.name(), "' is not Q4: it has no row groups");
+  if (panelColumns == 0)
+    return param(offset, group);
+  const int bandGroups = int(quant::kQ4BandGroups);
+  return param(offset, group % bandGroups, panel, group / bandGroups);
 }
 
 Expr WeightMatrix::level(Expr row, Expr col) const {

@@ -14,7 +14,9 @@
 //                    scale), the layout of runtime/include/loom/QuantLayout.h.
 //   Q4G32, Q4G128:   u8 [ceil(rows / 8), 8 * packedRowBytes], QuantLayout.h's row groups
 //                    (8 rows' nibbles interleaved per 4 bytes, planar f16 group scales):
-//                    the CPU layout, read fast by Q4RowGroupLinear.h.
+//                    the CPU layout, read fast by Q4RowGroupLinear.h. Long rows
+//                    (quant::q4ColumnPanel) come in column panels: u8 [rows / 64, panels, 8,
+//                    8 * packed panel row bytes].
 // For F32/BF16/Q8, at(row, col) vectorises over `col` with dense loads when `col` is a vector of
 // 8 or 16 consecutive columns starting at a multiple of the vector width (the natural inner
 // loop); the Q4 accessors are exact for any (row, col) but not meant for hot loops.
@@ -33,6 +35,7 @@ struct WeightMatrix {
   ElementType type = ElementType::F32;
   int64_t rows = 0, cols = 0;
   Halide::ImageParam param; // the kernel argument
+  int64_t panelColumns = 0; // Q4: columns per stored panel (quant::q4ColumnPanel); 0: whole rows
 
   // w[row][col] as f32 (dequantized for the quantized formats).
   Halide::Expr at(Halide::Expr row, Halide::Expr col) const;
@@ -50,6 +53,12 @@ struct WeightMatrix {
   int64_t rowBytes() const;
   // Columns sharing one scale: the row for Q8, the group for Q4; 1 for F32/BF16.
   int64_t scaleGroupColumns() const;
+  // Q4: the stored panels of a row (1 when rows are whole) and their columns.
+  int64_t panels() const;
+  int64_t columnsPerPanel() const;
+  // Q4: byte `offset` of the row-group layout (QuantLayout.h) of panel `panel` of row group
+  // `group`; with whole rows, panel is 0 and the offset runs over the whole group.
+  Halide::Expr rowGroupByte(Halide::Expr group, Halide::Expr panel, Halide::Expr offset) const;
 };
 
 // Declares the ImageParam `name` for a [rows, cols] matrix stored as `type`, with its dense

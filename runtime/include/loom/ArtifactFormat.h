@@ -12,9 +12,11 @@ inline constexpr uint32_t kArtifactFormatVersion = 1;
 // 2: KvCacheLayer.keys_only (k_eq_v layers caching the raw k once). The compiler asks for a
 // version only when it uses what that version added, so other artifacts still run on 1.
 // 3: Tensor.row_group (Q4 matrices of CPU targets stored in groups of 8 rows).
-inline constexpr uint32_t kRuntimeVersion = 3;
+// 4: Tensor.column_panel (long Q4 rows of CPU targets stored in column panels).
+inline constexpr uint32_t kRuntimeVersion = 4;
 inline constexpr uint32_t kKeysOnlyKvRuntimeVersion = 2;
 inline constexpr uint32_t kRowGroupRuntimeVersion = 3;
+inline constexpr uint32_t kColumnPanelRuntimeVersion = 4;
 inline constexpr uint64_t kSegmentAlignment = 4096;
 inline constexpr uint64_t kTensorAlignment = 64;
 

@@ -24,6 +24,13 @@
 //   group / 8 chunks of 32 bytes: chunk k holds columns 8k..8k+7 of the scale group, byte
 //     4r + i the row r's column 8k + i in its low nibble and 8k + 4 + i in its high nibble;
 //   then the 8 rows' f16 scales as two planes: 8 low bytes (rows 0..7), then 8 high bytes.
+//
+// Long rows (CPU targets, Tensor.column_panel = P > 0): a matrix of more than
+// kQ4PanelMaxColumns columns whose rows come in whole bands of 8 groups (64 rows) is cut into
+// column panels of P columns, and each band stores its panels one after another:
+// U8 [rows / 64, cols / P, 8, 8 * q4RowBytes(P)], where [band, p, g] holds the row-group layout
+// above of columns [p * P, (p + 1) * P) of the band's group g. A decode task reads its band as
+// one sequential stream while one panel's activations stay in L1.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +64,22 @@ inline uint64_t q4GroupByteOf(uint64_t r, uint64_t c, uint64_t group) {
 inline bool q4GroupHighNibble(uint64_t c) { return (c % 8) >= 4; }
 inline uint64_t q4GroupScaleByteOf(uint64_t r, uint64_t c, uint64_t group) {
   return (c / group) * q4ScaleGroupBytes(group) + kQ4GroupRows * group / 2 + r;
+}
+
+// Column panels of long rows (CPU targets).
+constexpr uint64_t kQ4BandGroups = 8;
+constexpr uint64_t kQ4BandRows = kQ4BandGroups * kQ4GroupRows;
+constexpr uint64_t kQ4PanelMaxColumns = 4096; // a panel's int8 activations: at most 4 KiB
+// The panel width of a [rows, cols] Q4 matrix with `group` columns per scale: the widest that
+// divides cols into equal panels of whole scale groups, at most kQ4PanelMaxColumns; 0 (rows
+// kept whole) for short rows or rows not in whole bands.
+inline uint64_t q4ColumnPanel(uint64_t rows, uint64_t cols, uint64_t group) {
+  if (cols <= kQ4PanelMaxColumns || rows % kQ4BandRows != 0 || group == 0 || cols % group != 0)
+    return 0;
+  uint64_t panels = (cols + kQ4PanelMaxColumns - 1) / kQ4PanelMaxColumns;
+  while (cols % panels != 0 || (cols / panels) % group != 0)
+    ++panels; // ends at cols / group at the latest
+  return cols / panels;
 }
 
 } // namespace loom::quant

@@ -6,12 +6,14 @@
 #include "loom/Artifact/ArtifactWriter.h"
 #include "loom/ArtifactFormat.h"
 #include "loom/Error.h"
+#include "loom/QuantLayout.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <random>
 #include <stdlib.h>
@@ -109,6 +111,22 @@ Bytes referenceQ4RowGroups(const Bytes &rowsBytes, int64_t rows, int64_t cols, i
           out.push_back(scaleByte(r, sg, half));
     }
   }
+  return out;
+}
+
+// Long Q4 rows in column panels of `panel` columns (the CPU layout): per band of 64 rows, per
+// panel, the row groups of the band's 64 rows restricted to the panel's columns.
+Bytes referenceQ4Panels(const std::vector<float> &w, int64_t rows, int64_t cols, int64_t g,
+                        int64_t panel) {
+  Bytes out;
+  std::vector<float> slice(64 * panel);
+  for (int64_t band = 0; band < rows; band += 64)
+    for (int64_t first = 0; first < cols; first += panel) {
+      for (int64_t r = 0; r < 64; ++r)
+        std::copy_n(&w[(band + r) * cols + first], panel, &slice[r * panel]);
+      Bytes part = referenceQ4RowGroups(referenceQ4(slice, 64, panel, g), 64, panel, g);
+      out.insert(out.end(), part.begin(), part.end());
+    }
   return out;
 }
 
@@ -282,33 +300,92 @@ TEST_F(QuantPackingTest, PacksQ4RowGroupsAcrossWriterChunks) {
   EXPECT_EQ(tensorBytes(*a, 0), referenceQ4RowGroups(referenceQ4(big, rows, cols, 32), rows, cols, 32));
 }
 
-TEST_F(QuantPackingTest, ReaderRefusesAnUnknownRowGroup) {
+TEST_F(QuantPackingTest, PacksLongQ4RowsInColumnPanels) {
+  // 128 rows (2 bands) of 8448 f32 columns: 3 panels of 2816 columns; the writer's 4 MiB chunks
+  // hold one band each.
+  const int64_t rows = 128, cols = 8448, panel = 2816;
+  ASSERT_EQ(quant::q4ColumnPanel(rows, cols, 32), uint64_t(panel));
+  std::vector<float> big(rows * cols);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  for (float &v : big)
+    v = normal(rng);
+  const std::string bigSource = dir + "/long.bin";
+  std::ofstream(bigSource, std::ios::binary)
+      .write(reinterpret_cast<const char *>(big.data()), std::streamsize(big.size() * 4));
+  auto t = std::make_unique<fb::TensorT>();
+  t->name = "long.panels";
+  t->dtype = fb::DType::U8;
+  t->quantization = fb::Quantization::Q4Group;
+  t->group_size = 32;
+  t->row_group = 8;
+  t->column_panel = panel;
+  t->logical_shape = {rows, cols};
+  t->shape = {rows / 64, cols / panel, 8, 8 * (panel / 2 + 2 * (panel / 32))};
+  setTensorSource(*t, {bigSource, 0, fb::DType::F32});
   ArtifactContents c = contents();
-  c.manifest.tensors.push_back(rowGrouped("w.groups", 32, fb::DType::F32));
+  c.manifest.tensors.push_back(std::move(t));
   writeArtifact(std::move(c), artifact);
-  // The same manifest with row_group 4: a scalar, so the manifest keeps its size.
+  auto a = Artifact::open(artifact);
+  EXPECT_EQ(tensorBytes(*a, 0), referenceQ4Panels(big, rows, cols, 32, panel));
+  EXPECT_EQ(a->manifest().tensors()->Get(0)->column_panel(), panel);
+}
+
+TEST_F(QuantPackingTest, ColumnPanelsFollowTheDocumentedRule) {
+  // The widest equal panels of whole scale groups up to 4096 columns, for rows in whole bands.
+  EXPECT_EQ(quant::q4ColumnPanel(3840, 15360, 32), 3840u);  // Gemma 4 12B mlp down_proj
+  EXPECT_EQ(quant::q4ColumnPanel(3840, 15360, 128), 3840u);
+  EXPECT_EQ(quant::q4ColumnPanel(3840, 8192, 32), 4096u);   // full-attention o_proj
+  EXPECT_EQ(quant::q4ColumnPanel(64, 4224, 128), 1408u);    // 2 panels would split a group
+  EXPECT_EQ(quant::q4ColumnPanel(64, 4096, 32), 0u);        // short enough
+  EXPECT_EQ(quant::q4ColumnPanel(3848, 15360, 32), 0u);     // not whole bands
+}
+
+// Rewrites the artifact's manifest with `edit` applied (scalars only, so that its size stays)
+// and returns what opening it says.
+std::string reopenEdited(const std::string &artifact, const std::function<void(fb::ModelT &)> &edit) {
   std::ifstream in(artifact, std::ios::binary);
   Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
   ArtifactPreamble preamble;
   std::memcpy(&preamble, bytes.data(), sizeof preamble);
   std::unique_ptr<fb::ModelT> model(fb::GetModel(bytes.data() + preamble.manifestOffset)->UnPack());
-  model->tensors[0]->row_group = 4;
+  edit(*model);
   flatbuffers::FlatBufferBuilder builder;
   builder.ForceDefaults(true);
   fb::FinishModelBuffer(builder, fb::Model::Pack(builder, model.get()));
-  ASSERT_EQ(builder.GetSize(), preamble.manifestSize);
+  if (builder.GetSize() != preamble.manifestSize)
+    return "the edit changed the manifest's size";
   std::memcpy(bytes.data() + preamble.manifestOffset, builder.GetBufferPointer(), builder.GetSize());
   std::ofstream(artifact, std::ios::binary).write(reinterpret_cast<const char *>(bytes.data()),
                                                   std::streamsize(bytes.size()));
   try {
     Artifact::open(artifact);
-    FAIL() << "expected an error";
   } catch (const Error &e) {
-    EXPECT_NE(std::string(e.what()).find("quantized tensor 'w.groups' has row_group 4, expected 0 or 8"),
-              std::string::npos)
-        << e.what();
+    return e.what();
   }
+  return "no error";
+}
+
+TEST_F(QuantPackingTest, ReaderRefusesAnUnknownRowGroup) {
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(rowGrouped("w.groups", 32, fb::DType::F32));
+  writeArtifact(std::move(c), artifact);
+  std::string error = reopenEdited(artifact, [](fb::ModelT &m) { m.tensors[0]->row_group = 4; });
+  EXPECT_NE(error.find("quantized tensor 'w.groups' has row_group 4, expected 0 or 8"),
+            std::string::npos)
+      << error;
+}
+
+TEST_F(QuantPackingTest, ReaderRefusesAColumnPanelOffTheRule) {
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(rowGrouped("w.groups", 32, fb::DType::F32));
+  writeArtifact(std::move(c), artifact);
+  std::string error = reopenEdited(artifact, [](fb::ModelT &m) { m.tensors[0]->column_panel = 128; });
+  EXPECT_NE(error.find("quantized tensor 'w.groups' ([5, 256], row_group 8, group_size 32) has "
+                       "column_panel 128, expected 0"),
+            std::string::npos)
+      << error;
 }
 
 TEST_F(QuantPackingTest, DequantizedValuesStayWithinHalfAStep) {
@@ -385,6 +462,10 @@ TEST_F(QuantPackingTest, RefusesInconsistentDescriptions) {
   auto groupedShape = rowGrouped("w.groupshape", 32, fb::DType::F32);
   groupedShape->shape = {kRows, kCols / 2 + 16};
   expectError(std::move(groupedShape), "tensor 'w.groupshape': a Q4Group tensor must be U8 [1, 1152]");
+  auto shortPanels = rowGrouped("w.panels", 32, fb::DType::F32);
+  shortPanels->column_panel = 128;
+  expectError(std::move(shortPanels),
+              "tensor 'w.panels': column_panel 128 for row_group 8 and 256 columns, expected 0");
   auto intSource = quantized("w.int", fb::Quantization::Q8Row, 0, fb::DType::F32);
   intSource->source_dtype = fb::DType::I32;
   expectError(std::move(intSource), "cannot quantize I32");

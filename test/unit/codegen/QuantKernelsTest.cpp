@@ -6,6 +6,7 @@
 // not from the kernel's helpers.
 #include "loom/Artifact/WeightPacking.h"
 #include "loom/Codegen/KernelSpec.h"
+#include "loom/QuantLayout.h"
 
 #include <HalideRuntime.h>
 #include <gtest/gtest.h>
@@ -50,10 +51,17 @@ int64_t groupOf(ElementType t) { return t == ElementType::Q4G32 ? 32 : t == Elem
 int64_t rowBytes(ElementType t, int64_t cols) {
   return t == ElementType::Q8 ? cols + 4 : cols / 2 + 2 * (cols / groupOf(t));
 }
-// The stored shape: Q8 one packed row per row; Q4 groups of 8 rows (zero rows pad the last).
+// Q4 long rows: columns per panel (QuantLayout.h's rule), 0 for whole rows.
+int64_t panelOf(ElementType t, int64_t rows, int64_t cols) {
+  return t == ElementType::Q8 ? 0 : int64_t(loom::quant::q4ColumnPanel(rows, cols, groupOf(t)));
+}
+// The stored shape: Q8 one packed row per row; Q4 groups of 8 rows (zero rows pad the last),
+// with long rows as [bands of 64 rows, panels, 8 groups, a group's bytes of one panel].
 std::vector<int64_t> storedShape(ElementType t, int64_t rows, int64_t cols) {
   if (t == ElementType::Q8)
     return {rows, rowBytes(t, cols)};
+  if (int64_t panel = panelOf(t, rows, cols))
+    return {rows / 64, cols / panel, 8, 8 * rowBytes(t, panel)};
   return {(rows + 7) / 8, 8 * rowBytes(t, cols)};
 }
 
@@ -90,15 +98,24 @@ Packed pack(ElementType type, int64_t rows, int64_t cols, std::mt19937 &rng) {
   }
   // Q4 row groups: per scale group of G columns, G / 8 chunks of 32 bytes (byte 4r + i of chunk
   // k: column 8k + i low, 8k + 4 + i high), then the 8 rows' f16 scales, low bytes then high.
-  const int64_t group = groupOf(type), groupBytes = 8 * rb, scaleGroupBytes = 8 * (group / 2 + 2);
+  // Long rows: each band of 64 rows holds that layout of its 8 groups panel by panel.
+  const int64_t group = groupOf(type), scaleGroupBytes = 8 * (group / 2 + 2);
+  const int64_t panel = panelOf(type, rows, cols), width = panel ? panel : cols;
+  const int64_t panelGroupBytes = 8 * rowBytes(type, width), panels = cols / width;
   p.bytes.resize(plain.size());
   for (int64_t first = 0; first < rows; first += 8)
     loom::groupQ4Rows(&plain[first * rb], uint64_t(std::min<int64_t>(8, rows - first)),
                       uint64_t(cols), uint64_t(group), &p.bytes[first * rb]);
+  std::vector<uint8_t> band(64 * rb);
+  for (int64_t first = 0; panel && first < rows; first += 64) {
+    loom::panelQ4Band(&p.bytes[first * rb], uint64_t(cols), uint64_t(group), uint64_t(panel),
+                      band.data());
+    std::copy(band.begin(), band.end(), p.bytes.begin() + first * rb);
+  }
   for (int64_t r = 0; r < rows; ++r) {
-    const uint8_t *g = &p.bytes[(r / 8) * groupBytes];
     for (int64_t c = 0; c < cols; ++c) {
-      const uint8_t *sg = g + (c / group) * scaleGroupBytes;
+      const int64_t slice = panel ? ((r / 64 * panels + c / width) * 8 + r / 8 % 8) : r / 8;
+      const uint8_t *sg = &p.bytes[slice * panelGroupBytes] + (c % width / group) * scaleGroupBytes;
       uint16_t bits = uint16_t(sg[4 * group + r % 8] | (sg[4 * group + 8 + r % 8] << 8));
       _Float16 s;
       std::memcpy(&s, &bits, 2);
@@ -133,6 +150,9 @@ Library &library() {
     // longer than kShortRowBytes (the 4-row GEMV tile) with a partial last tile.
     l->specs.push_back({"linear_q8_wide_blocks", ElementType::Q8, Linear{768, 64, true}});
     l->specs.push_back({"linear_q8_long_rows", ElementType::Q8, Linear{8448, 10, false}});
+    // Q4 rows long enough for column panels (3 of 2816 columns), in 2 and 1 bands of 64 rows.
+    l->specs.push_back({"linear_q4g32_panels", ElementType::Q4G32, Linear{8448, 128, true}});
+    l->specs.push_back({"linear_q4g128_panels", ElementType::Q4G128, Linear{8448, 64, false}});
     char work[] = "/tmp/loom-quant-kernels.XXXXXX";
     if (!mkdtemp(work))
       std::abort();
@@ -224,7 +244,8 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
   for (const char *symbol : {"linear_q4g32_wide", "linear_q8_wide", "linear_q8", "linear_q4g32",
                              "linear_q4g128", "linear_q8_odd", "linear_q4g32_tiny_k",
                              "linear_q8_tiny_audio", "linear_q4g128_odd_rows",
-                             "linear_q8_wide_blocks", "linear_q8_long_rows"}) {
+                             "linear_q8_wide_blocks", "linear_q8_long_rows",
+                             "linear_q4g32_panels", "linear_q4g128_panels"}) {
     const KernelSpec &spec = specOf(symbol);
     const auto &p = std::get<Linear>(spec.params);
     Packed w = pack(spec.weightType, p.out, p.in, rng);

@@ -25,4 +25,10 @@ void packQ4Row(const float *row, uint64_t cols, uint64_t group, uint8_t *out,
 void groupQ4Rows(const uint8_t *packedRows, uint64_t count, uint64_t cols, uint64_t group,
                  uint8_t *out);
 
+// Rearranges one band of kQ4BandGroups consecutive row groups (as groupQ4Rows writes them) into
+// its column panels of `panel` columns (QuantLayout.h): panel by panel, each holding the band's
+// groups in order. `panel` divides `cols` into whole scale groups.
+void panelQ4Band(const uint8_t *groups, uint64_t cols, uint64_t group, uint64_t panel,
+                 uint8_t *out);
+
 } // namespace loom
