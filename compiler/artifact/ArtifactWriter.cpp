@@ -38,15 +38,6 @@ std::string gib(uint64_t bytes) {
   return out.str();
 }
 
-std::string shapeText(const std::vector<int64_t> &shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i)
-    out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
-
 uint64_t checkedNumel(const fb::TensorT &tensor) {
   uint64_t numel = 1;
   for (int64_t dim : tensor.shape) {
@@ -234,9 +225,13 @@ void checkQuantized(const fb::TensorT &tensor) {
     packed = {(tensor.logical_shape[0] + groupRows - 1) / groupRows,
               groupRows * int64_t(packedRowBytes(tensor))};
   }
-  if (tensor.dtype != fb::DType::U8 || tensor.shape != packed)
-    fail("tensor '", tensor.name, "': a ", scheme, " tensor must be U8 ", shapeText(packed),
-         ", found ", fb::EnumNameDType(tensor.dtype), " of rank ", tensor.shape.size());
+  if (tensor.dtype != fb::DType::U8 || tensor.shape != packed) {
+    std::string want;
+    for (int64_t dim : packed)
+      want += (want.empty() ? "" : ", ") + std::to_string(dim);
+    fail("tensor '", tensor.name, "': a ", scheme, " tensor must be U8 [", want, "], found ",
+         fb::EnumNameDType(tensor.dtype), " of rank ", tensor.shape.size());
+  }
 }
 
 // Streams a quantized tensor: whole source rows per read, each converted to f32 and packed.

@@ -217,6 +217,29 @@ protected:
     return t;
   }
 
+  // A q4g32 row-grouped tensor of random normal f32 rows from a source file of its own (the
+  // caller sets its stored shape); `values` receives the rows.
+  std::unique_ptr<fb::TensorT> largeQ4(const std::string &name, int64_t rows, int64_t cols,
+                                       unsigned seed, std::vector<float> &values) {
+    values.resize(rows * cols);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    for (float &v : values)
+      v = normal(rng);
+    const std::string file = dir + "/" + name + ".bin";
+    std::ofstream(file, std::ios::binary)
+        .write(reinterpret_cast<const char *>(values.data()), std::streamsize(values.size() * 4));
+    auto t = std::make_unique<fb::TensorT>();
+    t->name = name;
+    t->dtype = fb::DType::U8;
+    t->quantization = fb::Quantization::Q4Group;
+    t->group_size = 32;
+    t->row_group = 8;
+    t->logical_shape = {rows, cols};
+    setTensorSource(*t, {file, 0, fb::DType::F32});
+    return t;
+  }
+
   ArtifactContents contents() {
     ArtifactContents c;
     c.manifest.producer = "QuantPackingTest";
@@ -276,23 +299,9 @@ TEST_F(QuantPackingTest, PacksQ4RowGroupsAcrossWriterChunks) {
   // 1029 rows of 2048 f32 columns: the writer's 4 MiB chunks hold 512 rows (64 groups), so the
   // tensor spans three chunks and ends in a group of 5 rows.
   const int64_t rows = 1029, cols = 2048;
-  std::vector<float> big(rows * cols);
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  for (float &v : big)
-    v = normal(rng);
-  const std::string bigSource = dir + "/big.bin";
-  std::ofstream(bigSource, std::ios::binary)
-      .write(reinterpret_cast<const char *>(big.data()), std::streamsize(big.size() * 4));
-  auto t = std::make_unique<fb::TensorT>();
-  t->name = "big.groups";
-  t->dtype = fb::DType::U8;
-  t->quantization = fb::Quantization::Q4Group;
-  t->group_size = 32;
-  t->row_group = 8;
-  t->logical_shape = {rows, cols};
+  std::vector<float> big;
+  auto t = largeQ4("big.groups", rows, cols, 3, big);
   t->shape = {(rows + 7) / 8, 8 * (cols / 2 + 2 * (cols / 32))};
-  setTensorSource(*t, {bigSource, 0, fb::DType::F32});
   ArtifactContents c = contents();
   c.manifest.tensors.push_back(std::move(t));
   writeArtifact(std::move(c), artifact);
@@ -305,24 +314,10 @@ TEST_F(QuantPackingTest, PacksLongQ4RowsInColumnPanels) {
   // hold one band each.
   const int64_t rows = 128, cols = 8448, panel = 2816;
   ASSERT_EQ(quant::q4ColumnPanel(rows, cols, 32), uint64_t(panel));
-  std::vector<float> big(rows * cols);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  for (float &v : big)
-    v = normal(rng);
-  const std::string bigSource = dir + "/long.bin";
-  std::ofstream(bigSource, std::ios::binary)
-      .write(reinterpret_cast<const char *>(big.data()), std::streamsize(big.size() * 4));
-  auto t = std::make_unique<fb::TensorT>();
-  t->name = "long.panels";
-  t->dtype = fb::DType::U8;
-  t->quantization = fb::Quantization::Q4Group;
-  t->group_size = 32;
-  t->row_group = 8;
+  std::vector<float> big;
+  auto t = largeQ4("long.panels", rows, cols, 5, big);
   t->column_panel = panel;
-  t->logical_shape = {rows, cols};
   t->shape = {rows / 64, cols / panel, 8, 8 * (panel / 2 + 2 * (panel / 32))};
-  setTensorSource(*t, {bigSource, 0, fb::DType::F32});
   ArtifactContents c = contents();
   c.manifest.tensors.push_back(std::move(t));
   writeArtifact(std::move(c), artifact);
