@@ -23,7 +23,8 @@
 
 namespace loom::codegen::detail {
 
-// Token counts from which the GEMM path runs (a run-time condition in the generated code).
+// Token counts from which the GEMM path of the float products runs (a run-time condition in the
+// generated code); the integer products of Q8 and Q4 tile from 4 tokens on.
 constexpr int kGemmMinTokens = 64;
 // GEMV: weight rows of at most this many bytes are read one at a time, so that a task's rows
 // are one sequential stream (loom-bench, Zen 4, one thread: 3840-column bf16 rows 54% of the

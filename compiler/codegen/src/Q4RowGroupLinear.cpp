@@ -29,6 +29,10 @@ constexpr float kActivationLevels = 127.0f;            // int8 activations: +-12
 constexpr int kGemvGroupsPerTask = 8;
 constexpr int kGemmGroupsPerTask = 8;
 constexpr int kGemmTileTokens = 4;
+// The tiled path from one tile of tokens on, not from kGemmMinTokens as the float products: it
+// reads each weight byte once per tile, where the GEMV reads it once per token, so a short
+// prompt costs a quarter of the instructions per token.
+constexpr int kGemmFromTokens = kGemmTileTokens;
 
 } // namespace
 
@@ -119,7 +123,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
 
   Products gemv = products("q4g_gemv"), gemm = products("q4g_gemm");
-  const Expr gemmCondition = p.tokens >= kGemmMinTokens;
+  const Expr gemmCondition = p.tokens >= kGemmFromTokens;
   Expr total = select(gemmCondition, rowOf(gemm), rowOf(gemv));
   if (p.bias)
     total = total + p.bias(o);

@@ -14,7 +14,8 @@
 namespace loom::codegen::detail {
 
 // Defines and schedules out(o, t) = p.x W^T (+ p.bias) for `w` of type Q4G32 or Q4G128, with the
-// contract of defineLinearProduct (GEMV for T < kGemmMinTokens, a register-tiled GEMM otherwise).
+// contract of defineLinearProduct, except that the register-tiled GEMM runs from 4 tokens on (a
+// GEMV below).
 void defineQ4RowGroupProduct(Halide::Func out, const LinearProduct &p, const WeightMatrix &w,
                              const Halide::Target &target);
 

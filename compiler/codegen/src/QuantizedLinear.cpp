@@ -35,6 +35,9 @@ constexpr int kChains = 2;
 constexpr int kGemmTaskRows = 48;
 constexpr int kGemmTileRows = 2;
 constexpr int kGemmTileTokens = 4;
+// The tiled path from one tile of tokens on (as Q4RowGroupLinear.cpp): each weight load then
+// serves 4 tokens instead of one.
+constexpr int kGemmFromTokens = kGemmTileTokens;
 
 int gemvTileRows(const WeightMatrix &w) {
   return w.rowBytes() <= kShortRowBytes ? 1 : kGemvLongRowTile;
@@ -126,7 +129,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   Func gemmAcc("qgemm_acc");
   RDom allSteps(0, blocks, "qgemm_step");
   const bool gemmFits = rows >= kGemmTaskRows;
-  const Expr gemmCondition = p.tokens >= kGemmMinTokens;
+  const Expr gemmCondition = p.tokens >= kGemmFromTokens;
   if (gemmFits) {
     gemm = products("qgemm");
     gemmAcc(l, chain, o, t) = 0.0f;

@@ -35,8 +35,8 @@ bool hasIntegerProduct(const WeightMatrix &w);
 int q8ActivationBlock(int64_t cols);
 
 // Defines and schedules out(o, t) = p.x W^T (* p.rowScale) (+ p.bias) for Q8 `w`, with
-// the same contract as defineLinearProduct (GEMV schedule for T < kGemmMinTokens, register-tiled
-// GEMM otherwise).
+// the contract of defineLinearProduct, except that the register-tiled GEMM runs from 4 tokens on
+// (a GEMV below).
 void defineQuantizedProduct(Halide::Func out, const LinearProduct &p, const WeightMatrix &w,
                             const Halide::Target &target);
 

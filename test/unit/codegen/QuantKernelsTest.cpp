@@ -249,7 +249,9 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
     const KernelSpec &spec = specOf(symbol);
     const auto &p = std::get<Linear>(spec.params);
     Packed w = pack(spec.weightType, p.out, p.in, rng);
-    for (int64_t T : {1, 3, 9, 70}) { // 70: past the GEMM threshold of the linear schedule
+    // GEMV below 4 tokens; the tiled GEMM from 4 (one tile), 9 (a shifted last tile) and 70 (two
+    // token blocks of 64).
+    for (int64_t T : {1, 3, 4, 9, 70}) {
       std::vector<float> x(T * p.in), bias(p.out), out(T * p.out, -1.0f);
       std::normal_distribution<float> normal(0.0f, 1.0f);
       for (float &v : x)
