@@ -183,8 +183,8 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
     scheduleTile(gemmAcc, allSteps, *gemm, LoopLevel(out, tbo), LoopLevel(out, tbi));
   }
 
-  // GEMV: per task kGemvRowsPerTask rows, token by token (at most kGemmFromTokens - 1 of them:
-  // the task's rows stay in L2), in tiles of `tileRows` rows. A tile's accumulators are
+  // GEMV: per task kGemvRowsPerTask rows, token by token (fewer than kGemmFromTokens where the
+  // matrix has a GEMM path; the task's rows stay in L2 between them), in tiles of `tileRows` rows. A tile's accumulators are
   // computed at its row loop, outside the token loops, so that the row scale (the last 4 bytes
   // of a packed row) is read after the row's blocks: read before them, it is a jump ahead in
   // the weight stream that costs 10 points of the bandwidth (a hand-written loop: 65% vs 76%).
