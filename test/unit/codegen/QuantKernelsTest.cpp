@@ -147,7 +147,7 @@ Library &library() {
     l->specs.push_back({"linear_q4g128_odd_rows", ElementType::Q4G128, Linear{256, 13, true}});
     l->specs.push_back({"linear_q8_tiny_audio", ElementType::Q8, Linear{640, 64, false}});
     // Rows of whole 256-column activation blocks, past the GEMM threshold of rows, and rows
-    // longer than kShortRowBytes (the 4-row GEMV tile) with a partial last tile.
+    // longer than kShortRowBytes (the 8-row GEMV tile) with a partial last tile.
     l->specs.push_back({"linear_q8_wide_blocks", ElementType::Q8, Linear{768, 64, true}});
     l->specs.push_back({"linear_q8_long_rows", ElementType::Q8, Linear{8448, 10, false}});
     // Q4 rows long enough for column panels (3 of 2816 columns), in 2 and 1 bands of 64 rows.
