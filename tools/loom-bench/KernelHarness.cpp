@@ -2,6 +2,7 @@
 
 #include "loom/Artifact.h"
 #include "loom/Error.h"
+#include "loom/Runtime/KernelThreadPool.h"
 #include "loom/Schema/loom_generated.h"
 
 #include <chrono>
@@ -87,6 +88,7 @@ void KernelHarness::load(const uint8_t *bytes, uint64_t size, const std::string 
   if (auto set = reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(
           dlsym(handle_, "halide_set_error_handler")))
     set(recordKernelError);
+  kernel_pool::install(handle_); // the runtime's pool, as a session runs the kernels
 }
 
 KernelHarness::~KernelHarness() {
@@ -106,6 +108,7 @@ void KernelHarness::setThreads(int threads) const {
   if (set == nullptr)
     fail("kernel library: halide_set_num_threads is not exported");
   set(threads);
+  kernel_pool::setThreads(threads);
 }
 
 void callKernel(KernelEntry entry, void **args, const std::string &what) {

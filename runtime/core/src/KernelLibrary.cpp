@@ -1,4 +1,5 @@
 #include "loom/Runtime/KernelLibrary.h"
+#include "loom/Runtime/KernelThreadPool.h"
 
 #include "KernelAllocator.h"
 
@@ -88,6 +89,8 @@ KernelLibrary::KernelLibrary(const uint8_t *image, uint64_t size,
          missing);
   }
   setNumThreads_ = reinterpret_cast<int (*)(int)>(dlsym(handle_, "halide_set_num_threads"));
+  // Parallel loops on Loom's pool, whose workers stay awake between kernels.
+  kernel_pool::install(handle_);
   using ErrorHandler = void (*)(void *, const char *);
   if (auto setErrorHandler = reinterpret_cast<ErrorHandler (*)(ErrorHandler)>(
           dlsym(handle_, "halide_set_error_handler")))
@@ -109,9 +112,10 @@ KernelLibrary::~KernelLibrary() {
 }
 
 bool KernelLibrary::setNumThreads(int threads) const {
+  kernel_pool::setThreads(threads);
   if (setNumThreads_ == nullptr)
     return false;
-  setNumThreads_(threads);
+  setNumThreads_(threads); // loops the pool does not take (Halide's parallel tasks)
   return true;
 }
 
