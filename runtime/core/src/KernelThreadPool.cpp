@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <dlfcn.h>
 #include <mutex>
+#include <pthread.h>
 #include <sched.h>
 #include <thread>
 #include <vector>
@@ -60,8 +61,9 @@ public:
   int threads() const { return threads_.load(); }
 
   int run(void *userContext, Task task, int min, int size, uint8_t *closure) {
-    // Checked first: the thread running a loop holds callMutex_ and must not try it again.
-    if (insideLoop || threads_.load() == 1 || size == 1)
+    // Checked first: the thread running a loop holds callMutex_ and must not try it again; a
+    // forked child has none of the workers (and maybe a mutex held by a thread it lacks).
+    if (insideLoop || forkedChild_ || threads_.load() == 1 || size == 1)
       return serial(userContext, task, min, size, closure);
     std::unique_lock<std::mutex> call(callMutex_, std::try_to_lock);
     if (!call.owns_lock())
@@ -87,6 +89,14 @@ public:
     while (active_.load(std::memory_order_acquire) != 0) // the job's fields stay valid until then
       pause();
     return error_.load(std::memory_order_relaxed);
+  }
+
+  // pthread_atfork's child handler: the workers did not survive the fork, so their thread
+  // objects are abandoned (never joined) and every later loop runs on its caller.
+  void afterFork() {
+    forkedChild_ = true;
+    new std::vector<std::thread>(std::move(workers_)); // leaked on purpose
+    workers_.clear();
   }
 
 private:
@@ -163,6 +173,7 @@ private:
     workers_.clear();
   }
 
+  bool forkedChild_ = false;
   std::mutex callMutex_; // one loop at a time; guards workers_
   std::atomic<int> threads_{defaultThreads()};
   std::vector<std::thread> workers_;
@@ -183,6 +194,11 @@ private:
 
 Pool &pool() {
   static Pool instance;
+  static const bool forkHandled = [] {
+    pthread_atfork(nullptr, nullptr, [] { pool().afterFork(); });
+    return true;
+  }();
+  (void)forkHandled;
   return instance;
 }
 

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -113,6 +115,25 @@ TEST_F(KernelThreadPoolTest, NestedAndConcurrentLoopsComplete) {
     EXPECT_EQ(a.perIndex[i].load(), 200);
     EXPECT_EQ(b.perIndex[i].load(), 200);
   }
+}
+
+TEST_F(KernelThreadPoolTest, AForkedChildRunsItsLoopsAlone) {
+  kernel_pool::setThreads(2);
+  Counts before(100);
+  ASSERT_EQ(kernel_pool::parallelFor(nullptr, countIndex, 0, 100, reinterpret_cast<uint8_t *>(&before)), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) { // the workers are gone here: the loop must still complete
+    Counts counts(100);
+    int rc = kernel_pool::parallelFor(nullptr, countIndex, 0, 100, reinterpret_cast<uint8_t *>(&counts));
+    bool all = rc == 0;
+    for (auto &c : counts.perIndex)
+      all = all && c.load() == 1;
+    _exit(all ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 } // namespace

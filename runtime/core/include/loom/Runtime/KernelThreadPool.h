@@ -5,7 +5,8 @@
 // once and wakes them through a condition variable for every loop.
 //
 // One pool per process; one loop at a time runs on it (a loop started while another runs, or
-// from inside a loop's task, runs on its caller's thread alone).
+// from inside a loop's task, runs on its caller's thread alone, as does every loop of a child
+// forked after the workers started).
 #pragma once
 
 #include <cstdint>
