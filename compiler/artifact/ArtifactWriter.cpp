@@ -215,16 +215,11 @@ void checkQuantized(const fb::TensorT &tensor) {
   if (tensor.column_panel != 0 && (tensor.row_group == 0 || uint64_t(tensor.column_panel) != panel))
     fail("tensor '", tensor.name, "': column_panel ", tensor.column_panel, " for row_group ",
          tensor.row_group, " and ", cols, " columns, expected ", tensor.row_group ? panel : 0);
-  std::vector<int64_t> packed;
-  if (tensor.column_panel != 0) {
-    packed = {int64_t(rows / quant::kQ4BandRows), int64_t(cols / panel),
-              int64_t(quant::kQ4BandGroups),
-              int64_t(quant::q4GroupBytes(panel, uint64_t(tensor.group_size)))};
-  } else {
-    const int64_t groupRows = std::max<int64_t>(1, tensor.row_group);
-    packed = {(tensor.logical_shape[0] + groupRows - 1) / groupRows,
-              groupRows * int64_t(packedRowBytes(tensor))};
-  }
+  const std::vector<int64_t> packed =
+      tensor.row_group != 0
+          ? quant::q4RowGroupShape(rows, cols, uint64_t(tensor.group_size),
+                                   uint64_t(tensor.column_panel))
+          : std::vector<int64_t>{int64_t(rows), int64_t(packedRowBytes(tensor))};
   if (tensor.dtype != fb::DType::U8 || tensor.shape != packed) {
     std::string want;
     for (int64_t dim : packed)

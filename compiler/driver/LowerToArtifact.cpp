@@ -110,15 +110,11 @@ int64_t columnPanelOf(RankedTensorType type, WeightLayout layout) {
 std::vector<int64_t> packedShapeOf(RankedTensorType type, WeightLayout layout) {
   WeightQuant quant = weightQuantOf(type);
   uint64_t rows = uint64_t(type.getDimSize(0)), cols = uint64_t(type.getDimSize(1));
-  auto rowBytes = [&](uint64_t columns) {
-    return quant == WeightQuant::Q8 ? quant::q8RowBytes(columns)
-                                    : quant::q4RowBytes(columns, uint64_t(weightQuantGroup(quant)));
-  };
-  if (uint64_t panel = uint64_t(columnPanelOf(type, layout)))
-    return {int64_t(rows / quant::kQ4BandRows), int64_t(cols / panel),
-            int64_t(quant::kQ4BandGroups), int64_t(quant::kQ4GroupRows * rowBytes(panel))};
-  uint64_t group = uint64_t(rowGroupOf(type, layout));
-  return {int64_t((rows + group - 1) / group), int64_t(group * rowBytes(cols))};
+  uint64_t group = uint64_t(weightQuantGroup(quant));
+  if (rowGroupOf(type, layout) > 1)
+    return quant::q4RowGroupShape(rows, cols, group, uint64_t(columnPanelOf(type, layout)));
+  uint64_t rowBytes = quant == WeightQuant::Q8 ? quant::q8RowBytes(cols) : quant::q4RowBytes(cols, group);
+  return {int64_t(rows), int64_t(rowBytes)};
 }
 
 // ---- the fused ops (FuseXxx passes) ----

@@ -199,27 +199,25 @@ private:
         (scheme != fb::Quantization::Q4Group || rowGroup != int64_t(quant::kQ4GroupRows)))
       fail(path_, ": quantized tensor '", name, "' has row_group ", rowGroup, ", expected 0",
            scheme == fb::Quantization::Q4Group ? " or 8" : " for Q8Row");
-    const uint64_t groupRows = rowGroup == 0 ? 1 : uint64_t(rowGroup);
-    auto rowBytes = [&](uint64_t columns) {
-      return scheme == fb::Quantization::Q8Row ? quant::q8RowBytes(columns)
-                                               : quant::q4RowBytes(columns, uint64_t(group));
-    };
-    std::vector<uint64_t> expected{(rows + groupRows - 1) / groupRows, groupRows * rowBytes(cols)};
-    if (const int64_t panel = tensor.column_panel(); panel != 0) {
+    const int64_t panel = tensor.column_panel();
+    if (panel != 0) {
       const uint64_t rule = rowGroup == 0 ? 0 : quant::q4ColumnPanel(rows, cols, uint64_t(group));
       if (uint64_t(panel) != rule)
         fail(path_, ": quantized tensor '", name, "' (", shapeText(logical), ", row_group ",
              rowGroup, ", group_size ", group, ") has column_panel ", panel, ", expected ", rule);
-      expected = {rows / quant::kQ4BandRows, cols / uint64_t(panel), quant::kQ4BandGroups,
-                  quant::kQ4GroupRows * rowBytes(uint64_t(panel))};
     }
+    const std::vector<int64_t> expected =
+        rowGroup != 0 ? quant::q4RowGroupShape(rows, cols, uint64_t(group), uint64_t(panel))
+        : scheme == fb::Quantization::Q8Row
+            ? std::vector<int64_t>{int64_t(rows), int64_t(quant::q8RowBytes(cols))}
+            : std::vector<int64_t>{int64_t(rows), int64_t(quant::q4RowBytes(cols, uint64_t(group)))};
     const auto *shape = tensor.shape();
     bool matches = tensor.dtype() == fb::DType::U8 && shape && shape->size() == expected.size();
     for (size_t i = 0; matches && i < expected.size(); ++i)
-      matches = uint64_t(shape->Get(flatbuffers::uoffset_t(i))) == expected[i];
+      matches = shape->Get(flatbuffers::uoffset_t(i)) == expected[i];
     if (!matches) {
       std::string want;
-      for (uint64_t dim : expected)
+      for (int64_t dim : expected)
         want += (want.empty() ? "" : ", ") + std::to_string(dim);
       fail(path_, ": quantized tensor '", name, "' (", fb::EnumNameQuantization(scheme), " ",
            shapeText(logical), ", row_group ", rowGroup, ", column_panel ", tensor.column_panel(),

@@ -161,11 +161,8 @@ std::vector<int64_t> storedShape(ElementType type, int64_t rows, int64_t cols) {
     return {rows, cols};
   if (type == ElementType::Q4G32 || type == ElementType::Q4G128) {
     const uint64_t group = type == ElementType::Q4G32 ? 32 : 128;
-    if (uint64_t panel = quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), group))
-      return {int64_t(uint64_t(rows) / quant::kQ4BandRows), int64_t(uint64_t(cols) / panel),
-              int64_t(quant::kQ4BandGroups), int64_t(quant::q4GroupBytes(panel, group))};
-    const int64_t groups = int64_t(quant::q4RowGroups(uint64_t(rows)));
-    return {groups, int64_t(matrixBytes(type, rows, cols) / uint64_t(groups))};
+    return quant::q4RowGroupShape(uint64_t(rows), uint64_t(cols), group,
+                                  quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), group));
   }
   return {rows, int64_t(matrixBytes(type, rows, cols) / uint64_t(rows))};
 }

@@ -86,25 +86,18 @@ WeightMatrix weightMatrix(const std::string &name, ElementType type, int64_t row
       fail("kernel spec: weight '", name, "' has ", cols,
            " columns, not a multiple of the q4 group ", group);
     w.panelColumns = int64_t(quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), uint64_t(group)));
-    if (w.panelColumns == 0) {
-      w.param = ImageParam(UInt(8), 2, name);
-      constrainDense(w.param, int64_t(quant::q4GroupBytes(uint64_t(cols), uint64_t(group))),
-                     int64_t(quant::q4RowGroups(uint64_t(rows))));
-      break;
-    }
-    // [bands, panels, groups of a band, panel bytes of a group], dim 0 innermost.
-    const int64_t extents[] = {
-        int64_t(quant::q4GroupBytes(uint64_t(w.panelColumns), uint64_t(group))),
-        int64_t(quant::kQ4BandGroups), cols / w.panelColumns,
-        rows / int64_t(quant::kQ4BandRows)};
-    w.param = ImageParam(UInt(8), 4, name);
+    // The stored shape, outermost first; Halide's dim 0 is its innermost.
+    const std::vector<int64_t> shape = quant::q4RowGroupShape(
+        uint64_t(rows), uint64_t(cols), uint64_t(group), uint64_t(w.panelColumns));
+    w.param = ImageParam(UInt(8), int(shape.size()), name);
     int64_t stride = 1;
-    for (int d = 0; d < 4; ++d) {
-      if (stride * extents[d] > std::numeric_limits<int32_t>::max())
+    for (size_t d = 0; d < shape.size(); ++d) {
+      const int64_t extent = shape[shape.size() - 1 - d];
+      if (extent > std::numeric_limits<int32_t>::max() || stride > std::numeric_limits<int32_t>::max())
         fail("kernel spec: weight '", name, "' of ", rows, " x ", cols,
              " elements exceeds the 32-bit extents of kernel buffers");
-      w.param.dim(d).set_bounds(0, int(extents[d])).set_stride(int(stride));
-      stride *= extents[d];
+      w.param.dim(int(d)).set_bounds(0, int(extent)).set_stride(int(stride));
+      stride *= extent;
     }
     break;
   }

@@ -34,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace loom::quant {
 
@@ -80,6 +81,16 @@ inline uint64_t q4ColumnPanel(uint64_t rows, uint64_t cols, uint64_t group) {
   while (cols % panels != 0 || (cols / panels) % group != 0)
     ++panels; // ends at cols / group at the latest
   return cols / panels;
+}
+
+// The stored U8 shape of a Q4 matrix in row groups: [row groups, group bytes], or with column
+// panels of `panel` columns [bands, panels, groups of a band, a group's bytes of one panel].
+inline std::vector<int64_t> q4RowGroupShape(uint64_t rows, uint64_t cols, uint64_t group,
+                                            uint64_t panel) {
+  if (panel == 0)
+    return {int64_t(q4RowGroups(rows)), int64_t(q4GroupBytes(cols, group))};
+  return {int64_t(rows / kQ4BandRows), int64_t(cols / panel), int64_t(kQ4BandGroups),
+          int64_t(q4GroupBytes(panel, group))};
 }
 
 } // namespace loom::quant

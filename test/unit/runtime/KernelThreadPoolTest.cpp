@@ -55,18 +55,28 @@ TEST_F(KernelThreadPoolTest, HonoursTheLoopsMinimum) {
 
 TEST_F(KernelThreadPoolTest, UsesMoreThanTheCallingThread) {
   kernel_pool::setThreads(2);
+  // Each task waits (up to 5 s, so that a busy machine cannot fail it) until two threads have
+  // entered tasks: a pool that ran the loop on its caller alone would time out.
   struct Seen {
     std::mutex mutex;
     std::set<std::thread::id> ids;
   } seen;
   auto record = [](void *, int, uint8_t *closure) -> int {
     auto *s = reinterpret_cast<Seen *>(closure);
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-    std::lock_guard<std::mutex> lock(s->mutex);
-    s->ids.insert(std::this_thread::get_id());
-    return 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(s->mutex);
+        s->ids.insert(std::this_thread::get_id());
+        if (s->ids.size() >= 2)
+          return 0;
+      }
+      if (std::chrono::steady_clock::now() > deadline)
+        return 0;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
   };
-  ASSERT_EQ(kernel_pool::parallelFor(nullptr, record, 0, 64, reinterpret_cast<uint8_t *>(&seen)), 0);
+  ASSERT_EQ(kernel_pool::parallelFor(nullptr, record, 0, 8, reinterpret_cast<uint8_t *>(&seen)), 0);
   EXPECT_EQ(seen.ids.size(), 2u);
 }
 
