@@ -211,12 +211,18 @@ void checkQuantized(const fb::TensorT &tensor) {
     fail("tensor '", tensor.name, "': row_group ", tensor.row_group, " is only defined as ",
          quant::kQ4GroupRows, " for Q4Group tensors");
   const uint64_t rows = uint64_t(tensor.logical_shape[0]), cols = uint64_t(tensor.logical_shape[1]);
-  const uint64_t panel = quant::q4ColumnPanel(rows, cols, uint64_t(tensor.group_size));
-  if (tensor.column_panel != 0 && (tensor.row_group == 0 || uint64_t(tensor.column_panel) != panel))
-    fail("tensor '", tensor.name, "': column_panel ", tensor.column_panel, " for row_group ",
-         tensor.row_group, " and ", cols, " columns, expected ", tensor.row_group ? panel : 0);
+  const bool q8 = tensor.quantization == fb::Quantization::Q8Row;
+  // Panels where the layout has them: Q8 rows, Q4 row groups (QuantLayout.h).
+  const uint64_t panel = q8                    ? quant::q8ColumnPanel(rows, cols)
+                         : tensor.row_group != 0 ? quant::q4ColumnPanel(rows, cols, uint64_t(tensor.group_size))
+                                                 : 0;
+  if (tensor.column_panel != 0 && uint64_t(tensor.column_panel) != panel)
+    fail("tensor '", tensor.name, "': column_panel ", tensor.column_panel, " for ",
+         fb::EnumNameQuantization(tensor.quantization), ", row_group ", tensor.row_group, " and ",
+         cols, " columns, expected ", panel == 0 ? "0" : "0 or " + std::to_string(panel));
   const std::vector<int64_t> packed =
-      tensor.row_group != 0
+      q8 ? quant::q8Shape(rows, cols, uint64_t(tensor.column_panel))
+      : tensor.row_group != 0
           ? quant::q4RowGroupShape(rows, cols, uint64_t(tensor.group_size),
                                    uint64_t(tensor.column_panel))
           : std::vector<int64_t>{int64_t(rows), int64_t(packedRowBytes(tensor))};
@@ -275,8 +281,11 @@ void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const st
       bytes = (count + groupRows - 1) / groupRows * groupRows * rowOut;
     }
     for (uint64_t at = 0; panel && at < count; at += quant::kQ4BandRows) { // whole bands
-      panelQ4Band(outBuffer.data() + at * rowOut, cols, uint64_t(tensor.group_size), panel,
-                  band.data());
+      if (tensor.quantization == fb::Quantization::Q8Row)
+        panelQ8Band(outBuffer.data() + at * rowOut, cols, panel, band.data());
+      else
+        panelQ4Band(outBuffer.data() + at * rowOut, cols, uint64_t(tensor.group_size), panel,
+                    band.data());
       std::memcpy(outBuffer.data() + at * rowOut, band.data(), band.size());
     }
     writeAll(outFd, outPath, outBuffer.data(), bytes, outOffset + first * rowOut);

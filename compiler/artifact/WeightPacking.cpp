@@ -99,4 +99,16 @@ void panelQ4Band(const uint8_t *groups, uint64_t cols, uint64_t group, uint64_t 
                   groups + g * groupBytes + p * sliceBytes, sliceBytes);
 }
 
+void panelQ8Band(const uint8_t *packedRows, uint64_t cols, uint64_t panel, uint8_t *out) {
+  if (panel == 0 || cols % panel != 0)
+    fail("q8 column panel of ", panel, " columns: expected a width dividing ", cols, " columns");
+  const uint64_t rowBytes = quant::q8RowBytes(cols);
+  for (uint64_t r = 0; r < quant::kQ8BandRows; ++r) {
+    const uint8_t *row = packedRows + r * rowBytes;
+    for (uint64_t c = 0; c < cols; c += panel)
+      std::memcpy(out + quant::q8BandByteOf(r, c, panel), row + c, panel);
+    std::memcpy(out + quant::q8BandScaleByteOf(r, cols), row + quant::q8ScaleOffset(cols), 4);
+  }
+}
+
 } // namespace loom

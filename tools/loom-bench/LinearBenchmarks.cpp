@@ -108,6 +108,14 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
       }
       std::memcpy(row + quant::q8ScaleOffset(uint64_t(cols)), &s, 4);
     }
+    // Long rows: each band of rows rearranged into its column panels, as the writer does.
+    if (uint64_t panel = quant::q8ColumnPanel(uint64_t(rows), uint64_t(cols))) {
+      std::vector<uint8_t> band(quant::kQ8BandRows * rowBytes);
+      for (uint64_t at = 0; at < m.stored.size(); at += band.size()) {
+        panelQ8Band(m.stored.data() + at, uint64_t(cols), panel, band.data());
+        std::memcpy(m.stored.data() + at, band.data(), band.size());
+      }
+    }
     break;
   }
   case ElementType::Q4G32:
@@ -164,6 +172,9 @@ std::vector<int64_t> storedShape(ElementType type, int64_t rows, int64_t cols) {
     return quant::q4RowGroupShape(uint64_t(rows), uint64_t(cols), group,
                                   quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), group));
   }
+  if (type == ElementType::Q8)
+    return quant::q8Shape(uint64_t(rows), uint64_t(cols),
+                          quant::q8ColumnPanel(uint64_t(rows), uint64_t(cols)));
   return {rows, int64_t(matrixBytes(type, rows, cols) / uint64_t(rows))};
 }
 

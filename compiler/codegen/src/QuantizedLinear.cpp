@@ -40,8 +40,9 @@ constexpr int kGemmTileTokens = 4;
 // serves 4 tokens instead of one.
 constexpr int kGemmFromTokens = kGemmTileTokens;
 
+// Rows in column panels (QuantLayout.h) are read alone, panel by panel.
 int gemvTileRows(const WeightMatrix &w) {
-  return w.rowBytes() <= kShortRowBytes ? 1 : kGemvLongRowTile;
+  return w.rowBytes() <= kShortRowBytes || w.panels() > 1 ? 1 : kGemvLongRowTile;
 }
 
 } // namespace
@@ -79,6 +80,8 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   const int halves = block / (2 * lanes); // vectors per block, added lane-wise
   const int blocks = int(w.cols / block);
   const int rows = int(w.rows);
+  const int panels = int(w.panels());
+  const int blocksPerPanel = blocks / panels; // a panel holds whole blocks (QuantLayout.h)
 
   Var o("o"), t("t"), l("l"), b("b"), chain("chain");
 
@@ -94,15 +97,20 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   // each has its own compute levels (the select below keeps one per specialization).
   // GEMV: `chains` accumulators for a row read alone (a step covers one block per chain); the
   // long-row and GEMM tiles have enough independent accumulators with one.
-  const int gemvChains = gemvTileRows(w) == 1 && blocks % kChains == 0 ? kChains : 1;
+  const int gemvChains = gemvTileRows(w) == 1 && blocksPerPanel % kChains == 0 ? kChains : 1;
+  // The stored code of column c of block b of row o.
+  auto code = [&](Expr b) {
+    if (panels == 1)
+      return w.integerCode(o, b * block + c);
+    return w.q8PanelCode(o, b / blocksPerPanel, b % blocksPerPanel * block + c);
+  };
   struct Products {
     Func dot, coef;
   };
   auto products = [&](const std::string &name) {
     Products a{Func(name + "_dot"), Func(name + "_coef")};
     a.dot(l, o, t, b) = 0;
-    a.dot(l, o, t, b) += cast<int32_t>(w.integerCode(o, b * block + c)) *
-                         cast<int32_t>(xq(c, b, t));
+    a.dot(l, o, t, b) += cast<int32_t>(code(b)) * cast<int32_t>(xq(c, b, t));
     a.coef(t, b) = xScale(b, t); // the row scale comes once per output (p.rowScale)
     return a;
   };
@@ -119,11 +127,14 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   };
 
   // GEMV and GEMM: acc is a register tile (rows x tokens x chains vectors) over all steps.
+  // GEMV steps: per panel (one with whole rows), its blocks `gemvChains` at a time.
   Products gemv = products("qgemv");
   Func gemvAcc("qgemv_acc");
-  RDom gemvSteps(0, blocks / gemvChains, "qgemv_step");
+  const int stepsPerPanel = blocksPerPanel / gemvChains;
+  RDom gemvSteps(0, stepsPerPanel, 0, panels, "qgemv_step");
   gemvAcc(l, chain, o, t) = 0.0f;
-  gemvAcc(l, chain, o, t) += term(gemv, gemvSteps, gemvChains);
+  gemvAcc(l, chain, o, t) +=
+      term(gemv, gemvSteps.y * stepsPerPanel + gemvSteps.x, gemvChains);
   Expr total = laneTotal(gemvAcc, gemvChains);
 
   std::optional<Products> gemm;
@@ -166,7 +177,12 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
                           LoopLevel tile) {
     a.coef.compute_at(scales).vectorize(b, lanes, TailStrategy::GuardWithIf);
     acc.compute_at(tile).vectorize(l);
-    acc.update().reorder(l, chain, o, t, steps.x).vectorize(l).unroll(chain).unroll(o).unroll(t);
+    Stage update = acc.update();
+    if (steps.dimensions() == 2)
+      update.reorder(l, chain, o, t, steps.x, steps.y);
+    else
+      update.reorder(l, chain, o, t, steps.x);
+    update.vectorize(l).unroll(chain).unroll(o).unroll(t);
     a.dot.compute_at(acc, steps.x);
     scheduleDot(a.dot);
   };
@@ -189,6 +205,23 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   // computed at its row loop, outside the token loops, so that the row scale (the last 4 bytes
   // of a packed row) is read after the row's blocks: read before them, it is a jump ahead in
   // the weight stream that costs 10 points of the bandwidth (a hand-written loop: 65% vs 76%).
+  if (panels > 1) {
+    // Column panels: a task is one band, read as one sequential stream: panel by panel, each
+    // row's blocks of the panel (the panel's activations stay in L1 for the 64 rows), the
+    // band's row scales last.
+    out.split(o, obo, oi, int(quant::kQ8BandRows), TailStrategy::RoundUp)
+        .reorder(oi, t, obo)
+        .parallel(obo);
+    gemv.coef.compute_at(out, obo).vectorize(b, lanes, TailStrategy::GuardWithIf);
+    gemvAcc.compute_at(out, obo).vectorize(l);
+    gemvAcc.update()
+        .reorder(l, chain, gemvSteps.x, o, gemvSteps.y, t)
+        .vectorize(l)
+        .unroll(chain);
+    gemv.dot.compute_at(gemvAcc, gemvSteps.x);
+    scheduleDot(gemv.dot);
+    return;
+  }
   const int tileRows = std::min(rows, gemvTileRows(w));
   out.split(o, ob, oi, tileRows, TailStrategy::ShiftInwards)
       .split(t, tb, ti, 1)

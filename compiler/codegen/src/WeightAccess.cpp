@@ -75,10 +75,14 @@ WeightMatrix weightMatrix(const std::string &name, ElementType type, int64_t row
     w.param = ImageParam(type == ElementType::BF16 ? BFloat(16) : Float(32), 2, name);
     constrainDense(w.param, cols, rows);
     break;
-  case ElementType::Q8:
+  case ElementType::Q8: {
+    w.panelColumns = int64_t(quant::q8ColumnPanel(uint64_t(rows), uint64_t(cols)));
+    const std::vector<int64_t> shape =
+        quant::q8Shape(uint64_t(rows), uint64_t(cols), uint64_t(w.panelColumns));
     w.param = ImageParam(UInt(8), 2, name);
-    constrainDense(w.param, int64_t(quant::q8RowBytes(uint64_t(cols))), rows);
+    constrainDense(w.param, shape[1], shape[0]);
     break;
+  }
   case ElementType::Q4G32:
   case ElementType::Q4G128: {
     int64_t group = groupOf(type);
@@ -111,6 +115,12 @@ Expr WeightMatrix::scale(Expr row, Expr col) const {
   case ElementType::BF16:
     return 1.0f;
   case ElementType::Q8:
+    if (panelColumns != 0) {
+      const int bandRows = int(quant::kQ8BandRows);
+      return reinterpret<float>(loadU32(
+          param, int(quant::q8BandScaleByteOf(0, uint64_t(cols))) + 4 * (row % bandRows),
+          row / bandRows));
+    }
     return reinterpret<float>(loadU32(param, int(quant::q8ScaleOffset(uint64_t(cols))), row));
   case ElementType::Q4G32:
   case ElementType::Q4G128: { // quant::q4GroupScaleByteOf: two planes of bytes
@@ -132,6 +142,8 @@ Expr WeightMatrix::integerCode(Expr row, Expr col) const {
   case ElementType::BF16:
     break;
   case ElementType::Q8:
+    if (panelColumns != 0)
+      return q8PanelCode(row, col / int(panelColumns), col % int(panelColumns));
     return cast<int16_t>(reinterpret<int8_t>(param(col, row)));
   case ElementType::Q4G32:
   case ElementType::Q4G128: { // quant::q4GroupByteOf / q4GroupHighNibble
@@ -181,6 +193,16 @@ Expr WeightMatrix::rowGroupByte(Expr group, Expr panel, Expr offset) const {
     return param(offset, group);
   const int bandGroups = int(quant::kQ4BandGroups);
   return param(offset, group % bandGroups, panel, group / bandGroups);
+}
+
+Expr WeightMatrix::q8PanelCode(Expr row, Expr panel, Expr colInPanel) const {
+  if (type != ElementType::Q8)
+    fail("kernel spec: weight '", param.name(), "' is not Q8: it has no Q8 panels");
+  if (panelColumns == 0)
+    return cast<int16_t>(reinterpret<int8_t>(param(colInPanel, row)));
+  const int bandRows = int(quant::kQ8BandRows), width = int(panelColumns);
+  Expr offset = panel * (bandRows * width) + (row % bandRows) * width + colInPanel; // q8BandByteOf
+  return cast<int16_t>(reinterpret<int8_t>(param(offset, row / bandRows)));
 }
 
 Expr WeightMatrix::level(Expr row, Expr col) const {

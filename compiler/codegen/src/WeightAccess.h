@@ -11,7 +11,9 @@
 // Buffers (Halide dim 0 innermost; constrained dense with the extents below):
 //   F32 / BF16:      [rows, cols] of float / bfloat16.
 //   Q8:              u8 [rows, packedRowBytes], one packed row per matrix row (int8 + f32 row
-//                    scale), the layout of runtime/include/loom/QuantLayout.h.
+//                    scale), the layout of runtime/include/loom/QuantLayout.h; long rows
+//                    (quant::q8ColumnPanel) in bands of 64 rows, u8 [rows / 64, 64 *
+//                    packedRowBytes]: the band's column panels, then its row scales.
 //   Q4G32, Q4G128:   u8 [ceil(rows / 8), 8 * packedRowBytes], QuantLayout.h's row groups
 //                    (8 rows' nibbles interleaved per 4 bytes, planar f16 group scales):
 //                    the CPU layout, read fast by Q4RowGroupLinear.h. Long rows
@@ -35,7 +37,7 @@ struct WeightMatrix {
   ElementType type = ElementType::F32;
   int64_t rows = 0, cols = 0;
   Halide::ImageParam param; // the kernel argument
-  int64_t panelColumns = 0; // Q4: columns per stored panel (quant::q4ColumnPanel); 0: whole rows
+  int64_t panelColumns = 0; // Q4, Q8: columns per stored panel (QuantLayout.h); 0: whole rows
 
   // w[row][col] as f32 (dequantized for the quantized formats).
   Halide::Expr at(Halide::Expr row, Halide::Expr col) const;
@@ -53,12 +55,15 @@ struct WeightMatrix {
   int64_t rowBytes() const;
   // Columns sharing one scale: the row for Q8, the group for Q4; 1 for F32/BF16.
   int64_t scaleGroupColumns() const;
-  // Q4: the stored panels of a row (1 when rows are whole) and their columns.
+  // Q4, Q8: the stored panels of a row (1 when rows are whole) and their columns.
   int64_t panels() const;
   int64_t columnsPerPanel() const;
   // Q4: byte `offset` of the row-group layout (QuantLayout.h) of panel `panel` of row group
   // `group`; with whole rows, panel is 0 and the offset runs over the whole group.
   Halide::Expr rowGroupByte(Halide::Expr group, Halide::Expr panel, Halide::Expr offset) const;
+  // Q8: the int8 code (as int16) of column `colInPanel` of panel `panel` of `row`; with whole
+  // rows, panel is 0 and colInPanel the column. Lets a kernel walk panels without divisions.
+  Halide::Expr q8PanelCode(Halide::Expr row, Halide::Expr panel, Halide::Expr colInPanel) const;
 };
 
 // Declares the ImageParam `name` for a [rows, cols] matrix stored as `type`, with its dense

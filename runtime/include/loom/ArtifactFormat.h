@@ -13,10 +13,12 @@ inline constexpr uint32_t kArtifactFormatVersion = 1;
 // version only when it uses what that version added, so other artifacts still run on 1.
 // 3: Tensor.row_group (Q4 matrices of CPU targets stored in groups of 8 rows).
 // 4: Tensor.column_panel (long Q4 rows of CPU targets stored in column panels).
-inline constexpr uint32_t kRuntimeVersion = 4;
+// 5: column panels for long Q8 rows too.
+inline constexpr uint32_t kRuntimeVersion = 5;
 inline constexpr uint32_t kKeysOnlyKvRuntimeVersion = 2;
 inline constexpr uint32_t kRowGroupRuntimeVersion = 3;
 inline constexpr uint32_t kColumnPanelRuntimeVersion = 4;
+inline constexpr uint32_t kQ8ColumnPanelRuntimeVersion = 5;
 inline constexpr uint64_t kSegmentAlignment = 4096;
 inline constexpr uint64_t kTensorAlignment = 64;
 

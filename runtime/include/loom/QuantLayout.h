@@ -31,6 +31,11 @@
 // U8 [rows / 64, cols / P, 8, 8 * q4RowBytes(P)], where [band, p, g] holds the row-group layout
 // above of columns [p * P, (p + 1) * P) of the band's group g. A decode task reads its band as
 // one sequential stream while one panel's activations stay in L1.
+// Q8 with long rows (CPU targets, Tensor.column_panel = P > 0) likewise, for rows in whole bands
+// of 64: U8 [rows / 64, 64 * q8RowBytes(cols)], each band holding its panels one after another
+// (panel p: the 64 rows' int8 columns [p * P, (p + 1) * P), row after row), then the 64 rows'
+// f32 scales. P holds whole activation blocks of the kernels (256 columns where cols allows,
+// else 32).
 #pragma once
 
 #include <cstdint>
@@ -71,17 +76,42 @@ inline uint64_t q4GroupScaleByteOf(uint64_t r, uint64_t c, uint64_t group) {
 constexpr uint64_t kQ4BandGroups = 8;
 constexpr uint64_t kQ4BandRows = kQ4BandGroups * kQ4GroupRows;
 constexpr uint64_t kQ4PanelMaxColumns = 4096; // a panel's int8 activations: at most 4 KiB
-// The panel width of a [rows, cols] Q4 matrix with `group` columns per scale: the widest that
-// divides cols into equal panels of whole scale groups, at most kQ4PanelMaxColumns; 0 (rows
-// kept whole) for short rows or rows not in whole bands.
-inline uint64_t q4ColumnPanel(uint64_t rows, uint64_t cols, uint64_t group) {
-  if (cols <= kQ4PanelMaxColumns || rows % kQ4BandRows != 0 || group == 0 || cols % group != 0)
+constexpr uint64_t kQ8BandRows = kQ4BandRows;
+constexpr uint64_t kQ8PanelMaxColumns = 4096; // a panel's int16 activations: at most 8 KiB
+// The widest panel that divides cols into equal panels of whole `unit`s, at most maxColumns;
+// 0 (rows kept whole) for short rows, rows not in whole bands, or cols not in whole units.
+inline uint64_t columnPanel(uint64_t rows, uint64_t cols, uint64_t unit, uint64_t bandRows,
+                            uint64_t maxColumns) {
+  if (cols <= maxColumns || rows % bandRows != 0 || unit == 0 || cols % unit != 0)
     return 0;
-  uint64_t panels = (cols + kQ4PanelMaxColumns - 1) / kQ4PanelMaxColumns;
-  while (cols % panels != 0 || (cols / panels) % group != 0)
-    ++panels; // ends at cols / group at the latest
+  uint64_t panels = (cols + maxColumns - 1) / maxColumns;
+  while (cols % panels != 0 || (cols / panels) % unit != 0)
+    ++panels; // ends at cols / unit at the latest
   return cols / panels;
 }
+// The panel width of a [rows, cols] Q4 matrix with `group` columns per scale: whole scale groups.
+inline uint64_t q4ColumnPanel(uint64_t rows, uint64_t cols, uint64_t group) {
+  return columnPanel(rows, cols, group, kQ4BandRows, kQ4PanelMaxColumns);
+}
+// The panel width of a [rows, cols] Q8 matrix: whole activation blocks (256 columns when they
+// divide the row, else 32; the kernels need whole blocks of 32).
+inline uint64_t q8ColumnPanel(uint64_t rows, uint64_t cols) {
+  const uint64_t block = cols % 256 == 0 ? 256 : 32;
+  return columnPanel(rows, cols, block, kQ8BandRows, kQ8PanelMaxColumns);
+}
+// The stored U8 shape of a Q8 matrix: [rows, packed row bytes], or with column panels
+// [bands, a band's bytes].
+inline std::vector<int64_t> q8Shape(uint64_t rows, uint64_t cols, uint64_t panel) {
+  if (panel == 0)
+    return {int64_t(rows), int64_t(q8RowBytes(cols))};
+  return {int64_t(rows / kQ8BandRows), int64_t(kQ8BandRows * q8RowBytes(cols))};
+}
+// Within a Q8 band with panels of `panel` columns: the byte of (row r of the band, column c)
+// and the first byte of row r's f32 scale.
+inline uint64_t q8BandByteOf(uint64_t r, uint64_t c, uint64_t panel) {
+  return (c / panel) * kQ8BandRows * panel + r * panel + c % panel;
+}
+inline uint64_t q8BandScaleByteOf(uint64_t r, uint64_t cols) { return kQ8BandRows * cols + 4 * r; }
 
 // The stored U8 shape of a Q4 matrix in row groups: [row groups, group bytes], or with column
 // panels of `panel` columns [bands, panels, groups of a band, a group's bytes of one panel].

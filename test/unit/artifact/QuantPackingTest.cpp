@@ -114,6 +114,24 @@ Bytes referenceQ4RowGroups(const Bytes &rowsBytes, int64_t rows, int64_t cols, i
   return out;
 }
 
+// Q8 long rows in column panels, as QuantLayout.h describes them: per band of 64 rows, panel p
+// holds the rows' int8 columns [p * panel, (p + 1) * panel) row after row, then the 64 scales.
+Bytes referenceQ8Panels(const std::vector<float> &w, int64_t rows, int64_t cols, int64_t panel) {
+  const Bytes packedRows = referenceQ8(w, rows, cols);
+  const int64_t rowBytes = cols + 4;
+  Bytes out;
+  for (int64_t band = 0; band < rows / 64; ++band) {
+    for (int64_t p = 0; p < cols / panel; ++p)
+      for (int64_t r = band * 64; r < band * 64 + 64; ++r)
+        out.insert(out.end(), packedRows.begin() + r * rowBytes + p * panel,
+                   packedRows.begin() + r * rowBytes + (p + 1) * panel);
+    for (int64_t r = band * 64; r < band * 64 + 64; ++r)
+      out.insert(out.end(), packedRows.begin() + r * rowBytes + cols,
+                 packedRows.begin() + (r + 1) * rowBytes);
+  }
+  return out;
+}
+
 // Long Q4 rows in column panels of `panel` columns (the CPU layout): per band of 64 rows, per
 // panel, the row groups of the band's 64 rows restricted to the panel's columns.
 Bytes referenceQ4Panels(const std::vector<float> &w, int64_t rows, int64_t cols, int64_t g,
@@ -326,6 +344,25 @@ TEST_F(QuantPackingTest, PacksLongQ4RowsInColumnPanels) {
   EXPECT_EQ(a->manifest().tensors()->Get(0)->column_panel(), panel);
 }
 
+TEST_F(QuantPackingTest, PacksLongQ8RowsInColumnPanels) {
+  // 128 rows (2 bands) of 8448 f32 columns: 3 panels of 2816 columns (11 blocks of 256).
+  const int64_t rows = 128, cols = 8448, panel = 2816;
+  ASSERT_EQ(quant::q8ColumnPanel(rows, cols), uint64_t(panel));
+  std::vector<float> big;
+  auto t = largeQ4("long.q8panels", rows, cols, 7, big);
+  t->quantization = fb::Quantization::Q8Row;
+  t->group_size = 0;
+  t->row_group = 0;
+  t->column_panel = panel;
+  t->shape = {rows / 64, 64 * (cols + 4)};
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(std::move(t));
+  writeArtifact(std::move(c), artifact);
+  auto a = Artifact::open(artifact);
+  EXPECT_EQ(tensorBytes(*a, 0), referenceQ8Panels(big, rows, cols, panel));
+  EXPECT_EQ(a->manifest().tensors()->Get(0)->column_panel(), panel);
+}
+
 TEST_F(QuantPackingTest, ColumnPanelsFollowTheDocumentedRule) {
   // The widest equal panels of whole scale groups up to 4096 columns, for rows in whole bands.
   EXPECT_EQ(quant::q4ColumnPanel(3840, 15360, 32), 3840u);  // Gemma 4 12B mlp down_proj
@@ -334,6 +371,14 @@ TEST_F(QuantPackingTest, ColumnPanelsFollowTheDocumentedRule) {
   EXPECT_EQ(quant::q4ColumnPanel(64, 4224, 128), 1408u);    // 2 panels would split a group
   EXPECT_EQ(quant::q4ColumnPanel(64, 4096, 32), 0u);        // short enough
   EXPECT_EQ(quant::q4ColumnPanel(3848, 15360, 32), 0u);     // not whole bands
+  // Q8: whole activation blocks, 256 columns where they divide the row, else 32.
+  EXPECT_EQ(quant::q8ColumnPanel(3840, 15360), 3840u);      // Gemma 4 12B mlp down_proj
+  EXPECT_EQ(quant::q8ColumnPanel(3840, 8192), 4096u);       // full-attention o_proj
+  EXPECT_EQ(quant::q8ColumnPanel(3840, 6912), 2304u);       // vision patch projection
+  EXPECT_EQ(quant::q8ColumnPanel(64, 4160), 2080u);         // blocks of 32
+  EXPECT_EQ(quant::q8ColumnPanel(64, 4100), 0u);            // no whole blocks of 32
+  EXPECT_EQ(quant::q8ColumnPanel(64, 4096), 0u);            // short enough
+  EXPECT_EQ(quant::q8ColumnPanel(3848, 15360), 0u);         // not whole bands
 }
 
 // Rewrites the artifact's manifest with `edit` applied (scalars only, so that its size stays)
@@ -377,7 +422,18 @@ TEST_F(QuantPackingTest, ReaderRefusesAColumnPanelOffTheRule) {
   c.manifest.tensors.push_back(rowGrouped("w.groups", 32, fb::DType::F32));
   writeArtifact(std::move(c), artifact);
   std::string error = reopenEdited(artifact, [](fb::ModelT &m) { m.tensors[0]->column_panel = 128; });
-  EXPECT_NE(error.find("quantized tensor 'w.groups' ([5, 256], row_group 8, group_size 32) has "
+  EXPECT_NE(error.find("quantized tensor 'w.groups' (Q4Group [5, 256], row_group 8, group_size "
+                       "32) has column_panel 128, expected 0"),
+            std::string::npos)
+      << error;
+}
+
+TEST_F(QuantPackingTest, ReaderRefusesAQ8ColumnPanelOffTheRule) {
+  ArtifactContents c = contents();
+  c.manifest.tensors.push_back(quantized("w.q8", fb::Quantization::Q8Row, 0, fb::DType::F32));
+  writeArtifact(std::move(c), artifact);
+  std::string error = reopenEdited(artifact, [](fb::ModelT &m) { m.tensors[0]->column_panel = 128; });
+  EXPECT_NE(error.find("quantized tensor 'w.q8' (Q8Row [5, 256], row_group 0, group_size 0) has "
                        "column_panel 128, expected 0"),
             std::string::npos)
       << error;
@@ -460,7 +516,13 @@ TEST_F(QuantPackingTest, RefusesInconsistentDescriptions) {
   auto shortPanels = rowGrouped("w.panels", 32, fb::DType::F32);
   shortPanels->column_panel = 128;
   expectError(std::move(shortPanels),
-              "tensor 'w.panels': column_panel 128 for row_group 8 and 256 columns, expected 0");
+              "tensor 'w.panels': column_panel 128 for Q4Group, row_group 8 and 256 columns, "
+              "expected 0");
+  auto shortQ8Panels = quantized("w.q8panels", fb::Quantization::Q8Row, 0, fb::DType::F32);
+  shortQ8Panels->column_panel = 128;
+  expectError(std::move(shortQ8Panels),
+              "tensor 'w.q8panels': column_panel 128 for Q8Row, row_group 0 and 256 columns, "
+              "expected 0");
   auto intSource = quantized("w.int", fb::Quantization::Q8Row, 0, fb::DType::F32);
   intSource->source_dtype = fb::DType::I32;
   expectError(std::move(intSource), "cannot quantize I32");

@@ -51,15 +51,18 @@ int64_t groupOf(ElementType t) { return t == ElementType::Q4G32 ? 32 : t == Elem
 int64_t rowBytes(ElementType t, int64_t cols) {
   return t == ElementType::Q8 ? cols + 4 : cols / 2 + 2 * (cols / groupOf(t));
 }
-// Q4 long rows: columns per panel (QuantLayout.h's rule), 0 for whole rows.
+// Long rows: columns per panel (QuantLayout.h's rules), 0 for whole rows.
 int64_t panelOf(ElementType t, int64_t rows, int64_t cols) {
-  return t == ElementType::Q8 ? 0 : int64_t(loom::quant::q4ColumnPanel(rows, cols, groupOf(t)));
+  return t == ElementType::Q8 ? int64_t(loom::quant::q8ColumnPanel(rows, cols))
+                              : int64_t(loom::quant::q4ColumnPanel(rows, cols, groupOf(t)));
 }
-// The stored shape: Q8 one packed row per row; Q4 groups of 8 rows (zero rows pad the last),
-// with long rows as [bands of 64 rows, panels, 8 groups, a group's bytes of one panel].
+// The stored shape: Q8 one packed row per row, long rows as [bands of 64 rows, a band's bytes];
+// Q4 groups of 8 rows (zero rows pad the last), with long rows as [bands of 64 rows, panels,
+// 8 groups, a group's bytes of one panel].
 std::vector<int64_t> storedShape(ElementType t, int64_t rows, int64_t cols) {
   if (t == ElementType::Q8)
-    return {rows, rowBytes(t, cols)};
+    return panelOf(t, rows, cols) ? std::vector<int64_t>{rows / 64, 64 * rowBytes(t, cols)}
+                                  : std::vector<int64_t>{rows, rowBytes(t, cols)};
   if (int64_t panel = panelOf(t, rows, cols))
     return {rows / 64, cols / panel, 8, 8 * rowBytes(t, panel)};
   return {(rows + 7) / 8, 8 * rowBytes(t, cols)};
@@ -87,12 +90,24 @@ Packed pack(ElementType type, int64_t rows, int64_t cols, std::mt19937 &rng) {
       loom::packQ4Row(row.data(), cols, groupOf(type), out, "test");
   }
   if (type == ElementType::Q8) {
+    // Long rows: per band of 64 rows, panel p holds the rows' columns [p * P, (p + 1) * P) row
+    // after row, then come the 64 rows' f32 scales.
     p.bytes.assign(plain.begin(), plain.begin() + rows * rb);
+    const int64_t panel = panelOf(type, rows, cols);
+    std::vector<uint8_t> band(64 * rb);
+    for (int64_t first = 0; panel && first < rows; first += 64) {
+      loom::panelQ8Band(&p.bytes[first * rb], uint64_t(cols), uint64_t(panel), band.data());
+      std::copy(band.begin(), band.end(), p.bytes.begin() + first * rb);
+    }
     for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t *bandStart = &p.bytes[r / 64 * 64 * rb];
       float s;
-      std::memcpy(&s, &p.bytes[r * rb + cols], 4);
-      for (int64_t c = 0; c < cols; ++c)
-        p.values.push_back(double(int8_t(p.bytes[r * rb + c])) * s);
+      std::memcpy(&s, panel ? bandStart + 64 * cols + 4 * (r % 64) : &p.bytes[r * rb + cols], 4);
+      for (int64_t c = 0; c < cols; ++c) {
+        uint8_t code = panel ? bandStart[c / panel * 64 * panel + r % 64 * panel + c % panel]
+                             : p.bytes[r * rb + c];
+        p.values.push_back(double(int8_t(code)) * s);
+      }
     }
     return p;
   }
@@ -152,6 +167,9 @@ Library &library() {
     l->specs.push_back({"linear_q8_long_rows", ElementType::Q8, Linear{8448, 10, false}});
     // Q4 rows long enough for column panels (3 of 2816 columns), in 2 and 1 bands of 64 rows.
     l->specs.push_back({"linear_q4g32_panels", ElementType::Q4G32, Linear{8448, 128, true}});
+    // Q8 long rows in column panels: 3 panels of 11 blocks of 256, and 2 of 65 blocks of 32.
+    l->specs.push_back({"linear_q8_panels", ElementType::Q8, Linear{8448, 128, true}});
+    l->specs.push_back({"linear_q8_panels_narrow_blocks", ElementType::Q8, Linear{4160, 64, false}});
     l->specs.push_back({"linear_q4g128_panels", ElementType::Q4G128, Linear{8448, 64, false}});
     char work[] = "/tmp/loom-quant-kernels.XXXXXX";
     if (!mkdtemp(work))
@@ -245,6 +263,7 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
                              "linear_q4g128", "linear_q8_odd", "linear_q4g32_tiny_k",
                              "linear_q8_tiny_audio", "linear_q4g128_odd_rows",
                              "linear_q8_wide_blocks", "linear_q8_long_rows",
+                             "linear_q8_panels", "linear_q8_panels_narrow_blocks",
                              "linear_q4g32_panels", "linear_q4g128_panels"}) {
     const KernelSpec &spec = specOf(symbol);
     const auto &p = std::get<Linear>(spec.params);

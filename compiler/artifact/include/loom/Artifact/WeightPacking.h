@@ -31,4 +31,9 @@ void groupQ4Rows(const uint8_t *packedRows, uint64_t count, uint64_t cols, uint6
 void panelQ4Band(const uint8_t *groups, uint64_t cols, uint64_t group, uint64_t panel,
                  uint8_t *out);
 
+// Rearranges one band of kQ8BandRows consecutive rows packed by packQ8Row into its column
+// panels of `panel` columns, then the rows' scales (QuantLayout.h): q8RowBytes(cols) bytes per
+// row, as many as the rows took. `panel` divides `cols`.
+void panelQ8Band(const uint8_t *packedRows, uint64_t cols, uint64_t panel, uint8_t *out);
+
 } // namespace loom
