@@ -200,11 +200,6 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
     scheduleTile(gemmAcc, allSteps, *gemm, LoopLevel(out, tbo), LoopLevel(out, tbi));
   }
 
-  // GEMV: per task kGemvRowsPerTask rows, token by token (fewer than kGemmFromTokens where the
-  // matrix has a GEMM path; the task's rows stay in L2 between them), in tiles of `tileRows` rows. A tile's accumulators are
-  // computed at its row loop, outside the token loops, so that the row scale (the last 4 bytes
-  // of a packed row) is read after the row's blocks: read before them, it is a jump ahead in
-  // the weight stream that costs 10 points of the bandwidth (a hand-written loop: 65% vs 76%).
   if (panels > 1) {
     // Column panels: a task is one band, read as one sequential stream: panel by panel, each
     // row's blocks of the panel (the panel's activations stay in L1 for the 64 rows), the
@@ -222,6 +217,12 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
     scheduleDot(gemv.dot);
     return;
   }
+  // GEMV: per task kGemvRowsPerTask rows, token by token (fewer than kGemmFromTokens where the
+  // matrix has a GEMM path; the task's rows stay in L2 between them), in tiles of `tileRows`
+  // rows. A tile's accumulators are computed at its row loop, outside the token loops, so that
+  // the row scale (the last 4 bytes of a packed row) is read after the row's blocks: read before
+  // them, it is a jump ahead in the weight stream that costs 10 points of the bandwidth (a
+  // hand-written loop: 65% vs 76%).
   const int tileRows = std::min(rows, gemvTileRows(w));
   out.split(o, ob, oi, tileRows, TailStrategy::ShiftInwards)
       .split(t, tb, ti, 1)
