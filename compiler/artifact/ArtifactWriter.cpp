@@ -210,22 +210,16 @@ void checkQuantized(const fb::TensorT &tensor) {
                                  tensor.row_group != int64_t(quant::kQ4GroupRows)))
     fail("tensor '", tensor.name, "': row_group ", tensor.row_group, " is only defined as ",
          quant::kQ4GroupRows, " for Q4Group tensors");
-  const uint64_t rows = uint64_t(tensor.logical_shape[0]), cols = uint64_t(tensor.logical_shape[1]);
-  const bool q8 = tensor.quantization == fb::Quantization::Q8Row;
-  // Panels where the layout has them: Q8 rows, Q4 row groups (QuantLayout.h).
-  const uint64_t panel = q8                    ? quant::q8ColumnPanel(rows, cols)
-                         : tensor.row_group != 0 ? quant::q4ColumnPanel(rows, cols, uint64_t(tensor.group_size))
-                                                 : 0;
+  const quant::PackedMatrix matrix{tensor.quantization == fb::Quantization::Q8Row,
+                                   uint64_t(tensor.logical_shape[0]),
+                                   uint64_t(tensor.logical_shape[1]), uint64_t(tensor.group_size),
+                                   tensor.row_group != 0};
+  const uint64_t panel = quant::columnPanelOf(matrix);
   if (tensor.column_panel != 0 && uint64_t(tensor.column_panel) != panel)
     fail("tensor '", tensor.name, "': column_panel ", tensor.column_panel, " for ",
          fb::EnumNameQuantization(tensor.quantization), ", row_group ", tensor.row_group, " and ",
-         cols, " columns, expected ", panel == 0 ? "0" : "0 or " + std::to_string(panel));
-  const std::vector<int64_t> packed =
-      q8 ? quant::q8Shape(rows, cols, uint64_t(tensor.column_panel))
-      : tensor.row_group != 0
-          ? quant::q4RowGroupShape(rows, cols, uint64_t(tensor.group_size),
-                                   uint64_t(tensor.column_panel))
-          : std::vector<int64_t>{int64_t(rows), int64_t(packedRowBytes(tensor))};
+         matrix.cols, " columns, expected ", panel == 0 ? "0" : "0 or " + std::to_string(panel));
+  const std::vector<int64_t> packed = quant::packedShapeOf(matrix, uint64_t(tensor.column_panel));
   if (tensor.dtype != fb::DType::U8 || tensor.shape != packed) {
     std::string want;
     for (int64_t dim : packed)
@@ -255,7 +249,6 @@ void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const st
     outBuffer.resize(rowsPerChunk * rowOut);
   std::vector<float> values(cols);
   std::vector<uint8_t> grouped(groupRows > 1 ? groupRows * rowOut : 0);
-  std::vector<uint8_t> band(panel ? quant::kQ4BandRows * rowOut : 0);
   for (uint64_t first = 0; first < rows; first += rowsPerChunk) {
     uint64_t count = std::min(rowsPerChunk, rows - first);
     readAll(sourceFd, tensor.source_file, tensor.name, inBuffer.data(), count * rowIn,
@@ -280,14 +273,11 @@ void writeQuantized(const fb::TensorT &tensor, int sourceFd, int outFd, const st
       }
       bytes = (count + groupRows - 1) / groupRows * groupRows * rowOut;
     }
-    for (uint64_t at = 0; panel && at < count; at += quant::kQ4BandRows) { // whole bands
-      if (tensor.quantization == fb::Quantization::Q8Row)
-        panelQ8Band(outBuffer.data() + at * rowOut, cols, panel, band.data());
-      else
-        panelQ4Band(outBuffer.data() + at * rowOut, cols, uint64_t(tensor.group_size), panel,
-                    band.data());
-      std::memcpy(outBuffer.data() + at * rowOut, band.data(), band.size());
-    }
+    if (panel != 0 && tensor.quantization == fb::Quantization::Q8Row) // whole bands
+      panelQ8Bands(outBuffer.data(), count / quant::kQ8BandRows, cols, panel);
+    else if (panel != 0)
+      panelQ4Bands(outBuffer.data(), count / quant::kQ4BandRows, cols,
+                   uint64_t(tensor.group_size), panel);
     writeAll(outFd, outPath, outBuffer.data(), bytes, outOffset + first * rowOut);
   }
 }

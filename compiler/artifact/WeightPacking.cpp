@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace loom {
 namespace {
@@ -85,29 +86,36 @@ void groupQ4Rows(const uint8_t *packedRows, uint64_t count, uint64_t cols, uint6
   }
 }
 
-void panelQ4Band(const uint8_t *groups, uint64_t cols, uint64_t group, uint64_t panel,
-                 uint8_t *out) {
+void panelQ4Bands(uint8_t *groups, uint64_t bands, uint64_t cols, uint64_t group, uint64_t panel) {
   if (panel == 0 || panel % group != 0 || cols % panel != 0)
     fail("q4 column panel of ", panel, " columns: expected a multiple of the group ", group,
          " dividing ", cols, " columns");
   // Scale groups are stored in column order, so a panel of a group is one contiguous slice.
   const uint64_t groupBytes = quant::q4GroupBytes(cols, group);
   const uint64_t sliceBytes = quant::q4GroupBytes(panel, group);
-  for (uint64_t p = 0; p < cols / panel; ++p)
-    for (uint64_t g = 0; g < quant::kQ4BandGroups; ++g)
-      std::memcpy(out + (p * quant::kQ4BandGroups + g) * sliceBytes,
-                  groups + g * groupBytes + p * sliceBytes, sliceBytes);
+  std::vector<uint8_t> band(quant::kQ4BandGroups * groupBytes);
+  for (uint8_t *in = groups; in < groups + bands * band.size(); in += band.size()) {
+    for (uint64_t p = 0; p < cols / panel; ++p)
+      for (uint64_t g = 0; g < quant::kQ4BandGroups; ++g)
+        std::memcpy(band.data() + (p * quant::kQ4BandGroups + g) * sliceBytes,
+                    in + g * groupBytes + p * sliceBytes, sliceBytes);
+    std::memcpy(in, band.data(), band.size());
+  }
 }
 
-void panelQ8Band(const uint8_t *packedRows, uint64_t cols, uint64_t panel, uint8_t *out) {
+void panelQ8Bands(uint8_t *packedRows, uint64_t bands, uint64_t cols, uint64_t panel) {
   if (panel == 0 || cols % panel != 0)
     fail("q8 column panel of ", panel, " columns: expected a width dividing ", cols, " columns");
   const uint64_t rowBytes = quant::q8RowBytes(cols);
-  for (uint64_t r = 0; r < quant::kQ8BandRows; ++r) {
-    const uint8_t *row = packedRows + r * rowBytes;
-    for (uint64_t c = 0; c < cols; c += panel)
-      std::memcpy(out + quant::q8BandByteOf(r, c, panel), row + c, panel);
-    std::memcpy(out + quant::q8BandScaleByteOf(r, cols), row + quant::q8ScaleOffset(cols), 4);
+  std::vector<uint8_t> band(quant::kQ8BandRows * rowBytes);
+  for (uint8_t *in = packedRows; in < packedRows + bands * band.size(); in += band.size()) {
+    for (uint64_t r = 0; r < quant::kQ8BandRows; ++r) {
+      const uint8_t *row = in + r * rowBytes;
+      for (uint64_t c = 0; c < cols; c += panel)
+        std::memcpy(band.data() + quant::q8BandByteOf(r, c, panel), row + c, panel);
+      std::memcpy(band.data() + quant::q8BandScaleByteOf(r, cols), row + quant::q8ScaleOffset(cols), 4);
+    }
+    std::memcpy(in, band.data(), band.size());
   }
 }
 

@@ -95,29 +95,26 @@ int64_t rowGroupOf(RankedTensorType type, WeightLayout layout) {
   return grouped ? int64_t(quant::kQ4GroupRows) : 1;
 }
 
-// Columns per stored panel of a quantized weight: QuantLayout.h's rules for Q4 row groups and
-// for Q8 in the CPU layout, else 0 (rows whole).
+// A quantized weight as QuantLayout.h describes it: Q4 in row groups in the CPU layout.
+quant::PackedMatrix packedMatrixOf(RankedTensorType type, WeightLayout layout) {
+  WeightQuant quant = weightQuantOf(type);
+  return {quant == WeightQuant::Q8, uint64_t(type.getDimSize(0)), uint64_t(type.getDimSize(1)),
+          uint64_t(weightQuantGroup(quant)), rowGroupOf(type, layout) > 1};
+}
+
+// Columns per stored panel: QuantLayout.h's rule in the CPU layout; 0 (rows whole) for CUDA.
 int64_t columnPanelOf(RankedTensorType type, WeightLayout layout) {
-  const uint64_t rows = uint64_t(type.getDimSize(0)), cols = uint64_t(type.getDimSize(1));
-  if (layout == WeightLayout::Cpu && weightQuantOf(type) == WeightQuant::Q8)
-    return int64_t(quant::q8ColumnPanel(rows, cols));
-  if (rowGroupOf(type, layout) == 1)
+  if (layout != WeightLayout::Cpu)
     return 0;
-  return int64_t(quant::q4ColumnPanel(rows, cols, uint64_t(weightQuantGroup(weightQuantOf(type)))));
+  return int64_t(quant::columnPanelOf(packedMatrixOf(type, layout)));
 }
 
 // A quantized weight is stored as U8 [rows, packed row bytes]; in the CPU layout Q4 comes in row
 // groups, U8 [row groups, 8 * packed row bytes], and long rows in column panels: Q4 as U8 [bands,
 // panels, 8, 8 * packed panel bytes], Q8 as U8 [bands, 64 * packed row bytes] (QuantLayout.h).
 std::vector<int64_t> packedShapeOf(RankedTensorType type, WeightLayout layout) {
-  WeightQuant quant = weightQuantOf(type);
-  uint64_t rows = uint64_t(type.getDimSize(0)), cols = uint64_t(type.getDimSize(1));
-  uint64_t group = uint64_t(weightQuantGroup(quant));
-  if (rowGroupOf(type, layout) > 1)
-    return quant::q4RowGroupShape(rows, cols, group, uint64_t(columnPanelOf(type, layout)));
-  if (quant == WeightQuant::Q8)
-    return quant::q8Shape(rows, cols, uint64_t(columnPanelOf(type, layout)));
-  return {int64_t(rows), int64_t(quant::q4RowBytes(cols, group))};
+  return quant::packedShapeOf(packedMatrixOf(type, layout),
+                              uint64_t(columnPanelOf(type, layout)));
 }
 
 // ---- the fused ops (FuseXxx passes) ----

@@ -199,21 +199,14 @@ private:
         (scheme != fb::Quantization::Q4Group || rowGroup != int64_t(quant::kQ4GroupRows)))
       fail(path_, ": quantized tensor '", name, "' has row_group ", rowGroup, ", expected 0",
            scheme == fb::Quantization::Q4Group ? " or 8" : " for Q8Row");
+    const quant::PackedMatrix matrix{scheme == fb::Quantization::Q8Row, rows, cols,
+                                     uint64_t(group), rowGroup != 0};
     const int64_t panel = tensor.column_panel();
-    if (panel != 0) { // QuantLayout.h: Q8 rows and Q4 row groups may come in column panels
-      const uint64_t rule = scheme == fb::Quantization::Q8Row ? quant::q8ColumnPanel(rows, cols)
-                            : rowGroup == 0                   ? 0
-                                : quant::q4ColumnPanel(rows, cols, uint64_t(group));
-      if (uint64_t(panel) != rule)
-        fail(path_, ": quantized tensor '", name, "' (", fb::EnumNameQuantization(scheme), " ",
-             shapeText(logical), ", row_group ", rowGroup, ", group_size ", group,
-             ") has column_panel ", panel, ", expected ", rule);
-    }
-    const std::vector<int64_t> expected =
-        rowGroup != 0 ? quant::q4RowGroupShape(rows, cols, uint64_t(group), uint64_t(panel))
-        : scheme == fb::Quantization::Q8Row
-            ? quant::q8Shape(rows, cols, uint64_t(panel))
-            : std::vector<int64_t>{int64_t(rows), int64_t(quant::q4RowBytes(cols, uint64_t(group)))};
+    if (panel != 0 && uint64_t(panel) != quant::columnPanelOf(matrix))
+      fail(path_, ": quantized tensor '", name, "' (", fb::EnumNameQuantization(scheme), " ",
+           shapeText(logical), ", row_group ", rowGroup, ", group_size ", group,
+           ") has column_panel ", panel, ", expected ", quant::columnPanelOf(matrix));
+    const std::vector<int64_t> expected = quant::packedShapeOf(matrix, uint64_t(panel));
     const auto *shape = tensor.shape();
     bool matches = tensor.dtype() == fb::DType::U8 && shape && shape->size() == expected.size();
     for (size_t i = 0; matches && i < expected.size(); ++i)

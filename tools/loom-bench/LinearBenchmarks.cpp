@@ -109,13 +109,8 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
       std::memcpy(row + quant::q8ScaleOffset(uint64_t(cols)), &s, 4);
     }
     // Long rows: each band of rows rearranged into its column panels, as the writer does.
-    if (uint64_t panel = quant::q8ColumnPanel(uint64_t(rows), uint64_t(cols))) {
-      std::vector<uint8_t> band(quant::kQ8BandRows * rowBytes);
-      for (uint64_t at = 0; at < m.stored.size(); at += band.size()) {
-        panelQ8Band(m.stored.data() + at, uint64_t(cols), panel, band.data());
-        std::memcpy(m.stored.data() + at, band.data(), band.size());
-      }
-    }
+    if (uint64_t panel = quant::q8ColumnPanel(uint64_t(rows), uint64_t(cols)))
+      panelQ8Bands(m.stored.data(), uint64_t(rows) / quant::kQ8BandRows, uint64_t(cols), panel);
     break;
   }
   case ElementType::Q4G32:
@@ -140,13 +135,9 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
         }
     }
     // Long rows: each band of row groups rearranged into its column panels, as the writer does.
-    if (uint64_t panel = quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), group)) {
-      std::vector<uint8_t> band(quant::kQ4BandGroups * groupBytes);
-      for (uint64_t at = 0; at < m.stored.size(); at += band.size()) {
-        panelQ4Band(m.stored.data() + at, uint64_t(cols), group, panel, band.data());
-        std::memcpy(m.stored.data() + at, band.data(), band.size());
-      }
-    }
+    if (uint64_t panel = quant::q4ColumnPanel(uint64_t(rows), uint64_t(cols), group))
+      panelQ4Bands(m.stored.data(), uint64_t(rows) / quant::kQ4BandRows, uint64_t(cols), group,
+                   panel);
     break;
   }
   }

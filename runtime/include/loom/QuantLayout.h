@@ -123,4 +123,27 @@ inline std::vector<int64_t> q4RowGroupShape(uint64_t rows, uint64_t cols, uint64
           int64_t(q4GroupBytes(panel, group))};
 }
 
+// A quantized matrix as the writer, the reader and the compiler describe it: Q8 (else Q4 with
+// `group` columns per scale), in row groups or not (Q4 only).
+struct PackedMatrix {
+  bool q8 = false;
+  uint64_t rows = 0, cols = 0, group = 0;
+  bool rowGroups = false;
+};
+// The column panel the layout gives it (Q8 rows and Q4 row groups; 0: rows whole). A CPU
+// artifact stores it so; rows whole stay valid (CUDA artifacts, older ones).
+inline uint64_t columnPanelOf(const PackedMatrix &m) {
+  if (m.q8)
+    return q8ColumnPanel(m.rows, m.cols);
+  return m.rowGroups ? q4ColumnPanel(m.rows, m.cols, m.group) : 0;
+}
+// Its stored U8 shape with column panels of `panel` columns (0: rows whole).
+inline std::vector<int64_t> packedShapeOf(const PackedMatrix &m, uint64_t panel) {
+  if (m.q8)
+    return q8Shape(m.rows, m.cols, panel);
+  if (m.rowGroups)
+    return q4RowGroupShape(m.rows, m.cols, m.group, panel);
+  return {int64_t(m.rows), int64_t(q4RowBytes(m.cols, m.group))};
+}
+
 } // namespace loom::quant

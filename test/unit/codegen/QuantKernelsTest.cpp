@@ -94,11 +94,8 @@ Packed pack(ElementType type, int64_t rows, int64_t cols, std::mt19937 &rng) {
     // after row, then come the 64 rows' f32 scales.
     p.bytes.assign(plain.begin(), plain.begin() + rows * rb);
     const int64_t panel = panelOf(type, rows, cols);
-    std::vector<uint8_t> band(64 * rb);
-    for (int64_t first = 0; panel && first < rows; first += 64) {
-      loom::panelQ8Band(&p.bytes[first * rb], uint64_t(cols), uint64_t(panel), band.data());
-      std::copy(band.begin(), band.end(), p.bytes.begin() + first * rb);
-    }
+    if (panel)
+      loom::panelQ8Bands(p.bytes.data(), uint64_t(rows / 64), uint64_t(cols), uint64_t(panel));
     for (int64_t r = 0; r < rows; ++r) {
       const uint8_t *bandStart = &p.bytes[r / 64 * 64 * rb];
       float s;
@@ -121,12 +118,9 @@ Packed pack(ElementType type, int64_t rows, int64_t cols, std::mt19937 &rng) {
   for (int64_t first = 0; first < rows; first += 8)
     loom::groupQ4Rows(&plain[first * rb], uint64_t(std::min<int64_t>(8, rows - first)),
                       uint64_t(cols), uint64_t(group), &p.bytes[first * rb]);
-  std::vector<uint8_t> band(64 * rb);
-  for (int64_t first = 0; panel && first < rows; first += 64) {
-    loom::panelQ4Band(&p.bytes[first * rb], uint64_t(cols), uint64_t(group), uint64_t(panel),
-                      band.data());
-    std::copy(band.begin(), band.end(), p.bytes.begin() + first * rb);
-  }
+  if (panel)
+    loom::panelQ4Bands(p.bytes.data(), uint64_t(rows / 64), uint64_t(cols), uint64_t(group),
+                       uint64_t(panel));
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t slice = panel ? ((r / 64 * panels + c / width) * 8 + r / 8 % 8) : r / 8;

@@ -25,15 +25,14 @@ void packQ4Row(const float *row, uint64_t cols, uint64_t group, uint8_t *out,
 void groupQ4Rows(const uint8_t *packedRows, uint64_t count, uint64_t cols, uint64_t group,
                  uint8_t *out);
 
-// Rearranges one band of kQ4BandGroups consecutive row groups (as groupQ4Rows writes them) into
-// its column panels of `panel` columns (QuantLayout.h): panel by panel, each holding the band's
-// groups in order. `panel` divides `cols` into whole scale groups.
-void panelQ4Band(const uint8_t *groups, uint64_t cols, uint64_t group, uint64_t panel,
-                 uint8_t *out);
+// Rearranges `bands` consecutive bands of kQ4BandGroups row groups each (as groupQ4Rows writes
+// them), in place, into their column panels of `panel` columns (QuantLayout.h): panel by panel,
+// each holding the band's groups in order. `panel` divides `cols` into whole scale groups.
+void panelQ4Bands(uint8_t *groups, uint64_t bands, uint64_t cols, uint64_t group, uint64_t panel);
 
-// Rearranges one band of kQ8BandRows consecutive rows packed by packQ8Row into its column
-// panels of `panel` columns, then the rows' scales (QuantLayout.h): q8RowBytes(cols) bytes per
-// row, as many as the rows took. `panel` divides `cols`.
-void panelQ8Band(const uint8_t *packedRows, uint64_t cols, uint64_t panel, uint8_t *out);
+// Rearranges `bands` consecutive bands of kQ8BandRows rows packed by packQ8Row, in place, into
+// their column panels of `panel` columns, then each band's row scales (QuantLayout.h).
+// `panel` divides `cols`.
+void panelQ8Bands(uint8_t *packedRows, uint64_t bands, uint64_t cols, uint64_t panel);
 
 } // namespace loom
