@@ -65,15 +65,18 @@ struct Matrix {
   AnonymousMemory stored;
   std::vector<float> f32;     // the dequantized values, [out, in]
   std::vector<uint16_t> bf16; // bf16 storage (BF16 only)
+  std::vector<int8_t> levels; // the integer levels, [out, in] (Q8 and Q4 only)
 };
 
 Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, bool keepF32,
                   PageSize pages) {
-  Matrix m{AnonymousMemory(matrixBytes(type, rows, cols), pages, "loom-bench weights"), {}, {}};
+  Matrix m{AnonymousMemory(matrixBytes(type, rows, cols), pages, "loom-bench weights"), {}, {}, {}};
   FastRandom rng(seed);
   const uint64_t n = uint64_t(rows) * uint64_t(cols);
   if (keepF32)
     m.f32.resize(n);
+  if (keepF32 && type != ElementType::F32 && type != ElementType::BF16)
+    m.levels.resize(n);
   const float scale = 1.0f / std::sqrt(float(cols));
   switch (type) {
   case ElementType::F32: {
@@ -103,8 +106,10 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
       for (int64_t c = 0; c < cols; ++c) {
         int8_t q = int8_t(int(rng.next() % 255) - 127);
         std::memcpy(row + c, &q, 1);
-        if (keepF32)
+        if (keepF32) {
           m.f32[uint64_t(r) * uint64_t(cols) + uint64_t(c)] = float(q) * s;
+          m.levels[uint64_t(r) * uint64_t(cols) + uint64_t(c)] = q;
+        }
       }
       std::memcpy(row + quant::q8ScaleOffset(uint64_t(cols)), &s, 4);
     }
@@ -132,6 +137,7 @@ Matrix makeMatrix(ElementType type, int64_t rows, int64_t cols, uint64_t seed, b
           uint8_t byte = rowGroup[quant::q4GroupByteOf(inGroup, c, group)];
           int q = int(quant::q4GroupHighNibble(c) ? byte >> 4 : byte & 15) - 8;
           m.f32[uint64_t(r) * uint64_t(cols) + c] = float(q) * 0.0078125f;
+          m.levels[uint64_t(r) * uint64_t(cols) + c] = int8_t(q);
         }
     }
     // Long rows: each band of row groups rearranged into its column panels, as the writer does.
@@ -181,8 +187,10 @@ struct CaseData {
   std::vector<Matrix> copies;
   std::vector<float> x, y, yRef, bias;
   std::vector<uint16_t> xBf16, biasBf16;
+  std::vector<int8_t> xS8; // the activations as oneDNN's int8 matmul takes them
   std::vector<std::unique_ptr<DenseBuffer>> xBuf, wBufs, bBuf, yBuf;
   std::unique_ptr<OneDnnMatmul> oneDnn;
+  const void *oneDnnX = nullptr; // its activations: x, xBf16 or xS8
   std::string oneDnnLabel, blasLabel;
   Precision refPrecision = Precision::F32;
   std::vector<float> refWeightsF32; // oneDNN f32 weights when its bf16 path is unavailable
@@ -269,13 +277,31 @@ CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references, Pa
                                                         : static_cast<const void *>(d->copies[0].f32.data());
       d->oneDnn = std::make_unique<OneDnnMatmul>(tokens, shape.in, shape.out, d->refPrecision, w);
       d->oneDnnLabel = d->refPrecision == Precision::BF16 ? "onednn_bf16" : "onednn_f32";
+      d->oneDnnX = d->refPrecision == Precision::BF16 ? static_cast<const void *>(d->xBf16.data())
+                                                     : static_cast<const void *>(d->x.data());
     } else {
       // oneDNN 2.6 has no bf16 matmul without AVX-512: compare with its f32 matmul on the
       // same (widened) weights, and say so in the counter name.
       d->oneDnn = std::make_unique<OneDnnMatmul>(tokens, shape.in, shape.out, Precision::F32,
                                                  d->copies[0].f32.data());
       d->oneDnnLabel = "onednn_f32_widened";
+      d->oneDnnX = d->x.data();
     }
+  }
+  // Integer weights in a prefill: oneDNN's int8 matmul on the same levels, the activations
+  // quantized to int8 once, outside the timing (ours quantize theirs inside it). Not for the
+  // GEMV, whose reference is the bandwidth (oneDNN would read one copy, from the cache).
+  if (references && tokens > 1 && !d->copies[0].levels.empty() && oneDnnSupports(Precision::S8)) {
+    float absMax = 0.0f;
+    for (float v : d->x)
+      absMax = std::max(absMax, std::fabs(v));
+    d->xS8.resize(d->x.size());
+    for (size_t i = 0; i < d->x.size(); ++i)
+      d->xS8[i] = int8_t(std::lrint(d->x[i] * 127.0f / absMax));
+    d->oneDnn = std::make_unique<OneDnnMatmul>(tokens, shape.in, shape.out, Precision::S8,
+                                               d->copies[0].levels.data());
+    d->oneDnnLabel = "onednn_s8";
+    d->oneDnnX = d->xS8.data();
   }
   current = std::move(d);
   return *current;
@@ -309,11 +335,8 @@ void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, 
                       openBlasLinear(tokens, shape.in, shape.out, d.x.data(), d.copies[0].f32.data(),
                                      d.yRef.data());
                     }});
-  if (d.oneDnn) {
-    const bool bf16Src = d.oneDnnLabel == "onednn_bf16";
-    const void *x = bf16Src ? static_cast<const void *>(d.xBf16.data()) : static_cast<const void *>(d.x.data());
-    refs.push_back({d.oneDnnLabel, [&, x] { d.oneDnn->run(x, d.yRef.data()); }});
-  }
+  if (d.oneDnn)
+    refs.push_back({d.oneDnnLabel, [&] { d.oneDnn->run(d.oneDnnX, d.yRef.data()); }});
   std::vector<double> refSeconds(refs.size(), 0.0);
   double ourSeconds = 0;
   std::vector<void *> args;

@@ -7,6 +7,8 @@
 
 #include <dlfcn.h>
 
+#include <vector>
+
 namespace loom::bench {
 
 void setReferenceThreads(int threads) {
@@ -28,7 +30,29 @@ struct OneDnnMatmul::State {
 
 namespace {
 dnnl::memory::data_type dnnlType(Precision p) {
-  return p == Precision::BF16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+  switch (p) {
+  case Precision::BF16:
+    return dnnl::memory::data_type::bf16;
+  case Precision::S8:
+    return dnnl::memory::data_type::s8;
+  default:
+    return dnnl::memory::data_type::f32;
+  }
+}
+
+const char *precisionName(Precision p) {
+  return p == Precision::BF16 ? "bf16" : p == Precision::S8 ? "s8" : "f32";
+}
+
+// The matmul for `precision`; int8 products are scaled per output channel (mask 2: dimension 1
+// of dst), as a quantized linear layer's row scales.
+dnnl::matmul::primitive_desc matmulDesc(const dnnl::memory::desc &src, const dnnl::memory::desc &wei,
+                                        const dnnl::memory::desc &dst, Precision precision,
+                                        const dnnl::engine &engine) {
+  dnnl::primitive_attr attr;
+  if (precision == Precision::S8)
+    attr.set_output_scales(2, std::vector<float>(size_t(dst.dims()[1]), 1.0f / (127.0f * 127.0f)));
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), attr, engine);
 }
 } // namespace
 
@@ -42,10 +66,9 @@ OneDnnMatmul::OneDnnMatmul(int64_t tokens, int64_t in, int64_t out, Precision pr
   s.wei = dnnl::memory::desc({in, out}, dnnlType(precision), tag::ba);
   s.dst = dnnl::memory::desc({tokens, out}, dnnl::memory::data_type::f32, tag::ab);
   try {
-    s.pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(s.src, s.wei, s.dst), s.engine);
+    s.pd = matmulDesc(s.src, s.wei, s.dst, precision, s.engine);
   } catch (const dnnl::error &e) {
-    fail("oneDNN has no ", precision == Precision::BF16 ? "bf16" : "f32",
-         " matmul on this CPU: ", e.what());
+    fail("oneDNN has no ", precisionName(precision), " matmul on this CPU: ", e.what());
   }
   s.prim = dnnl::matmul(s.pd);
   s.weights = dnnl::memory(s.wei, s.engine, const_cast<void *>(weights));
@@ -69,7 +92,7 @@ bool oneDnnSupports(Precision precision) {
     dnnl::memory::desc src({4, 64}, dnnlType(precision), tag::ab);
     dnnl::memory::desc wei({64, 32}, dnnlType(precision), tag::ba);
     dnnl::memory::desc dst({4, 32}, dnnl::memory::data_type::f32, tag::ab);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), engine);
+    matmulDesc(src, wei, dst, precision, engine);
     return true;
   } catch (const dnnl::error &) {
     return false;

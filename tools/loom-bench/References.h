@@ -1,6 +1,8 @@
 // The reference implementations loom-bench compares generated kernels with, at the same
 // precision: y[T, out] = x[T, in] . W^T with W stored [out, in] row-major (the Linear layout).
-//   oneDNN (libdnnl 2.6) matmul: f32, or bf16 x bf16 -> f32 where this CPU supports it.
+//   oneDNN (libdnnl 2.6) matmul: f32, or bf16 x bf16 -> f32 where this CPU supports it, or
+//   s8 x s8 -> f32 (int32 products scaled per output channel) for int8 and int4 weights: oneDNN
+//   has no int4 or int16-activation matmul, so its int8 one is the integer reference.
 //   OpenBLAS: cblas_sgemv / cblas_sgemm, f32 only: Debian's OpenBLAS 0.3.21 is built without
 //   BUILD_BFLOAT16 (no sbgemm/sbgemv), so bf16 weights are compared with f32 on the widened
 //   weights, and the counter says "widened".
@@ -14,18 +16,19 @@
 
 namespace loom::bench {
 
-enum class Precision { F32, BF16 };
+enum class Precision { F32, BF16, S8 };
 
 // The thread count of both libraries (OpenBLAS's pool and oneDNN's OpenMP runtime).
 void setReferenceThreads(int threads);
 
 class OneDnnMatmul {
 public:
-  // weights: [out, in] of f32 or bf16 (uint16) per `precision`. Throws loom::Error when oneDNN
-  // has no implementation for this precision on this CPU (bf16 needs AVX-512 in oneDNN 2.6).
+  // weights: [out, in] of f32, bf16 (uint16) or int8 per `precision`. Throws loom::Error when
+  // oneDNN has no implementation for this precision on this CPU (bf16 needs AVX-512 in oneDNN
+  // 2.6).
   OneDnnMatmul(int64_t tokens, int64_t in, int64_t out, Precision precision, const void *weights);
   ~OneDnnMatmul();
-  // x: [tokens, in] of f32 or bf16 per the precision; y: [tokens, out] f32.
+  // x: [tokens, in] of f32, bf16 or int8 per the precision; y: [tokens, out] f32.
   void run(const void *x, float *y);
   // The implementation oneDNN picked (e.g. "brg:avx2", "gemm:jit").
   std::string implementation() const;

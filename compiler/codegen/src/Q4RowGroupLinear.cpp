@@ -54,10 +54,14 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   // dot product, -8 * sum(xq).
   BlockQuantizedActivations activations =
       quantizeActivationBlocks(p.x, kBlock, kActivationLevels, Int(8), "q4g_x", kBlock);
-  Func xq = activations.xq, xScale = activations.xScale, zeroShare("q4g_zero_share");
+  Func xq = activations.xq, zeroShare("q4g_zero_share"), xScale("q4g_x_scale_2to112");
   RDom inBlock(0, kBlock, "q4g_x_col");
   zeroShare(b, t) = 0;
   zeroShare(b, t) += -w.zeroPoint() * cast<int32_t>(xq(inBlock, b, t));
+  // The activation scales times the 2^112 that weightScaleOver2To112 leaves out, once per call:
+  // inlined, the product costs a multiply per block in the loop.
+  constexpr float k2To112 = 5.192296858534828e33f;
+  xScale(b, t) = activations.xScale(b, t) * k2To112;
   // The pair sums widened by a multiply-add against ones (vpmaddwd): a Func in memory, so that
   // the simplifier cannot fold the multiply away.
   Func ones("q4g_ones");
@@ -82,7 +86,6 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
                 (cast<uint32_t>(w.rowGroupByte(g, panel, low)) << 13);
     return reinterpret<float>(bits);
   };
-  constexpr float k2To112 = 5.192296858534828e33f;
 
   // The block products for (r, g, t) and block b of panel pn (block pn * blocksPerPanel + b of
   // the row); GEMV and GEMM each define their own Funcs, so that each has its own compute
@@ -117,7 +120,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     a.acc(r, g, t) = 0.0f;
     a.acc(r, g, t) += cast<float>(a.dot(r, g, t, block, panel)) *
                       (weightScaleOver2To112(panel, block) *
-                       (xScale(panel * blocksPerPanel + block, t) * k2To112));
+                       xScale(panel * blocksPerPanel + block, t));
     return a;
   };
   auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
@@ -132,6 +135,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   // --- schedule --------------------------------------------------------------------------
   zeroShare.compute_root().parallel(t);
   zeroShare.update().parallel(t);
+  xScale.compute_root().parallel(t).vectorize(b, 8, TailStrategy::GuardWithIf);
   ones.compute_root().bound(j, 0, 2);
 
   // Per block of an accumulator: the pair sums of the block's 8 nibble halves, their int16
