@@ -48,7 +48,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   const int blocksPerPanel = int(w.columnsPerPanel() / kBlock);
   const int rows = int(w.rows);
 
-  Var o("o"), t("t"), r("r"), g("g"), b("b"), pn("pn"), j("j"), p2("p"), k("k");
+  Var o("o"), t("t"), r("r"), g("g"), b("b"), pn("pn"), j("j"), p2("p"), k("k"), q("q");
 
   // Activations, once per call: int8 per token and block, and the zero point's share of every
   // dot product, -8 * sum(xq).
@@ -91,18 +91,20 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   // the row); GEMV and GEMM each define their own Funcs, so that each has its own compute
   // levels (the select below keeps one per specialization). steps runs over the panels' blocks
   // in column order.
+  // nibbles(q, p, r, k, ...) are the 32 lanes of nibble half k as vpmaddubsw takes them.
   struct Products {
-    Func pairs, sum16, dot, acc;
+    Func nibbles, scales, pairs, sum16, dot, acc;
     RDom pair, halves, widen, steps;
   };
   auto products = [&](const std::string &name) {
-    Products a{Func(name + "_pairs"), Func(name + "_sum16"), Func(name + "_dot"),
-               Func(name + "_acc"), RDom(0, 2, name + "_pair"), RDom(0, kHalves, name + "_half"),
-               RDom(0, 2, name + "_widen"),
-               RDom(0, blocksPerPanel, 0, panels, name + "_block")};
+    Products a{Func(name + "_nibbles"), Func(name + "_scales"), Func(name + "_pairs"),
+               Func(name + "_sum16"), Func(name + "_dot"), Func(name + "_acc"),
+               RDom(0, 2, name + "_pair"), RDom(0, kHalves, name + "_half"),
+               RDom(0, 2, name + "_widen"), RDom(0, blocksPerPanel, 0, panels, name + "_block")};
     Expr chunk = k / 2, high = k % 2;
-    Expr byte = weightByte(chunk, 2 * p2 + a.pair, pn, b);
-    Expr nibble = select(high == 0, byte & cast<uint8_t>(15), byte >> 4);
+    Expr byte = weightByte(chunk, 2 * p2 + q, pn, b);
+    a.nibbles(q, p2, r, k, g, b, pn) = select(high == 0, byte & cast<uint8_t>(15), byte >> 4);
+    a.scales(r, g, b, pn) = weightScaleOver2To112(pn, b);
     Expr column = chunk * 8 + high * 4 + 2 * p2 + a.pair;
     Expr rowBlock = pn * blocksPerPanel + b;
     a.pairs(p2, r, k, g, t, b, pn) = cast<int16_t>(0);
@@ -110,7 +112,8 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     // associative, hence atomic(true) below); the bound above keeps it exact.
     a.pairs(p2, r, k, g, t, b, pn) =
         saturating_add(a.pairs(p2, r, k, g, t, b, pn),
-                       cast<int16_t>(nibble) * cast<int16_t>(xq(column, rowBlock, t)));
+                       cast<int16_t>(a.nibbles(a.pair, p2, r, k, g, b, pn)) *
+                           cast<int16_t>(xq(column, rowBlock, t)));
     a.sum16(p2, r, g, t, b, pn) = cast<int16_t>(0);
     a.sum16(p2, r, g, t, b, pn) += a.pairs(p2, r, a.halves, g, t, b, pn);
     a.dot(r, g, t, b, pn) = zeroShare(rowBlock, t);
@@ -119,8 +122,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     Expr block = a.steps.x, panel = a.steps.y;
     a.acc(r, g, t) = 0.0f;
     a.acc(r, g, t) += cast<float>(a.dot(r, g, t, block, panel)) *
-                      (weightScaleOver2To112(panel, block) *
-                       xScale(panel * blocksPerPanel + block, t));
+                      (a.scales(r, g, block, panel) * xScale(panel * blocksPerPanel + block, t));
     return a;
   };
   auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
@@ -185,6 +187,18 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       .unroll(ti)
       .parallel(ogo);
   scheduleTile(gemm, LoopLevel(out, tbi));
+  // A group's nibbles and scales unpacked once per token block, for all its tiles: the tile
+  // then reads each nibble half with one load, and its registers hold no unpacked weights.
+  gemm.nibbles.compute_at(out, ogi)
+      .bound(q, 0, 2)
+      .bound(p2, 0, 2)
+      .bound(r, 0, kGroupRows)
+      .bound(k, 0, kHalves)
+      .vectorize(q)
+      .vectorize(p2)
+      .vectorize(r)
+      .unroll(k);
+  gemm.scales.compute_at(out, ogi).bound(r, 0, kGroupRows).vectorize(r);
 
   // GEMV: per task kGemvGroupsPerTask groups, each group's rows read once per token.
   if (panels == 1) {
