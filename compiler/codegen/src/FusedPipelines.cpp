@@ -7,6 +7,7 @@
 // projection before its post-norm) is computed at root inside the kernel, never written to the
 // arena. Conventions as Pipelines.cpp: Halide dim 0 is the innermost one; T is the only
 // run-time extent.
+#include "AttentionCore.h"
 #include "LinearSchedule.h"
 #include "PipelineHelpers.h"
 #include "Pipelines.h"
@@ -16,7 +17,6 @@
 
 #include <cmath>
 #include <functional>
-#include <limits>
 #include <optional>
 
 namespace loom::codegen::detail {
@@ -189,63 +189,6 @@ Func headNorm(const std::string &name, Func proj, int64_t headDim, double eps,
     normed.vectorize(d, lanes, TailStrategy::ShiftInwards);
   sumSq.computeAt(normed, h);
   return normed;
-}
-
-// The attention of the Attention kernel over key(d, kvh, j) and value(d, kvh, j), j < nKeys
-// (the past positions first, then the call's own tokens).
-Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Func value,
-            Expr nPast, Expr pastStart, Expr startPos, int lanes) {
-  const int group = int(p.qHeads / p.kvHeads);
-  Expr T = q.dim(2).extent();
-  Expr nKeys = nPast + T;
-  Var d("d"), j("j"), h("h"), t("t"), ht("ht");
-  Expr own = clamp(j - nPast, 0, T - 1);
-
-  LaneSum dot = laneSum("att_qk", p.headDim, lanes, {j, h, t},
-                        [&](Expr i) { return q(i, h, t) * key(i, h / group, j); });
-  Func score("att_score");
-  score(j, h, t) = dot.total(j, h, t) * float(p.scale);
-
-  Expr keyPos = pastStart + j, queryPos = startPos + t;
-  Expr mask = keyPos <= queryPos;
-  if (p.imageBlocks)
-    mask = mask || (blockIds(t) >= 0 && j >= nPast && blockIds(own) == blockIds(t));
-  if (p.window > 0)
-    mask = mask && keyPos > queryPos - checkedInt(p.window, "window");
-  Func visible("att_visible");
-  visible(j, t) = mask;
-
-  const Expr lowest = Expr(-std::numeric_limits<float>::max());
-  RDom rk(0, nKeys, "att_rk");
-  Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
-  rowMax(h, t) = lowest;
-  rowMax(h, t) = max(rowMax(h, t), select(visible(rk, t), score(rk, h, t), lowest));
-  weights(j, h, t) = select(visible(j, t), exp(score(j, h, t) - rowMax(h, t)), 0.0f);
-  denom(h, t) = 0.0f;
-  denom(h, t) += weights(rk, h, t);
-  acc(d, h, t) = 0.0f;
-  acc(d, h, t) += (weights(rk, h, t) / denom(h, t)) * value(d, h / group, rk);
-  Func out("out"); // output buffer name in the metadata
-  out(d, h, t) = acc(d, h, t);
-
-  out.fuse(h, t, ht).parallel(ht);
-  if (p.headDim >= lanes)
-    out.vectorize(d, lanes, TailStrategy::ShiftInwards);
-  score.compute_at(out, ht);
-  dot.total.compute_at(out, ht);
-  if (dot.hasPartial) {
-    dot.partial.compute_at(dot.total, j).vectorize(dot.lane);
-    dot.partial.update().vectorize(dot.lane);
-  }
-  rowMax.compute_at(out, ht);
-  weights.compute_at(out, ht);
-  denom.compute_at(out, ht);
-  acc.compute_at(out, ht);
-  if (p.headDim >= lanes) {
-    acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
-    acc.update().vectorize(d, lanes, TailStrategy::GuardWithIf);
-  }
-  return out;
 }
 
 // ---- the kinds ---------------------------------------------------------------------------

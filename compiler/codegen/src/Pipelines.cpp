@@ -4,6 +4,7 @@
 // the Halide buffer (n, t). Every extent except T is fixed by the spec and constrained on the
 // buffers (with dense strides), so the generated code is specialised to the static shapes.
 #include "Pipelines.h"
+#include "AttentionCore.h"
 #include "LinearSchedule.h"
 #include "PipelineHelpers.h"
 #include "WeightAccess.h"
@@ -12,7 +13,6 @@
 
 #include <cmath>
 #include <functional>
-#include <limits>
 
 namespace loom::codegen::detail {
 namespace {
@@ -146,7 +146,6 @@ KernelPipeline attention(const Attention &p, int lanes) {
     fail("attention: q_heads ", p.qHeads, " must be a positive multiple of kv_heads ", p.kvHeads);
   if (p.window < 0 || p.capacity < 0)
     fail("attention: window ", p.window, " and capacity ", p.capacity, " must be >= 0");
-  const int group = int(p.qHeads / p.kvHeads);
   const int capacity = checkedInt(p.capacity, "capacity");
   ImageParam q(Float(32), 3, "q"), k(Float(32), 3, "k"), v(Float(32), 3, "v");
   ImageParam blockIds(Int(32), 1, "block_ids");
@@ -164,8 +163,7 @@ KernelPipeline attention(const Attention &p, int lanes) {
   Expr T = q.dim(2).extent();
   Expr nPast = capacity > 0 ? clamp(startPos, 0, capacity) : Expr(0);
   Expr pastStart = startPos - nPast;
-  Expr nKeys = nPast + T;
-  Var d("d"), kvh("kvh"), j("j"), h("h"), t("t"), ht("ht");
+  Var d("d"), kvh("kvh"), j("j");
   Expr own = clamp(j - nPast, 0, T - 1);
   Func key("att_key"), value("att_value");
   if (capacity > 0) {
@@ -177,53 +175,8 @@ KernelPipeline attention(const Attention &p, int lanes) {
     value(d, kvh, j) = v(d, kvh, own);
   }
 
-  LaneSum dot = laneSum("att_qk", p.headDim, lanes, {j, h, t},
-                        [&](Expr i) { return q(i, h, t) * key(i, h / group, j); });
-  Func score("att_score");
-  score(j, h, t) = dot.total(j, h, t) * float(p.scale);
-
-  Expr keyPos = pastStart + j, queryPos = startPos + t;
-  Expr mask = keyPos <= queryPos;
-  if (p.imageBlocks)
-    mask = mask || (blockIds(t) >= 0 && j >= nPast && blockIds(own) == blockIds(t));
-  if (p.window > 0)
-    mask = mask && keyPos > queryPos - checkedInt(p.window, "window");
-
-  Func visible("att_visible");
-  visible(j, t) = mask;
-
-  const Expr lowest = Expr(-std::numeric_limits<float>::max());
-  RDom rk(0, nKeys, "att_rk");
-  Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
-  rowMax(h, t) = lowest;
-  rowMax(h, t) = max(rowMax(h, t), select(visible(rk, t), score(rk, h, t), lowest));
-  weights(j, h, t) = select(visible(j, t), exp(score(j, h, t) - rowMax(h, t)), 0.0f);
-  denom(h, t) = 0.0f;
-  denom(h, t) += weights(rk, h, t);
-  acc(d, h, t) = 0.0f;
-  acc(d, h, t) += (weights(rk, h, t) / denom(h, t)) * value(d, h / group, rk);
-  Func out("out"); // output buffer name in the metadata
-  out(d, h, t) = acc(d, h, t);
+  Func out = attend(p, q, blockIds, key, value, nPast, pastStart, startPos, lanes);
   constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
-
-  // One parallel task per (query head, token): its scores, softmax and weighted sum of values.
-  out.fuse(h, t, ht).parallel(ht);
-  if (p.headDim >= lanes)
-    out.vectorize(d, lanes, TailStrategy::ShiftInwards);
-  score.compute_at(out, ht);
-  dot.total.compute_at(out, ht);
-  if (dot.hasPartial) {
-    dot.partial.compute_at(dot.total, j).vectorize(dot.lane);
-    dot.partial.update().vectorize(dot.lane);
-  }
-  rowMax.compute_at(out, ht);
-  weights.compute_at(out, ht);
-  denom.compute_at(out, ht);
-  acc.compute_at(out, ht);
-  if (p.headDim >= lanes) {
-    acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
-    acc.update().vectorize(d, lanes, TailStrategy::GuardWithIf);
-  }
   return {Pipeline(out), {q, k, v, blockIds, startPos, cacheKeys, cacheValues}};
 }
 

@@ -1,0 +1,98 @@
+// See AttentionCore.h. Per task (query head h, token t), over the keys j:
+//   score(j)  = scale * sum_i q(i) * key(i, j)   (dot(lane, j): lanes of i, then a lane sum)
+//   rowMax, weights(j) = exp(score(j) - rowMax) where visible, denom = sum_j weights(j)
+//   out(d)    = sum_j weights(j) * value(d, j) / denom
+#include "AttentionCore.h"
+#include "PipelineHelpers.h"
+
+#include <limits>
+#include <vector>
+
+namespace loom::codegen::detail {
+
+using namespace Halide;
+
+namespace {
+// Keys per score tile: one accumulator vector each, so that a tile's dot products are
+// independent FMA chains sharing each load of the query.
+constexpr int kKeysPerTile = 8;
+// Output vectors per value tile: accumulators kept in registers over all the keys.
+constexpr int kValueVectors = 8;
+} // namespace
+
+Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Func value,
+            Expr nPast, Expr pastStart, Expr startPos, int lanes) {
+  const int group = int(p.qHeads / p.kvHeads);
+  const int headDim = checkedInt(p.headDim, "head_dim");
+  Expr T = q.dim(2).extent();
+  Expr nKeys = nPast + T;
+  Var d("d"), j("j"), h("h"), t("t"), ht("ht"), lane("att_qk_l"), jo("jo"), ji("ji"), dO("dO");
+  Expr own = clamp(j - nPast, 0, T - 1);
+
+  // The query-key dot products, `lanes` partial sums per key (the head dim is split across
+  // them; a head dim under one vector is summed whole), then their lane sum.
+  const int dotLanes = headDim % lanes == 0 ? lanes : 1;
+  RDom chunk(0, headDim / dotLanes, "att_qk_r");
+  Func dot("att_qk_lanes"), score("att_score");
+  dot(lane, j, h, t) = 0.0f;
+  dot(lane, j, h, t) += q(chunk * dotLanes + lane, h, t) * key(chunk * dotLanes + lane, h / group, j);
+  std::vector<Expr> laneTerms;
+  for (int l = 0; l < dotLanes; ++l)
+    laneTerms.push_back(dot(l, j, h, t));
+  score(j, h, t) = treeSum(laneTerms) * float(p.scale);
+
+  Expr keyPos = pastStart + j, queryPos = startPos + t;
+  Expr mask = keyPos <= queryPos;
+  if (p.imageBlocks)
+    mask = mask || (blockIds(t) >= 0 && j >= nPast && blockIds(own) == blockIds(t));
+  if (p.window > 0)
+    mask = mask && keyPos > queryPos - checkedInt(p.window, "window");
+  Func visible("att_visible");
+  visible(j, t) = mask;
+
+  const Expr lowest = Expr(-std::numeric_limits<float>::max());
+  RDom rk(0, nKeys, "att_rk");
+  Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
+  rowMax(h, t) = lowest;
+  rowMax(h, t) = max(rowMax(h, t), select(visible(rk, t), score(rk, h, t), lowest));
+  weights(j, h, t) = select(visible(j, t), exp(score(j, h, t) - rowMax(h, t)), 0.0f);
+  denom(h, t) = 0.0f;
+  denom(h, t) += weights(rk, h, t);
+  acc(d, h, t) = 0.0f;
+  acc(d, h, t) += weights(rk, h, t) * value(d, h / group, rk);
+  Func out("out"); // output buffer name in the metadata
+  out(d, h, t) = acc(d, h, t) / denom(h, t);
+
+  out.fuse(h, t, ht).parallel(ht);
+  if (headDim >= lanes)
+    out.vectorize(d, lanes, TailStrategy::ShiftInwards);
+  // Scores in tiles of kKeysPerTile keys: per chunk of the head dim, one query load and one FMA
+  // per key into its own accumulator (one key at a time, a chain of dependent FMAs, was 8x
+  // slower). A last partial tile is computed whole (RoundUp: a guarded one keeps its
+  // accumulators in memory), over clamped keys beyond nKeys, as the key Funcs allow.
+  score.compute_at(out, ht).split(j, jo, ji, kKeysPerTile, TailStrategy::RoundUp).unroll(ji);
+  dot.compute_at(score, jo).bound_extent(lane, dotLanes).unroll(j);
+  dot.update().reorder(lane, j, chunk).unroll(j);
+  if (dotLanes > 1) {
+    dot.vectorize(lane);
+    dot.update().vectorize(lane);
+  }
+  rowMax.compute_at(out, ht);
+  weights.compute_at(out, ht).vectorize(j, lanes, TailStrategy::GuardWithIf);
+  denom.compute_at(out, ht);
+  // The weighted values in tiles of kValueVectors output vectors, each tile's accumulators in
+  // registers over all the keys.
+  acc.compute_at(out, ht);
+  if (headDim >= lanes) {
+    acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
+    const int tile = headDim % (kValueVectors * lanes) == 0 ? kValueVectors * lanes : lanes;
+    acc.update()
+        .split(d, dO, d, tile, TailStrategy::GuardWithIf)
+        .reorder(d, rk, dO)
+        .vectorize(d, lanes)
+        .unroll(d);
+  }
+  return out;
+}
+
+} // namespace loom::codegen::detail

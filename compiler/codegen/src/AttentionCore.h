@@ -1,0 +1,20 @@
+// Internal: the masked softmax attention that the Attention and RawKeyAttention kernels share
+// (Pipelines.cpp, FusedPipelines.cpp). Private to loom_kernelgen (includes Halide.h).
+#pragma once
+
+#include "loom/Codegen/KernelSpec.h"
+
+#include <Halide.h>
+
+namespace loom::codegen::detail {
+
+// out(d, h, t) = sum_j softmax_j(mask ? q(., h, t) . key(., h / group, j) * scale : -inf) *
+// value(d, h / group, j) over the keys j in [0, nPast + T): the first nPast from the cache, at
+// positions pastStart + j; the call's own T tokens after them. The mask is causal, within
+// p.window when it is set, and bidirectional inside an image block (blockIds >= 0) when
+// p.imageBlocks. Scheduled: one task per (query head, token).
+Halide::Func attend(const Attention &p, Halide::ImageParam q, Halide::ImageParam blockIds,
+                    Halide::Func key, Halide::Func value, Halide::Expr nPast,
+                    Halide::Expr pastStart, Halide::Expr startPos, int lanes);
+
+} // namespace loom::codegen::detail
