@@ -263,7 +263,7 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
     const auto &p = std::get<Linear>(spec.params);
     Packed w = pack(spec.weightType, p.out, p.in, rng);
     // GEMV below 4 tokens; the tiled GEMM from 4 (one tile), 9 (a shifted last tile) and 70 (two
-    // token blocks of 64).
+    // token blocks of 64; q4 then unpacks its nibbles per block).
     for (int64_t T : {1, 3, 4, 9, 70}) {
       std::vector<float> x(T * p.in), bias(p.out), out(T * p.out, -1.0f);
       std::normal_distribution<float> normal(0.0f, 1.0f);
