@@ -29,10 +29,28 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Fun
   Var d("d"), j("j"), h("h"), t("t"), ht("ht"), lane("att_qk_l"), jo("jo"), ji("ji"), dO("dO");
   Expr own = clamp(j - nPast, 0, T - 1);
 
+  // The keys query t can see lie in [firstKey(t), lastKey(t)]: up to its own position, or to the
+  // end of its image block (blocks are runs of one id, so a backward scan finds their ends), and
+  // from the window's start. Work outside that range is skipped; inside it, the mask decides.
+  Func blockEnd("att_block_end");
+  Expr lastOwn = t;
+  if (p.imageBlocks) {
+    blockEnd(t) = t;
+    RDom back(0, max(T - 1, 0), "att_block_back");
+    Expr u = T - 2 - back;
+    blockEnd(u) = select(blockIds(u) >= 0 && blockIds(u + 1) == blockIds(u), blockEnd(u + 1), u);
+    lastOwn = blockEnd(t);
+  }
+  Expr lastKey = nPast + lastOwn;
+  Expr firstKey = p.window > 0 ? max(nPast + t - checkedInt(p.window, "window") + 1, 0) : Expr(0);
+
   // The query-key dot products, `lanes` partial sums per key (the head dim is split across
-  // them; a head dim under one vector is summed whole), then their lane sum.
+  // them; a head dim under one vector is summed whole), then their lane sum. A tile of keys
+  // wholly outside the range is not computed (its scores are masked).
   const int dotLanes = headDim % lanes == 0 ? lanes : 1;
   RDom chunk(0, headDim / dotLanes, "att_qk_r");
+  Expr tileFirst = j / kKeysPerTile * kKeysPerTile;
+  chunk.where(tileFirst <= lastKey && tileFirst + (kKeysPerTile - 1) >= firstKey);
   Func dot("att_qk_lanes"), score("att_score");
   dot(lane, j, h, t) = 0.0f;
   dot(lane, j, h, t) += q(chunk * dotLanes + lane, h, t) * key(chunk * dotLanes + lane, h / group, j);
@@ -52,6 +70,7 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Fun
 
   const Expr lowest = Expr(-std::numeric_limits<float>::max());
   RDom rk(0, nKeys, "att_rk");
+  rk.where(rk >= firstKey && rk <= lastKey);
   Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
   rowMax(h, t) = lowest;
   rowMax(h, t) = max(rowMax(h, t), select(visible(rk, t), score(rk, h, t), lowest));
@@ -77,6 +96,8 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Fun
     dot.vectorize(lane);
     dot.update().vectorize(lane);
   }
+  if (p.imageBlocks)
+    blockEnd.compute_root();
   rowMax.compute_at(out, ht);
   weights.compute_at(out, ht).vectorize(j, lanes, TailStrategy::GuardWithIf);
   denom.compute_at(out, ht);

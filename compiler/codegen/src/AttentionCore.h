@@ -12,7 +12,8 @@ namespace loom::codegen::detail {
 // value(d, h / group, j) over the keys j in [0, nPast + T): the first nPast from the cache, at
 // positions pastStart + j; the call's own T tokens after them. The mask is causal, within
 // p.window when it is set, and bidirectional inside an image block (blockIds >= 0) when
-// p.imageBlocks. Scheduled: one task per (query head, token).
+// p.imageBlocks (a block is one run of consecutive tokens with one id). Only the keys in each
+// query's visible range are computed. Scheduled: one task per (query head, token).
 Halide::Func attend(const Attention &p, Halide::ImageParam q, Halide::ImageParam blockIds,
                     Halide::Func key, Halide::Func value, Halide::Expr nPast,
                     Halide::Expr pastStart, Halide::Expr startPos, int lanes);

@@ -165,6 +165,7 @@ std::vector<KernelSpec> testSpecs() {
   s.push_back({"att_image_block", F32, Attention{4, 2, 20, 0, 16, 0.3}});
   s.push_back({"att_image_block_causal", F32, Attention{4, 2, 20, 0, 16, 0.3, false}});
   s.push_back({"att_no_cache", F32, Attention{2, 2, 12, 0, 0, 0.5}});
+  s.push_back({"att_long_window_block", F32, Attention{4, 2, 16, 12, 12, 0.25}});
   s.push_back({"geglu", F32, GeGlu{37}});
   s.push_back({"add", F32, Add{37}});
   s.push_back({"scale_f32", F32, Scale{20}});
@@ -609,6 +610,14 @@ TEST(Codegen, AttentionImageBlockIgnoredOnCausalLayers) {
 }
 TEST(Codegen, AttentionWithoutCacheBidirectional) {
   testAttention({"att_no_cache", 0, {0, 0, 0, 0, 0}});
+}
+// 37 tokens after 5 cached, a window of 12 and an image block of 9 (tokens 10..18): most tiles
+// of 8 keys lie wholly before a query's window or after its last visible key and are skipped;
+// the block's tokens see keys up to its end, past their own position.
+TEST(Codegen, AttentionLongPromptSkipsKeysOutsideTheVisibleRange) {
+  std::vector<int32_t> ids(37, -1);
+  std::fill(ids.begin() + 10, ids.begin() + 19, 4);
+  testAttention({"att_long_window_block", 5, ids});
 }
 
 // ---- the rest ---------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ struct Rope { int64_t heads, headDim; double theta; int64_t rotatedPairs; };
 //                            blockIds[p - startPos] == blockIds[t]))
 //   AND (window == 0 OR p > startPos + t - window).
 // Softmax in f32 of scale * q.k; query head h reads kv head h / (qHeads / kvHeads).
-// imageBlocks is false on Gemma 4's full layers, which stay causal for image tokens.
+// imageBlocks is false on Gemma 4's full layers, which stay causal for image tokens. An image
+// block is one run of consecutive tokens with one id (the runtime numbers each image and video
+// frame): the kernel reads no key beyond the end of its query's run.
 struct Attention {
   int64_t qHeads, kvHeads, headDim, window, capacity;
   double scale;
