@@ -15,6 +15,7 @@
 
 #include "loom/Error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -137,9 +138,13 @@ Func projectAtRoot(const std::string &name, Func rows, const WeightMatrix &weigh
 }
 
 // RoPE angles of the Rope kernel: cos/sin of float(position) * invFreq[j], evaluated in double
-// and rounded; invFreq = float(theta^(-2j/headDim)) for j < rotatedPairs, else 0 (pass through).
+// and rounded; invFreq = float(theta^(-2j/headDim)) for j < rotatedPairs. The table holds the
+// rotated pairs only: the others pass through (cos 1, sin 0, as the Rope kernel's angle 0), and
+// libm's double cos and sin of them would be most of the work where few pairs rotate (Gemma 4's
+// full layers rotate 64 of 256, and their attention evaluates the table for every cached key).
 struct RopeTable {
-  Func cosA, sinA; // (j, row): row's position is positionOf(row)
+  Func cosA, sinA; // (j, row), j < rotatedPairs: row's position is positionOf(row)
+  int rotatedPairs = 0;
 };
 
 RopeTable ropeTable(const std::string &name, int64_t headDim, double theta, int64_t rotatedPairs,
@@ -156,7 +161,7 @@ RopeTable ropeTable(const std::string &name, int64_t headDim, double theta, int6
   Func invFreq(name + "_inv_freq"), angle(name + "_angle");
   invFreq(j) = invFreqTable(clamp(j, 0, half - 1));
   angle(j, row) = cast<float>(positionOf(row)) * invFreq(j);
-  RopeTable table{Func(name + "_cos"), Func(name + "_sin")};
+  RopeTable table{Func(name + "_cos"), Func(name + "_sin"), int(rotatedPairs)};
   table.cosA(j, row) = cast<float>(cos(cast<double>(angle(j, row))));
   table.sinA(j, row) = cast<float>(sin(cast<double>(angle(j, row))));
   return table;
@@ -167,7 +172,10 @@ Expr rotate(Func x, const RopeTable &table, int64_t headDim, Expr d, Expr h, Exp
   const int half = int(headDim / 2);
   Expr pair = d % half;
   Expr x1 = x(pair, h, row), x2 = x(pair + half, h, row);
-  Expr c = table.cosA(pair, row), s = table.sinA(pair, row);
+  Expr rotates = pair < table.rotatedPairs;
+  Expr tablePair = clamp(pair, 0, std::max(table.rotatedPairs - 1, 0));
+  Expr c = select(rotates, table.cosA(tablePair, row), 1.0f);
+  Expr s = select(rotates, table.sinA(tablePair, row), 0.0f);
   return select(d < half, x1 * c - x2 * s, x2 * c + x1 * s);
 }
 
