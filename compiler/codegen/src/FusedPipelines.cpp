@@ -145,10 +145,20 @@ Func projectAtRoot(const std::string &name, Func rows, const WeightMatrix &weigh
 struct RopeTable {
   Func cosA, sinA; // (j, row), j < rotatedPairs: row's position is positionOf(row)
   int rotatedPairs = 0;
+  // With positions tabulated: true when every row's position is in the compile-time table, the
+  // condition to specialize cosA and sinA on.
+  Expr tabulated;
 };
 
+// The most bytes of compile-time cos/sin tables a kernel embeds.
+constexpr int64_t kMaxRopeTableBytes = 16ll << 20;
+
+// tabulatedPositions > 0 (with allTabulated: every position below it): the angles of positions
+// [0, tabulatedPositions) come from tables computed here with the same f32 angle and double
+// cos/sin, so the kernel reads what it would compute, without libm per call.
 RopeTable ropeTable(const std::string &name, int64_t headDim, double theta, int64_t rotatedPairs,
-                    const std::function<Expr(Expr)> &positionOf) {
+                    const std::function<Expr(Expr)> &positionOf, int64_t tabulatedPositions = 0,
+                    Expr allTabulated = Expr()) {
   if (headDim % 2 != 0 || rotatedPairs < 0 || rotatedPairs > headDim / 2)
     fail("rope: head_dim ", headDim, " must be even and rotated_pairs ", rotatedPairs,
          " at most head_dim/2");
@@ -161,9 +171,28 @@ RopeTable ropeTable(const std::string &name, int64_t headDim, double theta, int6
   Func invFreq(name + "_inv_freq"), angle(name + "_angle");
   invFreq(j) = invFreqTable(clamp(j, 0, half - 1));
   angle(j, row) = cast<float>(positionOf(row)) * invFreq(j);
-  RopeTable table{Func(name + "_cos"), Func(name + "_sin"), int(rotatedPairs)};
-  table.cosA(j, row) = cast<float>(cos(cast<double>(angle(j, row))));
-  table.sinA(j, row) = cast<float>(sin(cast<double>(angle(j, row))));
+  RopeTable table{Func(name + "_cos"), Func(name + "_sin"), int(rotatedPairs), Expr()};
+  Expr cosA = cast<float>(cos(cast<double>(angle(j, row))));
+  Expr sinA = cast<float>(sin(cast<double>(angle(j, row))));
+  const int64_t tableBytes = 2 * 4 * rotatedPairs * tabulatedPositions;
+  if (rotatedPairs > 0 && tabulatedPositions > 0 && tableBytes <= kMaxRopeTableBytes) {
+    const int positions = checkedInt(tabulatedPositions, "rope table positions");
+    Buffer<float> cosTable(int(rotatedPairs), positions, name + "_cos_table");
+    Buffer<float> sinTable(int(rotatedPairs), positions, name + "_sin_table");
+    for (int pos = 0; pos < positions; ++pos)
+      for (int pair = 0; pair < rotatedPairs; ++pair) {
+        const float a = float(pos) * invFreqTable(pair);
+        cosTable(pair, pos) = float(std::cos(double(a)));
+        sinTable(pair, pos) = float(std::sin(double(a)));
+      }
+    Expr pair = clamp(j, 0, int(rotatedPairs) - 1);
+    Expr pos = clamp(positionOf(row), 0, positions - 1);
+    cosA = select(allTabulated, cosTable(pair, pos), cosA);
+    sinA = select(allTabulated, sinTable(pair, pos), sinA);
+    table.tabulated = allTabulated;
+  }
+  table.cosA(j, row) = cosA;
+  table.sinA(j, row) = sinA;
   return table;
 }
 
@@ -382,8 +411,10 @@ KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int la
   inv(kvh, j) = 1.0f / sqrt(sumSq.total(kvh, j) / float(p.headDim) + float(rp.eps));
   Func keyNormed("att_key_normed"), key("att_key"), value("att_value");
   keyNormed(d, kvh, j) = raw(d, kvh, j) * inv(kvh, j) * widen(kNorm(d));
+  // The keys' positions are below startPos + T; with a cache at least that long, in the table.
   RopeTable table = ropeTable("rope", p.headDim, rp.theta, rp.rotatedPairs,
-                              [&](Expr row) { return pastStart + row; });
+                              [&](Expr row) { return pastStart + row; }, capacity,
+                              startPos + T <= capacity);
   key(d, kvh, j) = rotate(keyNormed, table, p.headDim, d, kvh, j);
   value(d, kvh, j) = raw(d, kvh, j) * inv(kvh, j);
 
@@ -392,8 +423,11 @@ KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int la
 
   inv.compute_root().parallel(j);
   sumSq.computeAt(inv, j);
-  table.cosA.compute_root();
-  table.sinA.compute_root();
+  for (Func f : {table.cosA, table.sinA}) {
+    f.compute_root();
+    if (table.tabulated.defined())
+      f.specialize(table.tabulated);
+  }
   for (Func f : {key, value}) {
     f.compute_root().parallel(j);
     if (p.headDim >= lanes)
