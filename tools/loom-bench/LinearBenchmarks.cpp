@@ -295,9 +295,10 @@ CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references, Pa
     float absMax = 0.0f;
     for (float v : d->x)
       absMax = std::max(absMax, std::fabs(v));
+    const float toLevels = absMax > 0.0f ? 127.0f / absMax : 0.0f;
     d->xS8.resize(d->x.size());
     for (size_t i = 0; i < d->x.size(); ++i)
-      d->xS8[i] = int8_t(std::lrint(d->x[i] * 127.0f / absMax));
+      d->xS8[i] = int8_t(std::lrint(d->x[i] * toLevels));
     d->oneDnn = std::make_unique<OneDnnMatmul>(tokens, shape.in, shape.out, Precision::S8,
                                                d->copies[0].levels.data());
     d->oneDnnLabel = "onednn_s8";
