@@ -45,12 +45,9 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Fun
   Expr firstKey = p.window > 0 ? max(nPast + t - checkedInt(p.window, "window") + 1, 0) : Expr(0);
 
   // The query-key dot products, `lanes` partial sums per key (the head dim is split across
-  // them; a head dim under one vector is summed whole), then their lane sum. A tile of keys
-  // wholly outside the range is not computed (its scores are masked).
+  // them; a head dim under one vector is summed whole), then their lane sum.
   const int dotLanes = headDim % lanes == 0 ? lanes : 1;
   RDom chunk(0, headDim / dotLanes, "att_qk_r");
-  Expr tileFirst = j / kKeysPerTile * kKeysPerTile;
-  chunk.where(tileFirst <= lastKey && tileFirst + (kKeysPerTile - 1) >= firstKey);
   Func dot("att_qk_lanes"), score("att_score");
   dot(lane, j, h, t) = 0.0f;
   dot(lane, j, h, t) += q(chunk * dotLanes + lane, h, t) * key(chunk * dotLanes + lane, h / group, j);
@@ -69,6 +66,8 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Fun
   visible(j, t) = mask;
 
   const Expr lowest = Expr(-std::numeric_limits<float>::max());
+  // The softmax and value loops run over the visible range only; bounds inference then asks
+  // for the scores of that range alone.
   RDom rk(0, nKeys, "att_rk");
   rk.where(rk >= firstKey && rk <= lastKey);
   Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
