@@ -308,6 +308,24 @@ CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references, Pa
   return *current;
 }
 
+// A GEMM's compute roofline: the peak of the instruction its products are made of (an FMA for
+// f32 and bf16, vpmaddwd for q8's int16 products, vpmaddubsw for q4's int8 ones).
+struct ComputePeak {
+  double (*seconds)(ThreadTeam &, uint64_t iterations);
+  double opsPerIteration;
+};
+ComputePeak computePeak(ElementType weights) {
+  switch (weights) {
+  case ElementType::Q8:
+    return {int16DotPeak, kInt16ProbeOpsPerIteration};
+  case ElementType::Q4G32:
+  case ElementType::Q4G128:
+    return {int8DotPeak, kInt8ProbeOpsPerIteration};
+  default:
+    return {fmaPeak, kFmaProbeFlopsPerIteration};
+  }
+}
+
 void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, int threads,
              const LinearBenchOptions &options, const std::shared_ptr<KernelHarness> &kernels) {
   const bool references = options.references;
@@ -323,14 +341,16 @@ void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, 
     probe = std::make_unique<BandwidthProbe>(kProbeBytes, options.weightPages);
   const uint64_t weightBytes = matrixBytes(shape.weights, shape.out, shape.in);
   const double flops = 2.0 * double(tokens) * double(shape.in) * double(shape.out);
-  // ~20 ms of FMA chains per gemm iteration: the compute roofline, measured next to each call.
-  const uint64_t fmaIterations = 4'000'000;
+  // 7-20 ms of the peak probe per gemm iteration: the compute roofline, measured next to each
+  // call.
+  const uint64_t peakIterations = 4'000'000;
 
+  const ComputePeak peak = computePeak(shape.weights);
   std::vector<Reference> refs;
   if (gemv)
     refs.push_back({"bandwidth_probe", [&] { probe->read(team); }});
   else
-    refs.push_back({"fma_peak", [&] { fmaPeak(team, fmaIterations); }});
+    refs.push_back({"compute_peak", [&] { peak.seconds(team, peakIterations); }});
   if (!d.blasLabel.empty())
     refs.push_back({d.blasLabel, [&] {
                       openBlasLinear(tokens, shape.in, shape.out, d.x.data(), d.copies[0].f32.data(),
@@ -367,10 +387,10 @@ void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, 
       const double probeGBps = double(probe->bytes()) / perCall / 1e9;
       state.counters["probe_GBps"] = probeGBps;
       state.counters["roofline_pct"] = 100.0 * (double(weightBytes) * n / ourSeconds / 1e9) / probeGBps;
-    } else if (refs[r].name == "fma_peak") {
-      const double peak = kFmaProbeFlopsPerIteration * double(fmaIterations) * threads / perCall / 1e9;
-      state.counters["peak_GFLOPs"] = peak;
-      state.counters["roofline_pct"] = 100.0 * (flops * n / ourSeconds / 1e9) / peak;
+    } else if (refs[r].name == "compute_peak") {
+      const double peakGops = peak.opsPerIteration * double(peakIterations) * threads / perCall / 1e9;
+      state.counters["peak_GFLOPs"] = peakGops;
+      state.counters["roofline_pct"] = 100.0 * (flops * n / ourSeconds / 1e9) / peakGops;
     } else {
       state.counters[refs[r].name + "_GFLOPs"] = flops / perCall / 1e9;
       state.counters["vs_" + refs[r].name] = refSeconds[r] / ourSeconds;
