@@ -620,6 +620,16 @@ TEST(Codegen, AttentionLongPromptSkipsKeysOutsideTheVisibleRange) {
   testAttention({"att_long_window_block", 5, ids});
 }
 
+// A prompt's first call (startPos 0) on kernels with a cache takes their empty-cache
+// specialization: the window, image blocks and the visible range over the call's own keys.
+TEST(Codegen, AttentionFirstCallWithACache) {
+  testAttention({"att_sliding_partial", 0, std::vector<int32_t>(11, -1)});
+  testAttention({"att_image_block", 0, {-1, 7, 7, 7, -1, 3}});
+  std::vector<int32_t> ids(37, -1);
+  std::fill(ids.begin() + 10, ids.begin() + 19, 4);
+  testAttention({"att_long_window_block", 0, ids});
+}
+
 // ---- the rest ---------------------------------------------------------------------------------
 
 TEST(Codegen, GeGlu) {
