@@ -20,8 +20,8 @@ constexpr int kKeysPerTile = 8;
 constexpr int kValueVectors = 8;
 } // namespace
 
-Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Func value,
-            Expr nPast, Expr pastStart, Expr startPos, int lanes) {
+Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const AttentionKeys &keys,
+            Func value, Expr nPast, Expr pastStart, Expr startPos, int lanes) {
   const int group = int(p.qHeads / p.kvHeads);
   const int headDim = checkedInt(p.headDim, "head_dim");
   Expr T = q.dim(2).extent();
@@ -44,17 +44,37 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Fun
   Expr lastKey = nPast + lastOwn;
   Expr firstKey = p.window > 0 ? max(nPast + t - checkedInt(p.window, "window") + 1, 0) : Expr(0);
 
-  // The query-key dot products, `lanes` partial sums per key (the head dim is split across
-  // them; a head dim under one vector is summed whole), then their lane sum.
+  // The query-key dot products of `key`, `lanes` partial sums per key (the head dim is split
+  // across them; a head dim under one vector is summed whole), then their lane sum; scheduled
+  // below.
   const int dotLanes = headDim % lanes == 0 ? lanes : 1;
   RDom chunk(0, headDim / dotLanes, "att_qk_r");
-  Func dot("att_qk_lanes"), score("att_score");
-  dot(lane, j, h, t) = 0.0f;
-  dot(lane, j, h, t) += q(chunk * dotLanes + lane, h, t) * key(chunk * dotLanes + lane, h / group, j);
-  std::vector<Expr> laneTerms;
-  for (int l = 0; l < dotLanes; ++l)
-    laneTerms.push_back(dot(l, j, h, t));
-  score(j, h, t) = treeSum(laneTerms) * float(p.scale);
+  struct Scores {
+    Func dot, score;
+  };
+  std::vector<Scores> scores;
+  auto scoresOf = [&](const std::string &suffix, Func key) {
+    Scores s{Func("att_qk_lanes" + suffix), Func("att_score" + suffix)};
+    s.dot(lane, j, h, t) = 0.0f;
+    s.dot(lane, j, h, t) +=
+        q(chunk * dotLanes + lane, h, t) * key(chunk * dotLanes + lane, h / group, j);
+    std::vector<Expr> laneTerms;
+    for (int l = 0; l < dotLanes; ++l)
+      laneTerms.push_back(s.dot(l, j, h, t));
+    s.score(j, h, t) = treeSum(laneTerms) * float(p.scale);
+    scores.push_back(s);
+    return s.score;
+  };
+  Func score("att_score");
+  if (keys.all.defined()) {
+    score = scoresOf("", keys.all);
+  } else {
+    // Each half over the keys it holds (the clamps bound what is computed to them; with an
+    // empty cache, one tile of unused past scores over the cache's first slots).
+    Func past = scoresOf("_past", keys.past), own = scoresOf("_own", keys.own);
+    score(j, h, t) = select(j < nPast, past(clamp(j, 0, max(nPast - 1, 0)), h, t),
+                            own(clamp(j - nPast, 0, T - 1), h, t));
+  }
 
   Expr keyPos = pastStart + j, queryPos = startPos + t;
   Expr mask = keyPos <= queryPos;
@@ -88,13 +108,17 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, Func key, Fun
   // per key into its own accumulator (one key at a time, a chain of dependent FMAs, was 8x
   // slower). A last partial tile is computed whole (RoundUp: a guarded one keeps its
   // accumulators in memory), over clamped keys beyond nKeys, as the key Funcs allow.
-  score.compute_at(out, ht).split(j, jo, ji, kKeysPerTile, TailStrategy::RoundUp).unroll(ji);
-  dot.compute_at(score, jo).bound_extent(lane, dotLanes).unroll(j);
-  dot.update().reorder(lane, j, chunk).unroll(j);
-  if (dotLanes > 1) {
-    dot.vectorize(lane);
-    dot.update().vectorize(lane);
+  for (Scores &s : scores) {
+    s.score.compute_at(out, ht).split(j, jo, ji, kKeysPerTile, TailStrategy::RoundUp).unroll(ji);
+    s.dot.compute_at(s.score, jo).bound_extent(lane, dotLanes).unroll(j);
+    s.dot.update().reorder(lane, j, chunk).unroll(j);
+    if (dotLanes > 1) {
+      s.dot.vectorize(lane);
+      s.dot.update().vectorize(lane);
+    }
   }
+  if (!keys.all.defined())
+    score.compute_at(out, ht); // the halves' scores joined once per key
   if (p.imageBlocks)
     blockEnd.compute_root();
   rowMax.compute_at(out, ht);

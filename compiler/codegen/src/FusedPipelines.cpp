@@ -418,7 +418,8 @@ KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int la
   key(d, kvh, j) = rotate(keyNormed, table, p.headDim, d, kvh, j);
   value(d, kvh, j) = raw(d, kvh, j) * inv(kvh, j);
 
-  Func out = attend(p, q, blockIds, key, value, nPast, pastStart, startPos, lanes);
+  Func out = attend(p, q, blockIds, AttentionKeys{key, {}, {}}, value, nPast, pastStart, startPos,
+                    lanes);
   constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
 
   inv.compute_root().parallel(j);

@@ -165,17 +165,22 @@ KernelPipeline attention(const Attention &p, int lanes) {
   Expr pastStart = startPos - nPast;
   Var d("d"), kvh("kvh"), j("j");
   Expr own = clamp(j - nPast, 0, T - 1);
-  Func key("att_key"), value("att_value");
+  Func value("att_value");
+  AttentionKeys keys;
   if (capacity > 0) {
     Expr slot = (pastStart + j) % capacity;
-    key(d, kvh, j) = select(j < nPast, cacheKeys(d, kvh, slot), k(d, kvh, own));
+    keys.past = Func("att_key_past");
+    keys.past(d, kvh, j) = cacheKeys(d, kvh, slot);
+    keys.own = Func("att_key_own");
+    keys.own(d, kvh, j) = k(d, kvh, min(j, T - 1)); // score tiles round up past the last
     value(d, kvh, j) = select(j < nPast, cacheValues(d, kvh, slot), v(d, kvh, own));
   } else {
-    key(d, kvh, j) = k(d, kvh, own);
+    keys.all = Func("att_key");
+    keys.all(d, kvh, j) = k(d, kvh, own);
     value(d, kvh, j) = v(d, kvh, own);
   }
 
-  Func out = attend(p, q, blockIds, key, value, nPast, pastStart, startPos, lanes);
+  Func out = attend(p, q, blockIds, keys, value, nPast, pastStart, startPos, lanes);
   constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
   // A prompt's first call has an empty cache: its keys and values are the call's own, read
   // without the per-element choice between cache and call (which LLVM does not hoist out of
