@@ -182,9 +182,8 @@ KernelPipeline attention(const Attention &p, int lanes) {
 
   Func out = attend(p, q, blockIds, keys, value, nPast, pastStart, startPos, lanes);
   constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
-  // A prompt's first call has an empty cache: its keys and values are the call's own, read
-  // without the per-element choice between cache and call (which LLVM does not hoist out of
-  // the score loop: 9 instructions per FMA).
+  // A prompt's first call has an empty cache: a specialization reads the call's own keys and
+  // values only (no tile of past scores, no per-key choice in their join and in the value loop).
   if (capacity > 0)
     out.specialize(startPos == 0);
   return {Pipeline(out), {q, k, v, blockIds, startPos, cacheKeys, cacheValues}};
