@@ -13,11 +13,14 @@ namespace loom::codegen::detail {
 using namespace Halide;
 
 namespace {
-// Keys per score tile: one accumulator vector each, so that a tile's dot products are
-// independent FMA chains sharing each load of the query.
-constexpr int kKeysPerTile = 8;
-// Output vectors per value tile: accumulators kept in registers over all the keys.
-constexpr int kValueVectors = 8;
+// Accumulator vectors of a score tile (keys x query heads) and of a value tile (output vectors x
+// query heads), kept in registers: independent FMA chains, each load of a query serving every
+// key of the tile and each load of a key or value every head.
+constexpr int kScoreAccumulators = 8;
+constexpr int kValueAccumulators = 8;
+// Query heads per task where a key/value head serves several (GQA): each key and value is then
+// read once for them. Two, so that decode (one token) still has qHeads / 2 tasks.
+constexpr int kHeadsPerTask = 2;
 } // namespace
 
 Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const AttentionKeys &keys,
@@ -26,7 +29,7 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   const int headDim = checkedInt(p.headDim, "head_dim");
   Expr T = q.dim(2).extent();
   Expr nKeys = nPast + T;
-  Var d("d"), j("j"), h("h"), t("t"), ht("ht"), lane("att_qk_l"), jo("jo"), ji("ji"), dO("dO");
+  Var d("d"), j("j"), h("h"), t("t"), lane("att_qk_l"), jo("jo"), ji("ji"), dO("dO");
   Expr own = clamp(j - nPast, 0, T - 1);
 
   // The keys query t can see lie in [firstKey(t), lastKey(t)]: up to its own position, or to the
@@ -101,40 +104,52 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   Func out("out"); // output buffer name in the metadata
   out(d, h, t) = acc(d, h, t) / denom(h, t);
 
-  out.fuse(h, t, ht).parallel(ht);
+  // One task per (heads of a group sharing their key/value head, token).
+  const int heads = group % kHeadsPerTask == 0 ? kHeadsPerTask : 1;
+  Var hg("hg"), hi("hi"), task("task");
+  out.split(h, hg, hi, heads).reorder(d, hi, hg, t).fuse(hg, t, task).parallel(task);
   if (headDim >= lanes)
     out.vectorize(d, lanes, TailStrategy::ShiftInwards);
-  // Scores in tiles of kKeysPerTile keys: per chunk of the head dim, one query load and one FMA
-  // per key into its own accumulator (one key at a time, a chain of dependent FMAs, was 8x
-  // slower). A last partial tile is computed whole (RoundUp: a guarded one keeps its
-  // accumulators in memory), over clamped keys beyond nKeys, as the key Funcs allow.
+  // Scores in tiles of keys x the task's heads: per chunk of the head dim, one load per query
+  // and per key and one FMA per (key, head) into its own accumulator (one key at a time, a
+  // chain of dependent FMAs, was 8x slower). A last partial tile is computed whole (RoundUp: a
+  // guarded one keeps its accumulators in memory), over clamped keys beyond nKeys, as the key
+  // Funcs allow.
+  const int keysPerTile = kScoreAccumulators / heads;
   for (Scores &s : scores) {
-    s.score.compute_at(out, ht).split(j, jo, ji, kKeysPerTile, TailStrategy::RoundUp).unroll(ji);
-    s.dot.compute_at(s.score, jo).bound_extent(lane, dotLanes).unroll(j);
-    s.dot.update().reorder(lane, j, chunk).unroll(j);
+    s.score.compute_at(out, task)
+        .bound_extent(h, heads)
+        .split(j, jo, ji, keysPerTile, TailStrategy::RoundUp)
+        .reorder(ji, h, jo)
+        .unroll(ji)
+        .unroll(h);
+    s.dot.compute_at(s.score, jo).bound_extent(lane, dotLanes).unroll(j).unroll(h);
+    s.dot.update().reorder(lane, j, h, chunk).unroll(j).unroll(h);
     if (dotLanes > 1) {
       s.dot.vectorize(lane);
       s.dot.update().vectorize(lane);
     }
   }
   if (!keys.all.defined())
-    score.compute_at(out, ht); // the halves' scores joined once per key
+    score.compute_at(out, task); // the halves' scores joined once per key
   if (p.imageBlocks)
     blockEnd.compute_root();
-  rowMax.compute_at(out, ht);
-  weights.compute_at(out, ht).vectorize(j, lanes, TailStrategy::GuardWithIf);
-  denom.compute_at(out, ht);
-  // The weighted values in tiles of kValueVectors output vectors, each tile's accumulators in
-  // registers over all the keys.
-  acc.compute_at(out, ht);
+  rowMax.compute_at(out, task);
+  weights.compute_at(out, task).vectorize(j, lanes, TailStrategy::GuardWithIf);
+  denom.compute_at(out, task);
+  // The weighted values in tiles of output vectors x the task's heads, each tile's accumulators
+  // in registers over all the keys.
+  acc.compute_at(out, task).bound_extent(h, heads);
   if (headDim >= lanes) {
     acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
-    const int tile = headDim % (kValueVectors * lanes) == 0 ? kValueVectors * lanes : lanes;
+    const int vectors = kValueAccumulators / heads;
+    const int tile = headDim % (vectors * lanes) == 0 ? vectors * lanes : lanes;
     acc.update()
         .split(d, dO, d, tile, TailStrategy::GuardWithIf)
-        .reorder(d, rk, dO)
+        .reorder(d, h, rk, dO)
         .vectorize(d, lanes)
-        .unroll(d);
+        .unroll(d)
+        .unroll(h);
   }
   return out;
 }
