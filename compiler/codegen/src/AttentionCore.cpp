@@ -1,4 +1,5 @@
-// See AttentionCore.h. Per task (query head h, token t), over the keys j:
+// See AttentionCore.h. Per query head h and token t (a task holds one or two heads), over the
+// keys j:
 //   score(j)  = scale * sum_i q(i) * key(i, j)   (dot(lane, j): lanes of i, then a lane sum)
 //   rowMax, weights(j) = exp(score(j) - rowMax) where visible, denom = sum_j weights(j)
 //   out(d)    = sum_j weights(j) * value(d, j) / denom

@@ -22,7 +22,8 @@ struct AttentionKeys {
 // positions pastStart + j; the call's own T tokens after them. The mask is causal, within
 // p.window when it is set, and bidirectional inside an image block (blockIds >= 0) when
 // p.imageBlocks (a block is one run of consecutive tokens with one id). Only the keys in each
-// query's visible range are computed. Scheduled: one task per (query head, token).
+// query's visible range are computed. Scheduled: one task per (token, two query heads of one
+// key/value head where the group allows, else one).
 Halide::Func attend(const Attention &p, Halide::ImageParam q, Halide::ImageParam blockIds,
                     const AttentionKeys &keys, Halide::Func value, Halide::Expr nPast,
                     Halide::Expr pastStart, Halide::Expr startPos, int lanes);
