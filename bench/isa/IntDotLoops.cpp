@@ -35,29 +35,24 @@ void addChain(uint64_t n, const int8_t *) {
   MUL_W0(64, 0) MUL_W1(64, 1) MUL_W0(96, 2) MUL_W1(96, 3) MUL_W0(128, 4) MUL_W1(128, 5)           \
       MUL_W0(160, 6) MUL_W1(160, 7)
 
+// One tile loop: `weights` loads the 2 rows' step into ymm14 and ymm13, then STEP(offset, weight
+// register, accumulator) for each of the 8 (row, token) pairs. Every loop clobbers the same set.
+#define TILE_LOOP(name, weights, STEP)                                                            \
+  void name(uint64_t n, const int8_t *p) {                                                        \
+    asm volatile("1:\n" weights TILE_STEP(STEP##_W0, STEP##_W1) " dec %0\n jnz 1b\n"             \
+                 : "+r"(n)                                                                        \
+                 : "r"(p)                                                                         \
+                 : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+                   "xmm8", "xmm9", "xmm12", "xmm13", "xmm14", "xmm15");                           \
+  }
+#define WIDEN_WEIGHTS " vpmovsxbw (%1), %%ymm14\n vpmovsxbw 16(%1), %%ymm13\n"
+#define LOAD_WEIGHTS " vmovdqa (%1), %%ymm14\n vmovdqa 32(%1), %%ymm13\n"
+
 // acc(k) += vpmaddwd(weights w, activations at offset)
 #define MADDWD(off, w, k)                                                                         \
   "vpmaddwd " #off "(%1), %%ymm" #w ", %%ymm8\n vpaddd %%ymm8, %%ymm" #k ", %%ymm" #k "\n"
 #define MADDWD_W0(off, k) MADDWD(off, 14, k)
 #define MADDWD_W1(off, k) MADDWD(off, 13, k)
-
-void int16Widen(uint64_t n, const int8_t *p) {
-  asm volatile("1:\n vpmovsxbw (%1), %%ymm14\n vpmovsxbw 16(%1), %%ymm13\n" TILE_STEP(
-                   MADDWD_W0, MADDWD_W1) " dec %0\n jnz 1b\n"
-               : "+r"(n)
-               : "r"(p)
-               : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                 "xmm8", "xmm13", "xmm14");
-}
-
-void int16Ready(uint64_t n, const int8_t *p) {
-  asm volatile("1:\n vmovdqa (%1), %%ymm14\n vmovdqa 32(%1), %%ymm13\n" TILE_STEP(
-                   MADDWD_W0, MADDWD_W1) " dec %0\n jnz 1b\n"
-               : "+r"(n)
-               : "r"(p)
-               : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                 "xmm8", "xmm13", "xmm14");
-}
 
 // acc(k) += vpmaddwd(vpmaddubsw(activations, weights w), ones in ymm15)
 #define MADDUBS(off, w, k)                                                                        \
@@ -66,15 +61,6 @@ void int16Ready(uint64_t n, const int8_t *p) {
 #define MADDUBS_W0(off, k) MADDUBS(off, 14, k)
 #define MADDUBS_W1(off, k) MADDUBS(off, 13, k)
 
-void u8s8(uint64_t n, const int8_t *p) {
-  asm volatile("1:\n vmovdqa (%1), %%ymm14\n vmovdqa 32(%1), %%ymm13\n" TILE_STEP(
-                   MADDUBS_W0, MADDUBS_W1) " dec %0\n jnz 1b\n"
-               : "+r"(n)
-               : "r"(p)
-               : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                 "xmm8", "xmm9", "xmm13", "xmm14", "xmm15");
-}
-
 // acc(k) += vpmaddwd(vpmaddubsw(|a| (ymm12), vpsignb(weights w, a)), ones)
 #define SIGN(off, w, k)                                                                           \
   "vpsignb " #off "(%1), %%ymm" #w ", %%ymm8\n vpmaddubsw %%ymm8, %%ymm12, %%ymm8\n"              \
@@ -82,14 +68,10 @@ void u8s8(uint64_t n, const int8_t *p) {
 #define SIGN_W0(off, k) SIGN(off, 14, k)
 #define SIGN_W1(off, k) SIGN(off, 13, k)
 
-void s8s8Sign(uint64_t n, const int8_t *p) {
-  asm volatile("1:\n vmovdqa (%1), %%ymm14\n vmovdqa 32(%1), %%ymm13\n" TILE_STEP(
-                   SIGN_W0, SIGN_W1) " dec %0\n jnz 1b\n"
-               : "+r"(n)
-               : "r"(p)
-               : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                 "xmm8", "xmm12", "xmm13", "xmm14", "xmm15");
-}
+TILE_LOOP(int16Widen, WIDEN_WEIGHTS, MADDWD)
+TILE_LOOP(int16Ready, LOAD_WEIGHTS, MADDWD)
+TILE_LOOP(u8s8, LOAD_WEIGHTS, MADDUBS)
+TILE_LOOP(s8s8Sign, LOAD_WEIGHTS, SIGN)
 
 void runLoop(benchmark::State &state, void (*loop)(uint64_t, const int8_t *), double macs) {
   if (!__builtin_cpu_supports("avx2")) {
