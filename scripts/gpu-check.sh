@@ -31,14 +31,7 @@ models=(
 
 prepare() {
   local build=${LOOM_BUILD_DIR:-$root/build}
-  export CCACHE_BASEDIR=$root
-  if [[ ! -f $build/build.ninja ]]; then
-    cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-      -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld -DCMAKE_SHARED_LINKER_FLAGS=-fuse-ld=lld \
-      -DCMAKE_MODULE_LINKER_FLAGS=-fuse-ld=lld
-  fi
-  ninja -C "$build" -j "${LOOM_JOBS:-2}" loom-model loom-compile loom-run-gpu loom-inspect loom-cuda-pack \
+  bash "$root/scripts/build.sh" loom-model loom-compile loom-run-gpu loom-inspect loom-cuda-pack \
     golden-check loom-bench-cuda
   rm -rf "$carry" && mkdir -p "$carry/bin" "$carry/lib" "$carry/packs"
   grep -qx '/.gpu/' "$root/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >>"$root/.git/info/exclude"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Loom's pinned build and test dependencies (Debian 12). Safe to run again.
+# Installs Loom's pinned build and test dependencies: Debian 12 packages, and a Python venv
+# (scripts/venv.sh) with the PyPI ones. Safe to run again.
 set -euo pipefail
 
 PACKAGES=(
@@ -12,7 +13,6 @@ PACKAGES=(
   llvm-22-tools=1:22.1.8-1~deb12u1
   libmlir-22-dev=1:22.1.8-1~deb12u1
   mlir-22-tools=1:22.1.8-1~deb12u1
-  libhalide14-0-dev=14.0.0-3
   flatbuffers-compiler=2.0.8+dfsg1-2
   libflatbuffers-dev=2.0.8+dfsg1-2
   nlohmann-json3-dev=3.11.2-2
@@ -51,4 +51,30 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "loom setup: all ${#PACKAGES[@]} packages present"
+fi
+
+# PyPI: Halide 21 (libHalide.so with its LLVM inside, Halide.h, its CMake package), the CMake
+# that package needs (>= 3.28; Debian 12 has 3.25), and iced-x86 + pyelftools for the ISA audit
+# (tools/loom-isa-audit). docs/TOOLCHAIN.md says why each.
+PYPI_PACKAGES=(
+  halide==21.0.0
+  cmake==3.31.10
+  iced-x86==1.21.0
+  pyelftools==0.33
+)
+source "$(dirname "$0")/venv.sh"
+if [[ ! -x $LOOM_VENV/bin/python ]]; then
+  python3 -m venv "$LOOM_VENV"
+fi
+installed_py=$("$LOOM_VENV/bin/python" -m pip freeze 2>/dev/null | tr 'A-Z_' 'a-z-')
+missing_py=()
+for spec in "${PYPI_PACKAGES[@]}"; do
+  grep -qxF "$spec" <<<"$installed_py" || missing_py+=("$spec")
+done
+if ((${#missing_py[@]})); then
+  echo "loom setup: installing ${#missing_py[@]} PyPI package(s) into $LOOM_VENV"
+  # --no-deps: the halide wheel pulls numpy, imageio and pillow for its Python bindings, unused here.
+  "$LOOM_VENV/bin/python" -m pip install -q --no-deps --disable-pip-version-check "${missing_py[@]}"
+else
+  echo "loom setup: all ${#PYPI_PACKAGES[@]} PyPI packages present in $LOOM_VENV"
 fi

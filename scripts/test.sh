@@ -6,4 +6,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/build.sh"
 build=${LOOM_BUILD_DIR:-$root/build}
 cd "$build"
-ctest --output-on-failure -j "$(nproc)" --timeout 900
+source "$root/scripts/venv.sh"
+"$LOOM_VENV/bin/ctest" --output-on-failure -j "$(nproc)" --timeout 900

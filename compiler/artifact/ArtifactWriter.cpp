@@ -394,18 +394,42 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
   if (manifest.min_runtime_version == 0)
     manifest.min_runtime_version = kRuntimeVersion;
   manifest.segments.clear();
-  for (const char *name : {"weights", "kernels", "tokenizer"}) {
+  std::vector<std::string> segmentNames{"weights", "kernels", "tokenizer"};
+  for (const ExtraKernelSet &set : contents.extraKernelSets) {
+    if (!set.target)
+      fail(path, ": internal error: an extra kernel set has no target");
+    segmentNames.push_back("kernels:" + set.target->name);
+  }
+  for (const std::string &name : segmentNames) {
     auto segment = std::make_unique<fb::SegmentT>();
     segment->name = name;
     manifest.segments.push_back(std::move(segment));
   }
   manifest.kernel_library_segment = 1;
   manifest.tokenizer_segment = 2;
+  manifest.kernel_sets.clear();
+  if (manifest.target) {
+    auto first = std::make_unique<fb::KernelSetT>();
+    first->target = std::make_unique<fb::TargetT>(*manifest.target);
+    first->library_segment = 1;
+    manifest.kernel_sets.push_back(std::move(first));
+  } else if (!contents.extraKernelSets.empty()) {
+    fail(path, ": internal error: extra kernel sets without a first target");
+  }
+  for (size_t i = 0; i < contents.extraKernelSets.size(); ++i) {
+    auto set = std::make_unique<fb::KernelSetT>();
+    set->target = std::move(contents.extraKernelSets[i].target);
+    set->library_segment = uint32_t(3 + i);
+    manifest.kernel_sets.push_back(std::move(set));
+  }
   uint64_t manifestSize = packManifest(manifest).size();
 
-  uint64_t sizes[3] = {weightsSize, contents.kernelLibrary.size(), contents.tokenizerJson.size()};
+  std::vector<uint64_t> sizes{weightsSize, contents.kernelLibrary.size(),
+                              contents.tokenizerJson.size()};
+  for (const ExtraKernelSet &set : contents.extraKernelSets)
+    sizes.push_back(set.library.size());
   uint64_t cursor = sizeof(ArtifactPreamble) + manifestSize;
-  for (int i = 0; i < 3; ++i) {
+  for (size_t i = 0; i < sizes.size(); ++i) {
     manifest.segments[i]->offset = alignUp(cursor, kSegmentAlignment);
     manifest.segments[i]->size = sizes[i];
     cursor = manifest.segments[i]->offset + sizes[i];
@@ -477,11 +501,14 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
   }
   sources.clear();
 
-  // 5. Kernel library and tokenizer.
+  // 5. Kernel libraries and tokenizer.
   writeAll(out.get(), temp.path(), contents.kernelLibrary.data(), contents.kernelLibrary.size(),
            manifest.segments[1]->offset);
   writeAll(out.get(), temp.path(), contents.tokenizerJson.data(), contents.tokenizerJson.size(),
            manifest.segments[2]->offset);
+  for (size_t i = 0; i < contents.extraKernelSets.size(); ++i)
+    writeAll(out.get(), temp.path(), contents.extraKernelSets[i].library.data(),
+             contents.extraKernelSets[i].library.size(), manifest.segments[3 + i]->offset);
 
   // 6. Durable, then atomically visible.
   if (::fsync(out.get()) != 0)

@@ -196,14 +196,14 @@ std::string compile(const CompileOptions &options) {
   // Resolve the target first: an unsupported one is refused before any work. CUDA targets
   // ("cuda:sm_90a") generate CUDA kernels (compiler/codegen_cuda) instead of Halide ones.
   const bool cuda = codegen::cuda::isCudaTarget(options.target);
-  std::string halideTarget;
+  std::vector<std::string> cpuTargets; // least to most capable: one kernel set each
   if (cuda) {
     codegen::cuda::cudaTargetFor(options.target);
     if (!codegen::cuda::cudaCodegenAvailable())
       fail("--target=", options.target, ": this loom-compile was built without the CUDA toolkit "
            "(NVRTC), so it cannot generate GPU kernels");
   } else {
-    halideTarget = codegen::halideTargetFor(options.target);
+    cpuTargets = codegen::resolveLoomTargets(options.target);
   }
 
   mlir::MLIRContext context;
@@ -296,6 +296,7 @@ std::string compile(const CompileOptions &options) {
   LoweredModel lowered = lowerToArtifact(*module, config, options.maxContext,
                                          cuda ? WeightLayout::Cuda : WeightLayout::Cpu);
   ArtifactContents contents;
+  std::vector<std::vector<uint8_t>> cpuLibraries; // one per cpuTargets entry
   {
     PhaseTimer timer(options, "codegen");
     std::string workDir = options.workDir;
@@ -308,9 +309,16 @@ std::string compile(const CompileOptions &options) {
              std::filesystem::temp_directory_path().string());
       workDir = pattern;
     }
-    contents.kernelLibrary =
-        cuda ? codegen::cuda::buildCudaKernelBundle(lowered.kernels, options.target)
-             : codegen::buildKernelLibrary(lowered.kernels, halideTarget, workDir);
+    if (cuda)
+      contents.kernelLibrary = codegen::cuda::buildCudaKernelBundle(lowered.kernels, options.target);
+    for (const std::string &target : cpuTargets) {
+      if (options.log && cpuTargets.size() > 1)
+        options.log("codegen: kernels for " + target);
+      const std::string targetDir = workDir + "/" + target;
+      std::filesystem::create_directories(targetDir);
+      cpuLibraries.push_back(codegen::buildKernelLibrary(
+          lowered.kernels, codegen::halideTargetFor(target), targetDir));
+    }
     if (ownWorkDir)
       std::filesystem::remove_all(workDir);
   }
@@ -322,12 +330,24 @@ std::string compile(const CompileOptions &options) {
     contents.manifest = std::move(lowered.manifest);
     contents.manifest.producer = "loom-compile 0.1.0";
     contents.manifest.config = makeManifestConfig(config);
-    auto target = std::make_unique<fb::TargetT>();
-    target->name = cuda ? options.target : codegen::resolveLoomTarget(options.target);
-    target->halide_target = halideTarget;
-    if (!cuda)
-      target->cpu_features = codegen::cpuFeaturesFor(options.target);
-    contents.manifest.target = std::move(target);
+    auto manifestTarget = [](const std::string &name) {
+      const codegen::CpuTarget &cpu = codegen::cpuTarget(name);
+      auto target = std::make_unique<fb::TargetT>();
+      target->name = cpu.name;
+      target->halide_target = cpu.halideTarget;
+      target->cpu_features = cpu.cpuFeatures;
+      return target;
+    };
+    if (cuda) {
+      contents.manifest.target = std::make_unique<fb::TargetT>();
+      contents.manifest.target->name = options.target;
+    } else {
+      contents.manifest.target = manifestTarget(cpuTargets[0]);
+      contents.kernelLibrary = std::move(cpuLibraries[0]);
+      for (size_t i = 1; i < cpuTargets.size(); ++i)
+        contents.extraKernelSets.push_back(
+            {manifestTarget(cpuTargets[i]), std::move(cpuLibraries[i])});
+    }
     contents.tokenizerJson = readFile(checkpointDir + "/tokenizer.json");
     writeArtifact(std::move(contents), options.outputPath, options.log);
   }

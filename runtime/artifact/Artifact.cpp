@@ -89,6 +89,7 @@ public:
     checkTensors();
     checkSegmentIndex("kernel_library_segment", model_.kernel_library_segment());
     checkSegmentIndex("tokenizer_segment", model_.tokenizer_segment());
+    checkKernelSets();
     checkKvCache();
     checkKernels();
     checkEntryPoints();
@@ -226,6 +227,26 @@ private:
     if (index >= model_.segments()->size())
       fail(path_, ": ", field, " is ", index, ", out of range (", model_.segments()->size(),
            " segments)");
+  }
+
+  // Each set names a target and a library segment; the first is `target` and
+  // kernel_library_segment themselves (schemas/loom.fbs).
+  void checkKernelSets() {
+    auto sets = model_.kernel_sets();
+    if (!sets)
+      return;
+    for (flatbuffers::uoffset_t i = 0; i < sets->size(); ++i) {
+      const fb::KernelSet *set = sets->Get(i);
+      const std::string field = "kernel_sets[" + std::to_string(i) + "]";
+      if (!set->target() || !set->target()->name())
+        fail(path_, ": ", field, " has no target name");
+      checkSegmentIndex((field + ".library_segment").c_str(), set->library_segment());
+    }
+    if (sets->size() > 0 &&
+        (sets->Get(0)->library_segment() != model_.kernel_library_segment() ||
+         !model_.target()->name() ||
+         sets->Get(0)->target()->name()->str() != model_.target()->name()->str()))
+      fail(path_, ": kernel_sets[0] is not the manifest's target and kernel_library_segment");
   }
 
   void checkKvCache() {

@@ -1,5 +1,5 @@
 // The fixed kernel set of the instruction-count check: small shapes of the kernels on the
-// decode and prefill paths, built for the x86-64 (AVX2) target whatever the host, so that the
+// decode and prefill paths, built for the x86-64-v3 (AVX2) target whatever the host, so that the
 // count is the same on every machine that runs it.
 #pragma once
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The instruction-count check: builds the fixed kernel set (IcountKernels.h) for x86-64, runs
+# The instruction-count check: builds the fixed kernel set (IcountKernels.h) for x86-64-v3, runs
 # each kernel under callgrind with one thread, counting only the timed calls (countedCalls),
 # and compares the instructions with budget.txt. Fails when a kernel exceeds its budget by more
 # than MARGIN percent (instruction counts do not depend on machine load, unlike time).
@@ -45,7 +45,7 @@ done
 
 if [[ $mode == --update ]]; then
   {
-    echo "# Instructions of 8 calls of each kernel (test/icount/IcountKernels.h, target x86-64,"
+    echo "# Instructions of 8 calls of each kernel (test/icount/IcountKernels.h, target x86-64-v3,"
     echo "# HL_NUM_THREADS=1), counted by callgrind. Regenerate with check.sh ... --update."
     for name in $names; do echo "$name ${counts[$name]}"; done
   } > "$budget"

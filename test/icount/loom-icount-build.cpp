@@ -17,7 +17,7 @@ int main(int argc, char **argv) {
   try {
     const std::string out = argv[1];
     std::vector<uint8_t> bytes = loom::codegen::buildKernelLibrary(
-        loom::icount::kernelSet(), loom::codegen::halideTargetFor("x86-64"), out + ".work");
+        loom::icount::kernelSet(), loom::codegen::halideTargetFor("x86-64-v3"), out + ".work");
     std::ofstream file(out, std::ios::binary);
     file.write(reinterpret_cast<const char *>(bytes.data()), std::streamsize(bytes.size()));
     if (!file.flush()) {

@@ -27,7 +27,7 @@ using KernelEntry = int (*)(void **);
 
 class KernelHarness {
 public:
-  // Builds `kernels` for `loomTarget` (e.g. "host", "x86-64") in a temporary work directory.
+  // Builds `kernels` for `loomTarget` (e.g. "host", "x86-64-v3") in a temporary work directory.
   // Throws loom::Error.
   KernelHarness(const std::vector<codegen::KernelSpec> &kernels, const std::string &loomTarget);
   // Loads the kernel library segment of an artifact (its own compiled kernels).

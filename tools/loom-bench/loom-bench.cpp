@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
   bool lmHead = false, noReferences = false;
   loom::bench::EndToEndOptions e2eOptions;
   app.add_option("--artifact", artifact, "Benchmark the linear kernels at this artifact's shapes and target");
-  app.add_option("--target", target, "Kernel target: host, x86-64, x86-64-avx512, x86-64-avx512-vnni-bf16");
+  app.add_option("--target", target, "Kernel target: host, x86-64-v3, x86-64-v4, zen4, sapphirerapids");
   app.add_option("--weights", weights, "Weight types of the 12B cases: f32,bf16,q8,q4g32,q4g128");
   app.add_option("--threads", threadList, "Thread counts, comma-separated (default: 1 and all cores)");
   app.add_option("--mode", mode, "gemv, gemm or all")->check(CLI::IsMember({"gemv", "gemm", "all"}));

@@ -20,7 +20,10 @@ int main(int argc, char **argv) {
       ->required();
   app.add_option("-o,--output", options.outputPath, "the .loom file to write");
   app.add_option("--target", options.target,
-                 "x86-64 | x86-64-avx512 | x86-64-avx512-vnni-bf16 | host")
+                 "CPU: x86-64-v3 | x86-64-v4 | zen4 | sapphirerapids | host, "
+                 "a comma-separated list of them (one kernel set each; the runtime runs the best "
+                 "one the CPU has) or portable (x86-64-v3,x86-64-v4,zen4); GPU: cuda:sm_80 | "
+                 "cuda:sm_90a")
       ->capture_default_str();
   app.add_option("--quant", options.weightType, "weight storage: f32 | bf16 | q8 | q4g32 | q4g128")
       ->capture_default_str();

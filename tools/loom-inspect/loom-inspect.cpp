@@ -6,6 +6,7 @@
 #include "loom/Artifact.h"
 #include "loom/Cuda/KernelBundle.h"
 #include "loom/Error.h"
+#include "loom/Runtime/KernelSets.h"
 #include "loom/Schema/loom_generated.h"
 
 #include "loom/Tools/CliChecks.h"
@@ -83,6 +84,17 @@ std::string bytesText(uint64_t bytes) {
   return out.str();
 }
 
+ordered_json targetJson(const fb::Target *target) {
+  ordered_json json;
+  json["name"] = target ? text(target->name()) : "";
+  json["halide_target"] = target ? text(target->halide_target()) : "";
+  json["cpu_features"] = ordered_json::array();
+  if (target && target->cpu_features())
+    for (auto feature : *target->cpu_features())
+      json["cpu_features"].push_back(feature->str());
+  return json;
+}
+
 ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
   const fb::Model &m = artifact.manifest();
   ordered_json doc;
@@ -93,14 +105,17 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
   doc["producer"] = text(m.producer());
 
   const fb::Target *target = m.target();
-  ordered_json targetJson;
-  targetJson["name"] = text(target->name());
-  targetJson["halide_target"] = text(target->halide_target());
-  targetJson["cpu_features"] = ordered_json::array();
-  if (target->cpu_features())
-    for (auto feature : *target->cpu_features())
-      targetJson["cpu_features"].push_back(feature->str());
-  doc["target"] = targetJson;
+  doc["target"] = targetJson(target);
+  // Every kernel set, and the one this CPU would run (null: none fits).
+  doc["kernel_sets"] = ordered_json::array();
+  for (const loom::KernelSetRef &set : loom::kernelSets(m))
+    doc["kernel_sets"].push_back(
+        {{"target", targetJson(set.target)}, {"library_segment", set.librarySegment}});
+  try {
+    doc["runs_kernel_set"] = loom::chooseKernelSet(m, artifact.path());
+  } catch (const loom::Error &) {
+    doc["runs_kernel_set"] = nullptr;
+  }
 
   const fb::ModelConfig *c = m.config();
   ordered_json config;
@@ -269,7 +284,19 @@ void printText(const ordered_json &d, std::ostream &out) {
   out << "  cpu features:";
   for (const auto &f : t["cpu_features"])
     out << ' ' << f.get<std::string>();
-  out << "\n\nmodel config:\n";
+  out << "\n\nkernel sets (" << d["kernel_sets"].size() << ", least to most capable):\n";
+  for (size_t i = 0; i < d["kernel_sets"].size(); ++i) {
+    const auto &set = d["kernel_sets"][i];
+    out << "  " << i << "  " << std::left << std::setw(18) << set["target"]["name"].get<std::string>()
+        << " segment " << set["library_segment"]
+        << (d["runs_kernel_set"] != i                               ? ""
+            : set["target"]["name"].get<std::string>().rfind("cuda:", 0) == 0 ? "  [runs on the GPU]"
+                                                                               : "  [this CPU runs it]")
+        << "\n";
+  }
+  if (d["runs_kernel_set"].is_null())
+    out << "  (this CPU can run none of them)\n";
+  out << "\nmodel config:\n";
   for (const auto &[key, value] : d["config"].items())
     out << "  " << std::left << std::setw(26) << key << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
   out << "  " << std::setw(26) << "max_context" << d["max_context"] << "\n";
@@ -278,8 +305,9 @@ void printText(const ordered_json &d, std::ostream &out) {
   out << "\nsegments:\n";
   for (const auto &s : d["segments"]) {
     std::string role;
-    if (s["index"] == d["kernel_library_segment"])
-      role = "  [kernel library]";
+    for (const auto &set : d["kernel_sets"])
+      if (s["index"] == set["library_segment"])
+        role = "  [kernel library: " + set["target"]["name"].get<std::string>() + "]";
     if (s["index"] == d["tokenizer_segment"])
       role += "  [tokenizer]";
     out << "  " << s["index"] << "  " << std::setw(10) << s["name"].get<std::string>() << " offset " << std::right

@@ -1,13 +1,19 @@
-// loom-kernelgen: one generated kernel's assembly (or lowered statement, or object file).
+// loom-kernelgen: one generated kernel's assembly (or lowered statement, or object file), or
+// a library of every kernel family for one target, or the list of CPU targets.
 //
-//   loom-kernelgen --kind linear --in 3840 --out 15360 --weights bf16 \
-//       --target x86-64-avx512-vnni-bf16 --emit asm -o kernel.s
+//   loom-kernelgen --kind linear --in 3840 --out 15360 --weights bf16 --target zen4 \
+//       --emit asm -o kernel.s
+//   loom-kernelgen --all-families --target zen4 -o zen4.so
+//   loom-kernelgen --list-targets
+#include "KernelFamilies.h"
+
 #include "loom/Codegen/KernelSpec.h"
 #include "loom/Error.h"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -23,13 +29,20 @@ int main(int argc, char **argv) {
   int64_t in = 0, out = 0, width = 0, groups = 1, qHeads = 0, kvHeads = 0, headDim = 0,
           window = 0, capacity = 0, vocab = 0, heads = 0, rotatedPairs = -1;
   double eps = 1e-6, scale = 1.0, cap = 30.0, theta = 10000.0;
-  bool bias = false, noWeight = false, causalOnly = false;
+  bool bias = false, noWeight = false, causalOnly = false, allFamilies = false, listTargets = false;
+  app.add_flag("--list-targets", listTargets,
+               "print each CPU target: name, Halide target, CPU features, and whether this CPU "
+               "runs it");
+  app.add_flag("--all-families", allFamilies,
+               "build every kernel family (each weight type, 12B shapes) for --target into one "
+               "shared library at -o");
   app.add_option("--kind", kind, "linear, attention, rms_norm, embed_tokens, rope, geglu, softcap, add")
-      ->required()
       ->check(CLI::IsMember({"linear", "attention", "rms_norm", "embed_tokens", "rope", "geglu",
                              "softcap", "add"}));
   app.add_option("--weights", weights, "Weight type: f32, bf16, q8, q4g32, q4g128");
-  app.add_option("--target", target, "Loom target: host, x86-64, x86-64-avx512, x86-64-avx512-vnni-bf16");
+  app.add_option("--target", target,
+                 "Loom CPU target: x86-64-v3, x86-64-v4, zen4, sapphirerapids, "
+                 "host");
   app.add_option("--emit", emit, "asm, stmt or obj")->check(CLI::IsMember({"asm", "stmt", "obj"}));
   app.add_option("-o,--output", output, "Output file ('-': stdout; not for obj)");
   app.add_option("--symbol", symbol, "The kernel's function name");
@@ -55,6 +68,37 @@ int main(int argc, char **argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (listTargets) {
+      for (const CpuTarget &t : cpuTargets()) {
+        std::cout << t.name << " " << t.halideTarget << " ";
+        for (size_t i = 0; i < t.cpuFeatures.size(); ++i)
+          std::cout << (i ? "," : "") << t.cpuFeatures[i];
+        std::cout << (cpuCanRun(t) ? " runs-here" : " not-here") << "\n";
+      }
+      return 0;
+    }
+    if (allFamilies) {
+      if (output == "-")
+        loom::fail("--all-families needs -o FILE.so");
+      char work[] = "/tmp/loom-kernelgen-XXXXXX";
+      if (!mkdtemp(work))
+        loom::fail("cannot create a temporary directory in /tmp");
+      std::vector<uint8_t> library;
+      try {
+        library = buildKernelLibrary(loom::kernelgen::allKernelFamilies(), halideTargetFor(target), work);
+      } catch (...) {
+        std::filesystem::remove_all(work);
+        throw;
+      }
+      std::filesystem::remove_all(work);
+      std::ofstream out(output, std::ios::binary);
+      out.write(reinterpret_cast<const char *>(library.data()), std::streamsize(library.size()));
+      if (!out.flush())
+        loom::fail(output, ": cannot write");
+      return 0;
+    }
+    if (kind.empty())
+      loom::fail("--kind is required (or --all-families, or --list-targets)");
     static const std::map<std::string, ElementType> types = {
         {"f32", ElementType::F32}, {"bf16", ElementType::BF16}, {"q8", ElementType::Q8},
         {"q4g32", ElementType::Q4G32}, {"q4g128", ElementType::Q4G128}};

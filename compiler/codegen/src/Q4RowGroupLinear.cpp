@@ -5,6 +5,10 @@
 //   sum16(p, r)     = sum_k pairs(p, r, k)        (int16: at most 8 * 2 * 15 * 127, no overflow)
 //   dot(r)          = zero share + sum_p sum16(p, r)   (vpmaddwd against ones: int32 per row)
 // then acc(r) += f32(dot(r)) * wScale(r, b) * xScale(b), one vector per block for 8 rows.
+// With AVX-512 VNNI, vpdpbusd multiplies the 4 bytes of each row by 4 activations and adds them
+// into the row's int32 lane, so per nibble half k:
+//   dot(r)         += sum_{i < 4} nib(r, c0 + i) * xq(c0 + i),  c0 = 8 * (k / 2) + 4 * (k % 2)
+// one instruction in place of vpmaddubsw, the int16 adds and vpmaddwd (the same exact sums).
 #include "Q4RowGroupLinear.h"
 #include "QuantizedLinear.h"
 
@@ -43,7 +47,11 @@ constexpr int kUnpackFromTokens = kGemmMinTokens;
 
 void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
                              const Target &target) {
-  (void)target; // the same lanes on every x86 target: 8 rows x 4 bytes fill 256 bits
+  // The same lanes on every x86 target (8 rows x 4 bytes fill 256 bits); AVX-512 VNNI changes
+  // the instructions of a block's dot product only.
+  const bool vnni = target.has_feature(Target::AVX512_Zen4) ||
+                    target.has_feature(Target::AVX512_Zen5) ||
+                    target.has_feature(Target::AVX512_SapphireRapids);
   if (w.type != ElementType::Q4G32 && w.type != ElementType::Q4G128)
     fail("linear: weight '", w.param.name(), "' is not Q4: no row-group product");
   const int group = int(w.scaleGroupColumns());
@@ -96,34 +104,46 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   // the row); GEMV and GEMM each define their own Funcs, so that each has its own compute
   // levels (the select below keeps one per specialization). steps runs over the panels' blocks
   // in column order.
-  // nibbles(q, p, r, k, ...) are the 32 lanes of nibble half k as vpmaddubsw takes them.
+  // nibbles(q, p, r, k, ...) are the 32 lanes of nibble half k as vpmaddubsw and vpdpbusd take
+  // them.
   struct Products {
     Func nibbles, scales, pairs, sum16, dot, acc;
-    RDom pair, halves, widen, steps;
+    RDom pair, halves, widen, steps, quad;
   };
   auto products = [&](const std::string &name) {
     Products a{Func(name + "_nibbles"), Func(name + "_scales"), Func(name + "_pairs"),
                Func(name + "_sum16"), Func(name + "_dot"), Func(name + "_acc"),
                RDom(0, 2, name + "_pair"), RDom(0, kHalves, name + "_half"),
-               RDom(0, 2, name + "_widen"), RDom(0, blocksPerPanel, 0, panels, name + "_block")};
+               RDom(0, 2, name + "_widen"), RDom(0, blocksPerPanel, 0, panels, name + "_block"),
+               RDom(0, 4, 0, kHalves, name + "_quad")};
     Expr chunk = k / 2, high = k % 2;
     Expr byte = weightByte(chunk, 2 * p2 + q, pn, b);
     a.nibbles(q, p2, r, k, g, b, pn) = select(high == 0, byte & cast<uint8_t>(15), byte >> 4);
     a.scales(r, g, b, pn) = weightScaleOver2To112(pn, b);
-    Expr column = chunk * 8 + high * 4 + 2 * p2 + a.pair;
     Expr rowBlock = pn * blocksPerPanel + b;
-    a.pairs(p2, r, k, g, t, b, pn) = cast<int16_t>(0);
-    // Saturating, so that the reduction is vpmaddubsw's (Halide cannot prove saturating_add
-    // associative, hence atomic(true) below); the bound above keeps it exact.
-    a.pairs(p2, r, k, g, t, b, pn) =
-        saturating_add(a.pairs(p2, r, k, g, t, b, pn),
-                       cast<int16_t>(a.nibbles(a.pair, p2, r, k, g, b, pn)) *
-                           cast<int16_t>(xq(column, rowBlock, t)));
-    a.sum16(p2, r, g, t, b, pn) = cast<int16_t>(0);
-    a.sum16(p2, r, g, t, b, pn) += a.pairs(p2, r, a.halves, g, t, b, pn);
-    a.dot(r, g, t, b, pn) = zeroShare(rowBlock, t);
-    a.dot(r, g, t, b, pn) +=
-        cast<int32_t>(a.sum16(a.widen, r, g, t, b, pn)) * cast<int32_t>(ones(a.widen));
+    if (vnni) {
+      // quad.x: byte i of the row's 4 in a chunk (nibbles(i % 2, i / 2, ...)); quad.y: half k.
+      Expr i = a.quad.x, half = a.quad.y;
+      Expr column = (half / 2) * 8 + (half % 2) * 4 + i;
+      a.dot(r, g, t, b, pn) = zeroShare(rowBlock, t);
+      a.dot(r, g, t, b, pn) += cast<int32_t>(widening_mul(
+          a.nibbles(i % 2, i / 2, r, half, g, b, pn), xq(column, rowBlock, t)));
+    } else {
+      Expr column = chunk * 8 + high * 4 + 2 * p2 + a.pair;
+      a.pairs(p2, r, k, g, t, b, pn) = cast<int16_t>(0);
+      // Saturating, so that the reduction is vpmaddubsw's (Halide cannot prove saturating_add
+      // associative, hence atomic(true) below); the bound above keeps it exact. widening_mul,
+      // not casts: Halide 21 proves a product of casts of a nibble cannot saturate, makes the
+      // sum a plain add and no longer matches vpmaddubsw.
+      a.pairs(p2, r, k, g, t, b, pn) = saturating_add(
+          a.pairs(p2, r, k, g, t, b, pn),
+          widening_mul(a.nibbles(a.pair, p2, r, k, g, b, pn), xq(column, rowBlock, t)));
+      a.sum16(p2, r, g, t, b, pn) = cast<int16_t>(0);
+      a.sum16(p2, r, g, t, b, pn) += a.pairs(p2, r, a.halves, g, t, b, pn);
+      a.dot(r, g, t, b, pn) = zeroShare(rowBlock, t);
+      a.dot(r, g, t, b, pn) +=
+          cast<int32_t>(a.sum16(a.widen, r, g, t, b, pn)) * cast<int32_t>(ones(a.widen));
+    }
     Expr block = a.steps.x, panel = a.steps.y;
     a.acc(r, g, t) = 0.0f;
     a.acc(r, g, t) += cast<float>(a.dot(r, g, t, block, panel)) *
@@ -146,13 +166,24 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   zeroShare.compute_root().parallel(t);
   zeroShare.update().parallel(t);
   xScale.compute_root().parallel(t).vectorize(b, 8, TailStrategy::GuardWithIf);
-  ones.compute_root().bound(j, 0, 2);
+  if (!vnni)
+    ones.compute_root().bound(j, 0, 2);
 
   // Per block of an accumulator: the pair sums of the block's 8 nibble halves, their int16
   // total and the widened dot product, all in registers.
   auto scheduleBlockProducts = [&](Products &a) {
     LoopLevel block = LoopLevel(a.acc, a.steps.x);
     a.dot.compute_at(block).vectorize(r).unroll(t);
+    if (vnni) { // 4 bytes x 8 rows per vpdpbusd, the halves unrolled
+      a.dot.update()
+          .reorder(a.quad.x, r, a.quad.y, t)
+          .atomic()
+          .vectorize(a.quad.x)
+          .vectorize(r)
+          .unroll(a.quad.y)
+          .unroll(t);
+      return;
+    }
     a.dot.update().reorder(a.widen, r, t).atomic().vectorize(a.widen).vectorize(r).unroll(t);
     a.sum16.compute_at(block).vectorize(p2).vectorize(r).unroll(t);
     a.sum16.update()

@@ -30,7 +30,8 @@ const FeatureProbe kFeatures[] = {
     LOOM_FEATURE("gfni"),        LOOM_FEATURE("vpclmulqdq"),   LOOM_FEATURE("avx512vnni"),
     LOOM_FEATURE("avx512bitalg"), LOOM_FEATURE("avx512bf16"),  LOOM_FEATURE("avx512vp2intersect"),
     LOOM_FEATURE("avx512fp16"),  LOOM_FEATURE("avxvnni"),      LOOM_FEATURE("amx-tile"),
-    LOOM_FEATURE("amx-int8"),    LOOM_FEATURE("amx-bf16"),
+    LOOM_FEATURE("amx-int8"),    LOOM_FEATURE("amx-bf16"),     LOOM_FEATURE("lzcnt"),
+    LOOM_FEATURE("movbe"),       LOOM_FEATURE("vaes"),
 };
 #undef LOOM_FEATURE
 #else
@@ -55,6 +56,14 @@ std::vector<std::string> knownCpuFeatures() {
     if (f.name[0] != '\0')
       names.emplace_back(f.name);
   return names;
+}
+
+std::vector<std::string> missingCpuFeatures(const std::vector<std::string> &required) {
+  std::vector<std::string> missing;
+  for (const std::string &feature : required)
+    if (cpuSupports(feature) != std::optional<bool>(true))
+      missing.push_back(feature);
+  return missing;
 }
 
 void checkCpuFeatures(const std::vector<std::string> &required, const std::string &artifactName) {

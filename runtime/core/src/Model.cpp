@@ -3,7 +3,7 @@
 #include "loom/ArtifactFormat.h"
 #include "loom/Cuda/CudaBackend.h"
 #include "loom/Error.h"
-#include "loom/Runtime/CpuFeatures.h"
+#include "loom/Runtime/KernelSets.h"
 #include "loom/Schema/loom_generated.h"
 
 #include <cmath>
@@ -47,11 +47,10 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
   model->config_ = m.config();
   const fb::ModelConfig &config = *m.config();
 
-  std::vector<std::string> features;
-  if (m.target() && m.target()->cpu_features())
-    for (const auto *feature : *m.target()->cpu_features())
-      features.push_back(feature->str());
-  checkCpuFeatures(features, path);
+  const KernelSetRef kernelSet = kernelSets(m)[chooseKernelSet(m, path)];
+  model->kernelTarget_ = kernelSet.target && kernelSet.target->name()
+                             ? kernelSet.target->name()->str()
+                             : "";
 
   model->vocabSize_ = config.vocab_size();
   model->hiddenSize_ = config.hidden_size();
@@ -111,8 +110,7 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
       path + " (tokenizer segment)"));
 
   // Kernels. A CUDA artifact's run on the GPU (runtime/cuda); its kernel segment is a bundle.
-  const std::string target = m.target() && m.target()->name() ? m.target()->name()->str() : "";
-  if (target.rfind("cuda:", 0) == 0) {
+  if (model->kernelTarget_.rfind("cuda:", 0) == 0) {
     model->device_ = cuda::DeviceModel::open(model->artifact_);
     model->kernels_ = std::make_unique<KernelLibrary>(nullptr, 0, std::vector<std::string>{}, path);
     return model;
@@ -126,10 +124,10 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
     }
   ByteSpan library;
   if (!symbols.empty()) {
-    if (m.kernel_library_segment() >= segmentCount)
-      fail(path, ": manifest kernel_library_segment ", m.kernel_library_segment(),
+    if (kernelSet.librarySegment >= segmentCount)
+      fail(path, ": manifest kernel library segment ", kernelSet.librarySegment,
            " is not one of the ", segmentCount, " segments");
-    library = model->artifact_->segment(m.kernel_library_segment());
+    library = model->artifact_->segment(kernelSet.librarySegment);
   }
   model->kernels_ = std::make_unique<KernelLibrary>(library.data, library.size, symbols, path);
   return model;

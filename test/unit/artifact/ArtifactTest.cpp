@@ -120,7 +120,7 @@ protected:
     m.config->num_layers = 2;
     m.config->layer_kinds = {fb::LayerKind::Sliding, fb::LayerKind::Full};
     m.target = std::make_unique<fb::TargetT>();
-    m.target->name = "x86-64-avx512";
+    m.target->name = "x86-64-v4";
     m.target->halide_target = "x86-64-linux-avx512";
     m.target->cpu_features = {"avx512f", "avx512bw"};
     m.max_context = 16;

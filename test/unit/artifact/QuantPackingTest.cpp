@@ -264,7 +264,7 @@ protected:
     c.manifest.config = std::make_unique<fb::ModelConfigT>();
     c.manifest.config->model_type = "gemma4_unified";
     c.manifest.target = std::make_unique<fb::TargetT>();
-    c.manifest.target->name = "x86-64";
+    c.manifest.target->name = "x86-64-v3";
     c.manifest.max_context = 16;
     c.kernelLibrary = {1, 2, 3};
     c.tokenizerJson = "{}";

@@ -1,5 +1,7 @@
 // CodegenTest: builds one kernel library with small specs of every kind, dlopens it, calls each
 // `<symbol>_argv` and compares with naive double-precision references written from KernelSpec.h.
+#include "KernelCache.h"
+#include "TestTarget.h"
 #include "loom/Codegen/KernelSpec.h"
 #include "loom/Error.h"
 
@@ -185,49 +187,12 @@ struct Library {
   double buildSeconds = 0;
 };
 
-// ctest runs each test in its own process (gtest_discover_tests), so the library is built once
-// and cached next to the test binary, keyed by this executable's size and mtime (which change
-// whenever loom_kernelgen does); an flock serialises concurrent test processes.
-std::vector<uint8_t> buildOrLoadCached(const std::vector<KernelSpec> &specs, const std::string &target,
-                                       double &buildSeconds) {
-  struct stat exe {};
-  stat("/proc/self/exe", &exe);
-  fs::path cacheDir = LOOM_CODEGEN_TEST_CACHE;
-  fs::create_directories(cacheDir);
-  std::string key = std::to_string(exe.st_size) + "-" + std::to_string(exe.st_mtim.tv_sec) + "-" +
-                    std::to_string(exe.st_mtim.tv_nsec) + "-" + target;
-  fs::path cached = cacheDir / ("kernels-" + key + ".so");
-  int lock = open((cacheDir / "lock").c_str(), O_CREAT | O_RDWR, 0644);
-  flock(lock, LOCK_EX);
-  std::vector<uint8_t> bytes;
-  if (fs::exists(cached)) {
-    std::ifstream in(cached, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  } else {
-    for (const auto &entry : fs::directory_iterator(cacheDir)) // drop stale libraries
-      if (entry.path().extension() == ".so")
-        fs::remove(entry.path());
-    fs::path work = cacheDir / ("work-" + std::to_string(getpid()));
-    auto start = std::chrono::steady_clock::now();
-    bytes = buildKernelLibrary(specs, target, work.string());
-    buildSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("built %zu kernels for %s in %.2f s (%zu bytes)\n", specs.size(), target.c_str(),
-                buildSeconds, bytes.size());
-    fs::remove_all(work);
-    fs::path tmp = cached.string() + ".tmp";
-    std::ofstream(tmp, std::ios::binary).write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
-    fs::rename(tmp, cached);
-  }
-  flock(lock, LOCK_UN);
-  close(lock);
-  return bytes;
-}
-
 Library &library() {
   static Library *lib = [] {
     auto *l = new Library;
     l->specs = testSpecs();
-    l->bytes = buildOrLoadCached(l->specs, halideTargetFor("host"), l->buildSeconds);
+    l->bytes = loom::testing::buildOrLoadCached(
+        l->specs, halideTargetFor(loom::testing::testTarget()), LOOM_CODEGEN_TEST_CACHE, &l->buildSeconds);
     int fd = memfd_create("loom_kernels", 0);
     if (fd < 0 || write(fd, l->bytes.data(), l->bytes.size()) != ssize_t(l->bytes.size()))
       std::abort();
@@ -778,16 +743,61 @@ TEST(Codegen, LinearGemmaShapeIsFast) {
 // ---- targets, names, errors ---------------------------------------------------------------------
 
 TEST(CodegenTargets, Mapping) {
-  EXPECT_EQ(halideTargetFor("x86-64"), "x86-64-linux-avx-avx2-f16c-fma-sse41");
-  EXPECT_EQ(halideTargetFor("x86-64-avx512"),
+  EXPECT_EQ(halideTargetFor("x86-64-v3"), "x86-64-linux-avx-avx2-f16c-fma-sse41");
+  EXPECT_EQ(halideTargetFor("x86-64-v4"),
             "x86-64-linux-avx-avx2-f16c-fma-sse41-avx512-avx512_skylake");
-  EXPECT_NE(halideTargetFor("x86-64-avx512-vnni-bf16").find("avx512_sapphirerapids"), std::string::npos);
-  std::vector<std::string> f = cpuFeaturesFor("x86-64-avx512-vnni-bf16");
-  EXPECT_NE(std::find(f.begin(), f.end(), "avx512bf16"), f.end());
-  EXPECT_NE(std::find(f.begin(), f.end(), "avx512vnni"), f.end());
-  EXPECT_EQ(cpuFeaturesFor("x86-64"), (std::vector<std::string>{"avx2", "fma"}));
-  std::string host = resolveLoomTarget("host");
+  EXPECT_NE(halideTargetFor("zen4").find("avx512_zen4"), std::string::npos);
+  EXPECT_EQ(halideTargetFor("zen4").find("sapphirerapids"), std::string::npos);
+  // Zen 4 has AVX-512 VNNI and BF16 but neither AVX-VNNI nor AVX512-FP16.
+  std::vector<std::string> zen4 = cpuFeaturesFor("zen4");
+  for (const char *has : {"avx512vnni", "avx512bf16", "avx512f", "avx2", "fma", "f16c"})
+    EXPECT_NE(std::find(zen4.begin(), zen4.end(), has), zen4.end()) << has;
+  for (const char *lacks : {"avxvnni", "avx512fp16"})
+    EXPECT_EQ(std::find(zen4.begin(), zen4.end(), lacks), zen4.end()) << lacks;
+  std::vector<std::string> spr = cpuFeaturesFor("sapphirerapids");
+  for (const char *has : {"avxvnni", "avx512fp16", "avx512vnni"})
+    EXPECT_NE(std::find(spr.begin(), spr.end(), has), spr.end()) << has;
+  // Each target's features include the one before it: the list is least to most capable.
+  const std::vector<CpuTarget> &all = cpuTargets();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all.front().name, "x86-64-v3");
+  for (size_t i = 1; i < all.size(); ++i)
+    for (const std::string &f : all[0].cpuFeatures)
+      EXPECT_NE(std::find(all[i].cpuFeatures.begin(), all[i].cpuFeatures.end(), f),
+                all[i].cpuFeatures.end()) << all[i].name << " " << f;
+}
+
+TEST(CodegenTargets, CMakeListMatches) {
+  std::string names;
+  for (const CpuTarget &t : cpuTargets())
+    names += (names.empty() ? "" : ",") + t.name;
+  EXPECT_EQ(names, LOOM_CPU_TARGET_LIST) << "compiler/codegen/CMakeLists.txt's LOOM_CPU_TARGETS";
+}
+
+TEST(CodegenTargets, AliasesAndHost) {
+  EXPECT_EQ(resolveLoomTarget("x86-64"), "x86-64-v3");
+  EXPECT_EQ(resolveLoomTarget("x86-64-avx512"), "x86-64-v4");
+  EXPECT_EQ(cpuFeaturesFor("x86-64"), cpuFeaturesFor("x86-64-v3"));
+  // host is the most capable target this CPU runs.
+  const std::string host = resolveLoomTarget("host");
+  EXPECT_TRUE(cpuCanRun(cpuTarget(host)));
+  const std::vector<CpuTarget> &all = cpuTargets();
+  auto at = std::find_if(all.begin(), all.end(), [&](const CpuTarget &t) { return t.name == host; });
+  ASSERT_NE(at, all.end());
+  for (auto later = at + 1; later != all.end(); ++later)
+    EXPECT_FALSE(cpuCanRun(*later)) << later->name;
   EXPECT_EQ(halideTargetFor("host"), halideTargetFor(host));
+}
+
+TEST(CodegenTargets, Lists) {
+  EXPECT_EQ(resolveLoomTargets("zen4,x86-64-v3,zen4"),
+            (std::vector<std::string>{"x86-64-v3", "zen4"}));
+  EXPECT_EQ(resolveLoomTargets("portable"),
+            (std::vector<std::string>{"x86-64-v3", "x86-64-v4", "zen4"}));
+  EXPECT_EQ(resolveLoomTargets("x86-64"), (std::vector<std::string>{"x86-64-v3"}));
+  EXPECT_THROW(resolveLoomTargets("zen4,,x86-64-v3"), loom::Error);
+  EXPECT_THROW(resolveLoomTargets("zen4,portable"), loom::Error);
+  EXPECT_THROW(resolveLoomTargets(""), loom::Error);
 }
 
 TEST(CodegenTargets, UnknownTargetIsAnError) {
@@ -795,14 +805,21 @@ TEST(CodegenTargets, UnknownTargetIsAnError) {
     halideTargetFor("riscv");
     FAIL() << "no error";
   } catch (const loom::Error &e) {
-    EXPECT_NE(std::string(e.what()).find("x86-64-avx512"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("x86-64-v3, x86-64-v4, zen4, sapphirerapids"),
+              std::string::npos) << e.what();
+  }
+  try {
+    cpuTarget("x86-64-avx512-vnni-bf16");
+    FAIL() << "no error";
+  } catch (const loom::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("use 'zen4'"), std::string::npos) << e.what();
   }
   EXPECT_THROW(cpuFeaturesFor("x86-64-avx9000"), loom::Error);
   KernelSpec add{"k_add", F32, Add{16}};
   auto dir = (fs::temp_directory_path() / "loom-codegen-bad-target").string();
   EXPECT_THROW(buildKernelLibrary({add}, "not-a-target", dir), loom::Error);
   EXPECT_THROW(buildKernelLibrary({add}, "arm-64-linux", dir), loom::Error);
-  EXPECT_THROW(buildKernelLibrary({add, add}, halideTargetFor("x86-64"), dir), loom::Error);
+  EXPECT_THROW(buildKernelLibrary({add, add}, halideTargetFor("x86-64-v3"), dir), loom::Error);
   fs::remove_all(dir);
 }
 
@@ -810,22 +827,22 @@ TEST(CodegenTargets, LinkerFailureIsAnError) {
   KernelSpec add{"k_add", F32, Add{16}};
   auto dir = (fs::temp_directory_path() / ("loom-codegen-bad-linker-" + std::to_string(getpid()))).string();
   setenv("LOOM_LINKER", "/bin/false", 1);
-  EXPECT_THROW(buildKernelLibrary({add}, halideTargetFor("x86-64"), dir), loom::Error);
+  EXPECT_THROW(buildKernelLibrary({add}, halideTargetFor("x86-64-v3"), dir), loom::Error);
   unsetenv("LOOM_LINKER");
   EXPECT_FALSE(fs::exists(dir + "/kernels.so"));
   EXPECT_FALSE(fs::exists(dir + "/kernels.so.tmp"));
   fs::remove_all(dir);
 }
 
-// The AVX-512 targets generate and link (they need not run on this CPU).
-TEST(CodegenTargets, Avx512TargetsBuild) {
+// Every target generates and links (it need not run on this CPU).
+TEST(CodegenTargets, EveryTargetBuilds) {
   std::vector<KernelSpec> specs{{"lin", BF16, Linear{64, 32, false}},
                                 {"att", F32, Attention{4, 2, 32, 8, 8, 0.125}},
                                 {"rope", F32, Rope{2, 32, 1e6, 4}}};
-  for (const char *t : {"x86-64-avx512", "x86-64-avx512-vnni-bf16"}) {
-    auto dir = (fs::temp_directory_path() / ("loom-codegen-" + std::string(t) + std::to_string(getpid()))).string();
-    std::vector<uint8_t> so = buildKernelLibrary(specs, halideTargetFor(t), dir);
-    EXPECT_GT(so.size(), 1000u) << t;
+  for (const CpuTarget &t : cpuTargets()) {
+    auto dir = (fs::temp_directory_path() / ("loom-codegen-" + t.name + std::to_string(getpid()))).string();
+    std::vector<uint8_t> so = buildKernelLibrary(specs, t.halideTarget, dir);
+    EXPECT_GT(so.size(), 1000u) << t.name;
     fs::remove_all(dir);
   }
 }

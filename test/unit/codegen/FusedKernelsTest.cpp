@@ -1,6 +1,8 @@
 // FusedKernelsTest: builds one kernel library with the fused kinds (KernelSpec.h, "Fused
 // kernels"), calls each `<symbol>_argv` and compares with naive double-precision references
 // written from the KernelSpec.h contract (norms, projections, GeGLU, RoPE, attention).
+#include "KernelCache.h"
+#include "TestTarget.h"
 #include "loom/Codegen/KernelSpec.h"
 
 #include <HalideRuntime.h>
@@ -217,38 +219,6 @@ std::vector<KernelSpec> testSpecs() {
   return s;
 }
 
-// ctest runs each test in its own process, so the library is built once and cached next to
-// the test binary, keyed by this executable's size and mtime; an flock serialises processes.
-std::vector<uint8_t> buildOrLoadCached(const std::vector<KernelSpec> &specs, const std::string &target) {
-  struct stat exe {};
-  stat("/proc/self/exe", &exe);
-  fs::path cacheDir = LOOM_FUSED_TEST_CACHE;
-  fs::create_directories(cacheDir);
-  std::string key = std::to_string(exe.st_size) + "-" + std::to_string(exe.st_mtim.tv_sec) + "-" +
-                    std::to_string(exe.st_mtim.tv_nsec) + "-" + target;
-  fs::path cached = cacheDir / ("kernels-" + key + ".so");
-  int lock = open((cacheDir / "lock").c_str(), O_CREAT | O_RDWR, 0644);
-  flock(lock, LOCK_EX);
-  std::vector<uint8_t> bytes;
-  if (fs::exists(cached)) {
-    std::ifstream in(cached, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
-  } else {
-    for (const auto &entry : fs::directory_iterator(cacheDir))
-      if (entry.path().extension() == ".so")
-        fs::remove(entry.path());
-    fs::path work = cacheDir / ("work-" + std::to_string(getpid()));
-    bytes = buildKernelLibrary(specs, target, work.string());
-    fs::remove_all(work);
-    fs::path tmp = cached.string() + ".tmp";
-    std::ofstream(tmp, std::ios::binary).write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
-    fs::rename(tmp, cached);
-  }
-  flock(lock, LOCK_UN);
-  close(lock);
-  return bytes;
-}
-
 std::string lastHalideError;
 void recordHalideError(void *, const char *msg) { lastHalideError = msg; }
 
@@ -261,7 +231,8 @@ Library &library() {
   static Library *lib = [] {
     auto *l = new Library;
     l->specs = testSpecs();
-    std::vector<uint8_t> bytes = buildOrLoadCached(l->specs, halideTargetFor("host"));
+    std::vector<uint8_t> bytes = loom::testing::buildOrLoadCached(
+        l->specs, halideTargetFor(loom::testing::testTarget()), LOOM_FUSED_TEST_CACHE);
     int fd = memfd_create("loom_fused_kernels", 0);
     if (fd < 0 || write(fd, bytes.data(), bytes.size()) != ssize_t(bytes.size()))
       std::abort();

@@ -4,6 +4,7 @@
 // values (and, for the linear kernels, the int16 / int8 activations their integer products
 // multiply); the dequantization here is written from the documented layouts (docs/ARTIFACT.md),
 // not from the kernel's helpers.
+#include "TestTarget.h"
 #include "loom/Artifact/WeightPacking.h"
 #include "loom/Codegen/KernelSpec.h"
 #include "loom/QuantLayout.h"
@@ -168,7 +169,7 @@ Library &library() {
     char work[] = "/tmp/loom-quant-kernels.XXXXXX";
     if (!mkdtemp(work))
       std::abort();
-    std::vector<uint8_t> bytes = buildKernelLibrary(l->specs, halideTargetFor("host"), work);
+    std::vector<uint8_t> bytes = buildKernelLibrary(l->specs, halideTargetFor(loom::testing::testTarget()), work);
     std::filesystem::remove_all(work);
     int fd = memfd_create("loom_quant_kernels", 0);
     if (fd < 0 || write(fd, bytes.data(), bytes.size()) != ssize_t(bytes.size()))

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,15 +28,23 @@ struct TensorSource {
 // Records `source` in the manifest entry (source_file, source_offset, source_dtype).
 void setTensorSource(fb::TensorT &tensor, const TensorSource &source);
 
+// The kernel library of one more target (an artifact for several CPUs).
+struct ExtraKernelSet {
+  std::unique_ptr<fb::TargetT> target;
+  std::vector<uint8_t> library; // a "kernels:<target name>" segment, verbatim
+};
+
 struct ArtifactContents {
   // Object API manifest. The caller fills config, target, kernels, entry points, kv_cache,
   // max_context, weight_dtype and, per tensor, name, dtype, shape and source_*.
   // The writer fills: format_version (kArtifactFormatVersion), min_runtime_version (when 0:
-  // kRuntimeVersion), segments (replaced by [weights, kernels, tokenizer]),
-  // kernel_library_segment, tokenizer_segment and every tensor's segment/offset/size.
+  // kRuntimeVersion), segments (replaced by [weights, kernels, tokenizer, kernels:<target>...]),
+  // kernel_library_segment, tokenizer_segment, kernel_sets (from target and extraKernelSets)
+  // and every tensor's segment/offset/size.
   fb::ModelT manifest;
-  std::vector<uint8_t> kernelLibrary; // the "kernels" segment, verbatim
-  std::string tokenizerJson;          // the "tokenizer" segment, verbatim
+  std::vector<uint8_t> kernelLibrary;       // the "kernels" segment of manifest.target, verbatim
+  std::string tokenizerJson;                // the "tokenizer" segment, verbatim
+  std::vector<ExtraKernelSet> extraKernelSets; // more capable targets, least to most
 };
 
 // Progress messages (about one per GiB of weights, plus a final one). Throws loom::Error naming

@@ -164,15 +164,27 @@ struct KernelArgInfo {
 // The `_argv` argument list of a kernel (the same order buildKernelLibrary generates).
 std::vector<KernelArgInfo> kernelArguments(const KernelSpec &spec);
 
-// Loom target name -> Halide target string. "x86-64" (AVX2+FMA), "x86-64-avx512",
-// "x86-64-avx512-vnni-bf16", or "host" (the best of those for the running CPU, chosen with
-// __builtin_cpu_supports). Always adds nothing else; buildKernelLibrary adds no_runtime and
-// large_buffers itself. Throws loom::Error for an unknown name, listing the supported ones.
-std::string halideTargetFor(const std::string &loomTarget);
-// The __builtin_cpu_supports names a CPU must have to run code built for `loomTarget`.
-std::vector<std::string> cpuFeaturesFor(const std::string &loomTarget);
-// "host" resolved to a concrete Loom target name; other names are returned as they are.
+// A Loom CPU target: the exact set of CPU features its code may use (src/Targets.cpp).
+struct CpuTarget {
+  std::string name;                     // x86-64-v3, x86-64-v4, zen4, ...
+  std::string halideTarget;             // without no_runtime / large_buffers (added by the build)
+  std::vector<std::string> cpuFeatures; // __builtin_cpu_supports names, all required
+};
+// Every CPU target, least to most capable.
+const std::vector<CpuTarget> &cpuTargets();
+// A target by name: one of cpuTargets(), an old alias (x86-64 = x86-64-v3, x86-64-avx512 =
+// x86-64-v4) or "host". Throws loom::Error for an unknown or retired name, with a hint.
+const CpuTarget &cpuTarget(const std::string &name);
+// Whether the running CPU has every feature of `target`.
+bool cpuCanRun(const CpuTarget &target);
+// "host" resolved to the most capable target this CPU can run; other names to their canonical
+// one.
 std::string resolveLoomTarget(const std::string &loomTarget);
+// A --target list ("x86-64-v3,zen4", "portable", "host") resolved, least to most capable.
+std::vector<std::string> resolveLoomTargets(const std::string &list);
+// cpuTarget(loomTarget).halideTarget and .cpuFeatures.
+std::string halideTargetFor(const std::string &loomTarget);
+std::vector<std::string> cpuFeaturesFor(const std::string &loomTarget);
 
 // What emitKernel writes: the target's assembly, Halide's lowered statement (loops, vectors,
 // allocations) or an object file.

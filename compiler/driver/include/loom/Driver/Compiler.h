@@ -16,7 +16,9 @@ const char *phaseName(Phase phase);
 struct CompileOptions {
   std::string checkpointDir;
   std::string outputPath;
-  std::string target = "host";      // x86-64 | x86-64-avx512 | x86-64-avx512-vnni-bf16 | host
+  // A CPU target (x86-64-v3, x86-64-v4, zen4, sapphirerapids, host), a
+  // comma-separated list of them or "portable" (one kernel set each), or one cuda:sm_XX.
+  std::string target = "host";
   std::string weightType = "f32";   // --quant: f32 | bf16 | q8 | q4g32 | q4g128
   std::string embeddingQuant = "q8"; // --quant-embedding (quantized modes): q8 | q4g32 | q4g128 | keep
   int64_t maxContext = 8192;        // slots of each full layer's KV cache

@@ -14,6 +14,9 @@ std::optional<bool> cpuSupports(const std::string &feature);
 // Every feature name the runtime can check, in table order.
 std::vector<std::string> knownCpuFeatures();
 
+// The features of `required` this machine lacks or the runtime does not know, in order.
+std::vector<std::string> missingCpuFeatures(const std::vector<std::string> &required);
+
 // Throws loom::Error naming `artifactName`, every feature the machine lacks and every unknown
 // feature name. Does nothing when all are present.
 void checkCpuFeatures(const std::vector<std::string> &required, const std::string &artifactName);

@@ -43,6 +43,8 @@ public:
   const fb::ModelConfig &config() const { return *config_; }
   const Tokenizer &tokenizer() const { return *tokenizer_; }
   const KernelLibrary &kernels() const { return *kernels_; }
+  // The target of the kernel set this CPU runs (Runtime/KernelSets.h), e.g. "zen4".
+  const std::string &kernelTarget() const { return kernelTarget_; }
   // The GPU side of a CUDA artifact (target "cuda:..."), or null for a CPU artifact.
   const std::shared_ptr<const cuda::DeviceModel> &device() const { return device_; }
 
@@ -63,6 +65,7 @@ private:
   const fb::ModelConfig *config_ = nullptr;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KernelLibrary> kernels_;
+  std::string kernelTarget_;
   std::shared_ptr<const cuda::DeviceModel> device_;
   int64_t vocabSize_ = 0, hiddenSize_ = 0, maxContext_ = 0;
   int64_t patchSize_ = 48, patchDim_ = 6912, audioFrameSize_ = 640;
