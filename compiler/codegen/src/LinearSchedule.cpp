@@ -153,6 +153,9 @@ void readWeights(LinearProduct &p, const WeightMatrix &w) {
     p.weight = [w](Expr o, Expr i) { return w.level(o, i); };
     p.rowScale = [w](Expr o) { return w.scale(o, 0); };
   }
+  p.bf16Weight = nullptr;
+  if (w.type == ElementType::BF16)
+    p.bf16Weight = [w](Expr o, Expr i) { return w.param(i, o); };
   p.integerWeights.reset();
   if (w.type == ElementType::Q4G32 || w.type == ElementType::Q4G128 || hasIntegerProduct(w))
     p.integerWeights = w;
@@ -178,8 +181,14 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   // Reduction elements per step: kUnroll vectors for a row read alone; a tile's rows are
   // independent chains already, and one vector each keeps its accumulators in registers.
   const int wide = lanes * (gemvTileRows == 1 ? kUnroll : 1);
+  // With AVX-512 BF16, a bf16 GEMV lane sums a pair of products per vdpbf16ps, so a step covers
+  // twice the inputs (bf16DotProduct below).
+  const bool bf16Dot = p.bf16Weight && (target.has_feature(Target::AVX512_Zen4) ||
+                                        target.has_feature(Target::AVX512_Zen5) ||
+                                        target.has_feature(Target::AVX512_SapphireRapids));
+  const int perLane = bf16Dot ? 2 : 1;
   const int in = int(p.in), outRows = int(p.out);
-  const int steps = in / wide, tail = in % wide;
+  const int steps = in / (wide * perLane), tail = in % (wide * perLane);
   const int block = largestDivisorAtMost(std::max(steps, 1), kMaxReductionBlock);
   const int blocks = std::max(steps, 1) / block;
 
@@ -193,9 +202,27 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   RDom inBlock(0, block, "linear_step"), overBlocks(0, blocks, "linear_block");
   tileSum(l, o, t, b) = 0.0f;
   partial(l, o, t) = 0.0f;
+  // bf16 GEMV with vdpbf16ps: the activations split once per call into bf16 parts, x = hi + lo
+  // to 16 bits of mantissa (xParts(0) = bf16(x), xParts(1) = bf16(x - hi)), so that the sum of
+  // exact bf16 products keeps f32's accuracy; each lane adds pair.x = 0, 1 of each part. Per 32
+  // weights: one load and two vdpbf16ps, in place of two widenings, two shifts and two FMAs.
+  Func xParts("linear_x_bf16");
+  // x: the pair in a lane, y: the part of x, z: the step (as inBlock; one RDom per definition).
+  RDom pair(0, 2, 0, 2, 0, block, "linear_pair");
   if (steps > 0) {
     Expr i = (b * block + inBlock) * wide + l;
-    tileSum(l, o, t, b) += p.x(i, t) * p.weight(o, i);
+    if (bf16Dot) {
+      i = (b * block + pair.z) * wide + l;
+      Var part("part"), col("col");
+      Expr hi = cast(BFloat(16), p.x(col, t));
+      xParts(part, col, t) =
+          select(part == 0, hi, cast(BFloat(16), p.x(col, t) - cast<float>(hi)));
+      Expr column = i * 2 + pair.x;
+      tileSum(l, o, t, b) +=
+          cast<float>(xParts(pair.y, column, t)) * cast<float>(p.bf16Weight(o, column));
+    } else {
+      tileSum(l, o, t, b) += p.x(i, t) * p.weight(o, i);
+    }
     partial(l, o, t) += tileSum(l, o, t, overBlocks);
   }
   // The `wide` lanes: the vectors of a step added lane by lane first (vector adds), then one
@@ -210,7 +237,7 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
     }
   Expr total = treeSum(laneTerms);
   if (tail > 0) {
-    RDom rest(steps * wide, tail, "linear_rest");
+    RDom rest(steps * wide * perLane, tail, "linear_rest");
     total = total + sum(p.x(rest, t) * p.weight(o, rest), "linear_tail");
   }
   // The GEMM path (T >= kGemmMinTokens) computes the same sum in another form (GemmProduct);
@@ -268,6 +295,29 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   // tileSum: the register tile (rows x tokens x `wide` lanes), one reduction block at a time.
   Var lv("lv");
   tileSum.compute_at(partial, ot).vectorize(l, lanes);
+  if (bf16Dot) {
+    // Both parts of x once per call, in bf16, each part's columns contiguous (a small buffer
+    // beside the weights).
+    Var part("part"), col("col");
+    xParts.compute_root()
+        .bound(part, 0, 2)
+        .reorder_storage(col, part, t)
+        .reorder(col, part, t)
+        .vectorize(col, lanes);
+    // The pair in the vector lanes (Halide: a vector reduction of factor 2, vdpbf16ps), the parts
+    // one after the other.
+    tileSum.update()
+        .split(l, l, lv, lanes)
+        .reorder(pair.x, lv, pair.y, l, o, t, pair.z)
+        .atomic()
+        .vectorize(pair.x)
+        .vectorize(lv)
+        .unroll(pair.y)
+        .unroll(l)
+        .unroll(o)
+        .unroll(t);
+    return;
+  }
   tileSum.update()
       .split(l, l, lv, lanes)
       .reorder(lv, l, o, t, inBlock.x)

@@ -48,6 +48,9 @@ struct LinearProduct {
   std::optional<WeightMatrix> integerWeights;
   // Bytes of one stored weight row (readWeights sets it); 0: f32 rows of `in` values.
   int64_t rowBytes = 0;
+  // BF16 weights as stored, w[o][i] as a bfloat16 (readWeights sets it): the GEMV of AVX-512
+  // BF16 targets multiplies them with vdpbf16ps. Empty for other weights.
+  std::function<Halide::Expr(Halide::Expr o, Halide::Expr i)> bf16Weight;
 };
 
 // Sets p.weight, p.in, p.out and the format-specific fields (Q8: the level and a per-row
