@@ -70,6 +70,10 @@ std::vector<std::unique_ptr<fb::ValueT>> values(V... v) {
 
 struct ArtifactOptions {
   std::vector<std::string> cpuFeatures = {"sse2"};
+  // More kernel sets ("set-1", ...: these CPU features, the same library), and the first set's
+  // library replaced by bytes that are no library, so that loading it fails.
+  std::vector<std::vector<std::string>> extraSets;
+  bool brokenFirstLibrary = false;
   std::string extraKernel; // a symbol the library does not export
   std::string tokenizerJson; // instead of the 16-piece toy vocabulary
   int vocab = kVocab;
@@ -134,9 +138,15 @@ std::string writeArtifact(const std::string &name, const ArtifactOptions &option
   std::string tokenizer = "{\"model\": {\"type\": \"BPE\", \"vocab\": {" + vocab + "}, \"merges\": []}}";
   if (!options.tokenizerJson.empty())
     tokenizer = options.tokenizerJson;
-  std::vector<std::string *> contents = {&weights, &kernels, &tokenizer};
-  const char *names[] = {"weights", "kernels", "tokenizer"};
-  for (int i = 0; i < 3; ++i) {
+  std::string broken = "not a kernel library";
+  std::vector<std::string *> contents = {&weights, options.brokenFirstLibrary ? &broken : &kernels,
+                                         &tokenizer};
+  std::vector<std::string> names = {"weights", "kernels", "tokenizer"};
+  for (size_t i = 0; i < options.extraSets.size(); ++i) {
+    contents.push_back(&kernels);
+    names.push_back("kernels:set-" + std::to_string(i + 1));
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
     auto s = std::make_unique<fb::SegmentT>();
     s->name = names[i];
     s->size = contents[i]->size();
@@ -144,6 +154,20 @@ std::string writeArtifact(const std::string &name, const ArtifactOptions &option
   }
   m.kernel_library_segment = 1;
   m.tokenizer_segment = 2;
+  if (!options.extraSets.empty()) {
+    auto first = std::make_unique<fb::KernelSetT>();
+    first->target = std::make_unique<fb::TargetT>(*m.target);
+    first->library_segment = 1;
+    m.kernel_sets.push_back(std::move(first));
+    for (size_t i = 0; i < options.extraSets.size(); ++i) {
+      auto set = std::make_unique<fb::KernelSetT>();
+      set->target = std::make_unique<fb::TargetT>();
+      set->target->name = "set-" + std::to_string(i + 1);
+      set->target->cpu_features = options.extraSets[i];
+      set->library_segment = uint32_t(3 + i);
+      m.kernel_sets.push_back(std::move(set));
+    }
+  }
 
   auto tensor = std::make_unique<fb::TensorT>();
   tensor->name = "embed";
@@ -519,6 +543,41 @@ TEST_F(SessionTest, ArtifactRefusals) {
   m = errorOf([&] { loom::Model::open(path); });
   EXPECT_NE(m.find("'warp-drive'"), std::string::npos) << m;
   EXPECT_NE(m.find(path), std::string::npos) << m;
+  std::remove(path.c_str());
+}
+
+// An artifact with several kernel sets runs the most capable one this CPU has, from that set's
+// own segment: here the first set needs a feature no CPU has and its segment holds no library,
+// so the model only loads and runs through the second set's. With no set that fits, the
+// refusal names each set and what it needs. ("sse2" is on every x86-64 CPU, "warp-drive" on none.)
+TEST_F(SessionTest, KernelSetsRunTheOneThisCpuHas) {
+  ArtifactOptions options;
+  options.cpuFeatures = {"sse2", "warp-drive"};
+  options.brokenFirstLibrary = true;
+  options.extraSets = {{"sse2"}, {"sse2", "avx9000"}};
+  std::string path = writeArtifact("sets.loom", options);
+  auto model = loom::Model::open(path);
+  EXPECT_EQ(model->kernelTarget(), "set-1");
+  loom::Session session(model, {});
+  std::vector<int32_t> ids = {2, 5, 7};
+  std::vector<float> logits(ids.size() * kVocab);
+  session.prefill(ids, std::vector<loom::MediaInput>{}, true, logits.data());
+  Reference ref;
+  std::vector<std::vector<float>> hidden;
+  for (int32_t id : ids)
+    hidden.push_back(Reference::text(id));
+  auto want = ref.run(hidden, {-1, -1, -1});
+  for (size_t t = 0; t < ids.size(); ++t)
+    expectRow(logits.data() + t * kVocab, want[t], "prefill row " + std::to_string(t));
+  std::remove(path.c_str());
+
+  options.extraSets = {{"avx9000"}};
+  path = writeArtifact("no-set.loom", options);
+  std::string m = errorOf([&] { loom::Model::open(path); });
+  EXPECT_NE(m.find(path + ": cannot run this artifact on this machine: none of its 2 kernel sets "
+                          "fits this CPU (set-1 needs avx9000; test needs warp-drive)"),
+            std::string::npos)
+      << m;
   std::remove(path.c_str());
 }
 
