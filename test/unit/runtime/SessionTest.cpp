@@ -417,23 +417,28 @@ std::string *SessionTest::artifact, *SessionTest::image, *SessionTest::audio;
 
 } // namespace
 
+// Prefills text `ids` (every position's logits) and checks each row against `ref`, which then
+// holds their keys.
+void expectTextPrefill(loom::Session &session, const std::vector<int32_t> &ids, Reference &ref) {
+  std::vector<float> logits(ids.size() * kVocab);
+  session.prefill(ids, std::vector<loom::MediaInput>{}, true, logits.data());
+  std::vector<std::vector<float>> hidden;
+  for (int32_t id : ids)
+    hidden.push_back(Reference::text(id));
+  auto want = ref.run(hidden, std::vector<int32_t>(ids.size(), -1));
+  for (size_t t = 0; t < ids.size(); ++t)
+    expectRow(logits.data() + t * kVocab, want[t], "prefill row " + std::to_string(t));
+}
+
 TEST_F(SessionTest, TextPrefillThenDecodeAcrossTheRing) {
   auto model = loom::Model::open(*artifact);
   EXPECT_EQ(model->vocabSize(), kVocab);
   EXPECT_EQ(model->patchSize(), 2);
   EXPECT_EQ(model->audioFrameSize(), 8);
   loom::Session session(model, {});
-  std::vector<int32_t> ids = {2, 5, 7};
-  std::vector<float> logits(ids.size() * kVocab);
-  session.prefill(ids, std::vector<loom::MediaInput>{}, true, logits.data());
-  EXPECT_EQ(session.position(), 3);
   Reference ref;
-  std::vector<std::vector<float>> hidden;
-  for (int32_t id : ids)
-    hidden.push_back(Reference::text(id));
-  auto want = ref.run(hidden, {-1, -1, -1});
-  for (size_t t = 0; t < ids.size(); ++t)
-    expectRow(logits.data() + t * kVocab, want[t], "prefill row " + std::to_string(t));
+  expectTextPrefill(session, {2, 5, 7}, ref);
+  EXPECT_EQ(session.position(), 3);
   // Decode past the 4-slot ring: positions 3..8.
   std::vector<float> step(kVocab);
   for (int32_t token : {4, 9, 3, 8, 6, 5}) {
@@ -455,10 +460,8 @@ TEST_F(SessionTest, TextPrefillThenDecodeAcrossTheRing) {
   EXPECT_NE(message.find("max_context 12"), std::string::npos) << message;
   // Reset starts over with a clean cache.
   session.reset();
-  session.prefill(ids, std::vector<loom::MediaInput>{}, true, logits.data());
   Reference fresh;
-  auto again = fresh.run(hidden, {-1, -1, -1});
-  expectRow(logits.data() + 2 * kVocab, again[2], "after reset");
+  expectTextPrefill(session, {2, 5, 7}, fresh);
 }
 
 TEST_F(SessionTest, MediaFillPlaceholderRuns) {
@@ -559,16 +562,8 @@ TEST_F(SessionTest, KernelSetsRunTheOneThisCpuHas) {
   auto model = loom::Model::open(path);
   EXPECT_EQ(model->kernelTarget(), "set-1");
   loom::Session session(model, {});
-  std::vector<int32_t> ids = {2, 5, 7};
-  std::vector<float> logits(ids.size() * kVocab);
-  session.prefill(ids, std::vector<loom::MediaInput>{}, true, logits.data());
   Reference ref;
-  std::vector<std::vector<float>> hidden;
-  for (int32_t id : ids)
-    hidden.push_back(Reference::text(id));
-  auto want = ref.run(hidden, {-1, -1, -1});
-  for (size_t t = 0; t < ids.size(); ++t)
-    expectRow(logits.data() + t * kVocab, want[t], "prefill row " + std::to_string(t));
+  expectTextPrefill(session, {2, 5, 7}, ref);
   std::remove(path.c_str());
 
   options.extraSets = {{"avx9000"}};
