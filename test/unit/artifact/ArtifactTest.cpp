@@ -660,6 +660,15 @@ TEST_F(ArtifactTest, RefusesBadKernelLibraryAndTokenizerSegment) {
   EXPECT_OPEN_ERROR("tokenizer_segment is 99, out of range (3 segments)");
 }
 
+TEST_F(ArtifactTest, RefusesBadKernelSets) {
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.kernel_sets[0]->library_segment = 9; });
+  EXPECT_OPEN_ERROR("kernel_sets[0].library_segment is 9, out of range (3 segments)");
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.kernel_sets[0]->library_segment = 2; });
+  EXPECT_OPEN_ERROR("kernel_sets[0] is not the manifest's target and kernel_library_segment");
+}
+
 fb::DispatchT &dispatchOf(fb::ModelT &m) { return *m.entry_points[0]->commands[0].AsDispatch(); }
 fb::KvWriteT &kvWriteOf(fb::ModelT &m) { return *m.entry_points[0]->commands[1].AsKvWrite(); }
 
