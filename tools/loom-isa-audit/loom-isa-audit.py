@@ -93,7 +93,7 @@ def symbol_at(symbols, section_index, address):
     return best or f"{address:#x}"
 
 
-def audit_elf(data, name, allowed, target_label):
+def audit_elf(data, name, allowed):
     """Returns the violations: (where, instruction text, missing features)."""
     try:
         elf = ELFFile(io.BytesIO(data))
@@ -188,7 +188,7 @@ def audit_artifact(path, inspect):
             data = artifact.read(segment["size"])
             label = f"kernel set {target['name']}"
             allowed = allowed_set(target["cpu_features"], f"{path}: {label}")
-            violations, decoded = audit_elf(data, f"{path} ({segment['name']})", allowed, label)
+            violations, decoded = audit_elf(data, f"{path} ({segment['name']})", allowed)
             clean = report(f"{path} ({segment['name']})", label, violations, decoded) and clean
     return clean
 
@@ -222,7 +222,7 @@ def main():
                         data = f.read()
                 except OSError as error:
                     raise AuditError(f"{path}: cannot read: {error.strerror}")
-                violations, decoded = audit_elf(data, path, allowed, label)
+                violations, decoded = audit_elf(data, path, allowed)
                 clean = report(path, label, violations, decoded) and clean
         for path in args.artifact:
             clean = audit_artifact(path, find_tool("loom-inspect", args.inspect)) and clean
