@@ -388,7 +388,8 @@ int main(int argc, char **argv) {
     auto artifact = loom::Artifact::open(path);
     ordered_json doc = describe(*artifact, tokens);
     if (json)
-      std::cout << doc.dump(2) << "\n";
+      // Manifest strings are bytes: invalid UTF-8 is printed as U+FFFD rather than refused.
+      std::cout << doc.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
     else
       printText(doc, std::cout);
   } catch (const loom::Error &error) {

@@ -541,7 +541,9 @@ int run(int argc, char **argv) {
   app.add_option("--video-frames", o.videoFrames, "Video frames sampled at most")
       ->default_val(32)->check(loom::cli::integerAtLeast(0));
   app.add_flag("--no-video-audio", o.noVideoAudio, "Leave out the audio track of each --video");
-  app.add_option("--max-tokens", o.maxTokens, "Tokens to generate at most (per turn)")
+  app.add_option("--max-tokens", o.maxTokens,
+                 "Tokens to generate at most (per turn); generation also stops when the context "
+                 "is full")
       ->default_val(64)->check(loom::cli::integerAtLeast(0));
   app.add_option("--temperature", o.temperature, "Sampling temperature (0: greedy; default 1.0)");
   app.add_option("--top-k", o.topK, "Top-k (0: off; default 64)");
@@ -560,7 +562,7 @@ int run(int argc, char **argv) {
   app.add_option("--logits-out", o.logitsOut,
                  "Write float32 .npy [rows, vocab]: every prompt position, then every decode step");
   app.add_option("--threads", o.threads, "Kernel threads (0: default)")
-      ->check(loom::cli::integerAtLeast(0));
+      ->check(loom::cli::integerBetween(0, LOOM_MAX_KERNEL_THREADS));
   app.add_option("--max-context", o.maxContext, "Context limit (0: the artifact's)")
       ->check(loom::cli::integerAtLeast(0));
   app.add_flag("--huge-pages", o.hugePages,

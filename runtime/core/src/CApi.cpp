@@ -10,6 +10,8 @@
 #include <new>
 #include <string>
 
+static_assert(LOOM_MAX_KERNEL_THREADS == loom::kMaxKernelThreads, "loom.h and Session.h disagree");
+
 struct loom_model {
   std::shared_ptr<const loom::Model> model;
 };

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <sched.h>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -155,8 +156,16 @@ private:
     stopWorkers();
     stop_ = false;
     const uint64_t seen = generation_.load();
-    for (int i = 1; i < threads_.load(); ++i)
-      workers_.emplace_back([this, seen] { work(seen); });
+    // Threads the system will not start (a process or memory limit) leave the loop to those
+    // that did: this runs inside a kernel call, where an exception would end the process.
+    for (int i = 1; i < threads_.load(); ++i) {
+      try {
+        workers_.emplace_back([this, seen] { work(seen); });
+      } catch (const std::system_error &) {
+        threads_.store(int(workers_.size()) + 1);
+        break;
+      }
+    }
   }
 
   void stopWorkers() {

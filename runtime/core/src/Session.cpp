@@ -125,8 +125,8 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions &optio
   }
   if (maxContext_ > INT32_MAX)
     maxContext_ = INT32_MAX;
-  if (options.threads < 0)
-    fail("session: threads must not be negative, got ", options.threads);
+  if (options.threads < 0 || options.threads > kMaxKernelThreads)
+    fail("session: threads must be in [0, ", kMaxKernelThreads, "], got ", options.threads);
   if (options.threads > 0)
     model_->kernels().setNumThreads(options.threads);
 

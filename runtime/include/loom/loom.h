@@ -127,9 +127,12 @@ loom_status loom_media_prompt(const loom_model *model, const loom_media *media, 
                               size_t capacity, size_t *length);
 
 /* ---- session ---- */
+/* The most kernel threads a session takes; more are refused (LOOM_ERROR_INVALID_ARGUMENT). */
+#define LOOM_MAX_KERNEL_THREADS 256
+
 typedef struct loom_session_options {
   int64_t max_context; /* 0: the artifact's max_context */
-  int32_t threads;     /* 0: the kernel runtime's default */
+  int32_t threads;     /* 0: the kernel runtime's default; at most LOOM_MAX_KERNEL_THREADS */
   uint64_t seed;       /* sampling seed */
 } loom_session_options;
 

@@ -531,6 +531,11 @@ TEST_F(SessionTest, BadPromptsAndMediaRefused) {
   big.maxContext = kMaxContext + 1;
   m = errorOf([&] { loom::Session s(model, big); });
   EXPECT_NE(m.find("at most 12"), std::string::npos) << m;
+  // More kernel threads than the runtime takes (the thread pool would fail to start them).
+  loom::SessionOptions crowd;
+  crowd.threads = loom::kMaxKernelThreads + 1;
+  m = errorOf([&] { loom::Session s(model, crowd); });
+  EXPECT_NE(m.find("session: threads must be in [0, 256], got 257"), std::string::npos) << m;
 }
 
 TEST_F(SessionTest, ArtifactRefusals) {

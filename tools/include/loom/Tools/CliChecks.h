@@ -27,6 +27,23 @@ inline CLI::Validator integerAtLeast(long long minimum) {
       "INT>=" + std::to_string(minimum));
 }
 
+// Accepts integers in [minimum, maximum]: "expected an integer in [0, 256], found 100000".
+inline CLI::Validator integerBetween(long long minimum, long long maximum) {
+  const std::string range = "[" + std::to_string(minimum) + ", " + std::to_string(maximum) + "]";
+  return CLI::Validator(
+      [minimum, maximum, range](std::string &text) -> std::string {
+        try {
+          size_t used = 0;
+          long long value = std::stoll(text, &used);
+          if (used == text.size() && value >= minimum && value <= maximum)
+            return {};
+        } catch (const std::exception &) {
+        }
+        return "expected an integer in " + range + ", found " + text;
+      },
+      "INT in " + range);
+}
+
 // Accepts one of the listed integers: "expected one of 70, 140, 280, found 100".
 inline CLI::Validator oneOf(std::vector<int64_t> allowed) {
   std::string list;

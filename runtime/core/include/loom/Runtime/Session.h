@@ -23,9 +23,12 @@
 
 namespace loom {
 
+// The most kernel threads a session takes (more are refused rather than left to fail to start).
+inline constexpr int kMaxKernelThreads = 256;
+
 struct SessionOptions {
   int64_t maxContext = 0; // 0: the artifact's max_context; larger values are refused
-  int threads = 0;        // 0: the kernel runtime's default
+  int threads = 0;        // 0: the kernel runtime's default; at most kMaxKernelThreads
   uint64_t seed = 0;
 };
 
