@@ -14,7 +14,6 @@ path = [config.loom_tools_dir, config.llvm_tools_dir, config.environment.get("PA
 config.environment["PATH"] = os.pathsep.join(path)
 config.substitutions.append(("%loom_src", config.loom_source_dir))
 config.substitutions.append(("%loom_bin", config.loom_binary_dir))
-config.substitutions.append(("%python", config.loom_python))
 
 # A lit feature per CPU target this machine runs ("cpu-zen4"): tests that execute a target's
 # code say REQUIRES: cpu-<target>; the others (assembly, audit) run on every machine.

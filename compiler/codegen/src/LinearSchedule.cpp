@@ -183,9 +183,7 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   const int wide = lanes * (gemvTileRows == 1 ? kUnroll : 1);
   // With AVX-512 BF16, a bf16 GEMV lane sums a pair of products per vdpbf16ps, so a step covers
   // twice the inputs (bf16DotProduct below).
-  const bool bf16Dot = p.bf16Weight && (target.has_feature(Target::AVX512_Zen4) ||
-                                        target.has_feature(Target::AVX512_Zen5) ||
-                                        target.has_feature(Target::AVX512_SapphireRapids));
+  const bool bf16Dot = p.bf16Weight && hasAvx512DotProducts(target);
   const int perLane = bf16Dot ? 2 : 1;
   const int in = int(p.in), outRows = int(p.out);
   const int steps = in / (wide * perLane), tail = in % (wide * perLane);
@@ -210,9 +208,8 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   // x: the pair in a lane, y: the part of x, z: the step (as inBlock; one RDom per definition).
   RDom pair(0, 2, 0, 2, 0, block, "linear_pair");
   if (steps > 0) {
-    Expr i = (b * block + inBlock) * wide + l;
     if (bf16Dot) {
-      i = (b * block + pair.z) * wide + l;
+      Expr i = (b * block + pair.z) * wide + l;
       Var part("part"), col("col");
       Expr hi = cast(BFloat(16), p.x(col, t));
       xParts(part, col, t) =
@@ -221,6 +218,7 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
       tileSum(l, o, t, b) +=
           cast<float>(xParts(pair.y, column, t)) * cast<float>(p.bf16Weight(o, column));
     } else {
+      Expr i = (b * block + inBlock) * wide + l;
       tileSum(l, o, t, b) += p.x(i, t) * p.weight(o, i);
     }
     partial(l, o, t) += tileSum(l, o, t, overBlocks);

@@ -106,6 +106,11 @@ Expr vectorTanh(Expr x) {
   return select(magnitude < 0.25f, series, select(x < 0.0f, -large, large));
 }
 
+bool hasAvx512DotProducts(const Target &target) {
+  return target.has_feature(Target::AVX512_Zen4) || target.has_feature(Target::AVX512_Zen5) ||
+         target.has_feature(Target::AVX512_SapphireRapids);
+}
+
 Expr geluTanh(Expr x) {
   const float beta = float(std::sqrt(2.0 / M_PI)), kappa = 0.044715f;
   return 0.5f * x * (1.0f + vectorTanh(beta * (x + kappa * x * x * x)));

@@ -24,11 +24,14 @@ void constrain(Halide::OutputImageParam param, const std::vector<int64_t> &exten
 int largestDivisorAtMost(int n, int limit);
 // A balanced sum of terms (0 when empty), so that vector lane partials add in a shallow tree.
 Halide::Expr treeSum(std::vector<Halide::Expr> terms);
-// tanh(x) in vectorisable arithmetic (Halide 14's tanh calls libm per element): an odd series
+// tanh(x) in vectorisable arithmetic (Halide 14's tanh called libm per element): an odd series
 // for |x| < 0.25, else 1 - 2 / (exp(2|x|) + 1) with the sign of x; a few ulp of f32.
 Halide::Expr vectorTanh(Halide::Expr x);
 // GELU, tanh approximation (Gemma's gelu_pytorch_tanh), with vectorTanh.
 Halide::Expr geluTanh(Halide::Expr x);
+// Whether `target` has AVX-512 VNNI and BF16 (Loom's zen4 and sapphirerapids): Halide then
+// makes sums of 4 u8 x s8 products vpdpbusd and sums of bf16 pairs vdpbf16ps.
+bool hasAvx512DotProducts(const Halide::Target &target);
 // Vectorises the innermost dim of an element-wise output and parallelises over rows.
 void scheduleRows(Halide::Func f, Halide::Var inner, Halide::Var rows, int64_t width, int lanes);
 

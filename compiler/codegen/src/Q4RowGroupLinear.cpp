@@ -10,6 +10,7 @@
 //   dot(r)         += sum_{i < 4} nib(r, c0 + i) * xq(c0 + i),  c0 = 8 * (k / 2) + 4 * (k % 2)
 // one instruction in place of vpmaddubsw, the int16 adds and vpmaddwd (the same exact sums).
 #include "Q4RowGroupLinear.h"
+#include "PipelineHelpers.h"
 #include "QuantizedLinear.h"
 
 #include "loom/Error.h"
@@ -49,9 +50,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
                              const Target &target) {
   // The same lanes on every x86 target (8 rows x 4 bytes fill 256 bits); AVX-512 VNNI changes
   // the instructions of a block's dot product only.
-  const bool vnni = target.has_feature(Target::AVX512_Zen4) ||
-                    target.has_feature(Target::AVX512_Zen5) ||
-                    target.has_feature(Target::AVX512_SapphireRapids);
+  const bool vnni = hasAvx512DotProducts(target);
   if (w.type != ElementType::Q4G32 && w.type != ElementType::Q4G128)
     fail("linear: weight '", w.param.name(), "' is not Q4: no row-group product");
   const int group = int(w.scaleGroupColumns());
