@@ -33,6 +33,8 @@ PACKAGES=(
   libopenblas-dev=0.3.21+ds-4
   gnuplot-nox=5.4.4+dfsg1-2+b2
   valgrind=1:3.19.0-1
+  libxxhash-dev=0.8.1-1
+  libclang-rt-22-dev=1:22.1.8-1~deb12u1
 )
 
 missing=()

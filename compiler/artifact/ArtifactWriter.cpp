@@ -1,14 +1,16 @@
 // The .loom writer: sizes and packs the manifest, checks every source up front, writes the
-// preamble and manifest into a temporary file of the final size, verifies it with the runtime's
-// reader, streams and converts the weights, writes the kernel and tokenizer segments, then
-// fsyncs and renames. See ArtifactWriter.h.
+// preamble and manifest into an unnamed file of the final size, verifies it with the runtime's
+// reader, streams and converts the weights, writes the kernel and tokenizer segments, records
+// the checksums of what it wrote, then fsyncs and gives the file its name. See ArtifactWriter.h.
 #include "loom/DTypeSize.h"
 #include "loom/Artifact/ArtifactWriter.h"
+#include "loom/Artifact/PendingFile.h"
 #include "loom/Artifact/WeightPacking.h"
 #include "loom/QuantLayout.h"
 
 #include "loom/Artifact.h"
 #include "loom/ArtifactFormat.h"
+#include "loom/Checksum.h"
 #include "loom/Error.h"
 
 #include <cerrno>
@@ -287,22 +289,6 @@ struct SourceFile {
   uint64_t size = 0;
 };
 
-// Removes the temporary file unless commit() was reached.
-class TempFile {
-public:
-  explicit TempFile(std::string path) : path_(std::move(path)) {}
-  ~TempFile() {
-    if (!committed_)
-      ::unlink(path_.c_str());
-  }
-  const std::string &path() const { return path_; }
-  void commit() { committed_ = true; }
-
-private:
-  std::string path_;
-  bool committed_ = false;
-};
-
 std::vector<uint8_t> packManifest(const fb::ModelT &manifest) {
   flatbuffers::FlatBufferBuilder builder(1 << 16);
   // Every scalar is stored even when it equals its default, so replacing the zero offsets of
@@ -310,13 +296,6 @@ std::vector<uint8_t> packManifest(const fb::ModelT &manifest) {
   builder.ForceDefaults(true);
   fb::FinishModelBuffer(builder, fb::Model::Pack(builder, &manifest));
   return std::vector<uint8_t>(builder.GetBufferPointer(), builder.GetBufferPointer() + builder.GetSize());
-}
-
-std::string directoryOf(const std::string &path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos)
-    return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 } // namespace
@@ -446,18 +425,18 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
   preamble.manifestOffset = sizeof(ArtifactPreamble);
   preamble.manifestSize = manifestSize;
   preamble.fileSize = fileSize;
+  preamble.manifestChecksum = artifactChecksum(manifestBytes.data(), manifestBytes.size());
 
-  // 3. Temporary file of the final size (holes read as zeros), preamble + manifest, verified.
-  TempFile temp(path + ".tmp." + std::to_string(::getpid()));
-  FileDescriptor out(::open(temp.path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (out.get() < 0)
-    fail(temp.path(), ": cannot create: ", errnoText());
-  if (::ftruncate(out.get(), off_t(fileSize)) != 0)
-    fail(temp.path(), ": cannot size to ", fileSize, " bytes: ", errnoText());
-  writeAll(out.get(), temp.path(), &preamble, sizeof(preamble), 0);
-  writeAll(out.get(), temp.path(), manifestBytes.data(), manifestBytes.size(), preamble.manifestOffset);
+  // 3. The file of the final size (holes read as zeros), unnamed until committed (PendingFile.h),
+  //    with the preamble and manifest, verified.
+  PendingFile out(path);
+  const std::string &temp = out.displayName();
+  if (::ftruncate(out.fd(), off_t(fileSize)) != 0)
+    fail(temp, ": cannot size to ", fileSize, " bytes: ", errnoText());
+  writeAll(out.fd(), temp, &preamble, sizeof(preamble), 0);
+  writeAll(out.fd(), temp, manifestBytes.data(), manifestBytes.size(), preamble.manifestOffset);
   try {
-    Artifact::open(temp.path());
+    Artifact::open(out.readablePath());
   } catch (const Error &error) {
     fail("refusing to write ", path, ": the manifest does not verify: ", error.what());
   }
@@ -470,7 +449,7 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
     const fb::TensorT &tensor = *manifest.tensors[t];
     const Plan &plan = plans[t];
     if (tensor.quantization != fb::Quantization::None) {
-      writeQuantized(tensor, plan.source->fd.get(), out.get(), temp.path(),
+      writeQuantized(tensor, plan.source->fd.get(), out.fd(), temp,
                      weightsOffset + tensor.offset, inBuffer, outBuffer);
       weightsDone += tensor.size;
       if (weightsDone >= nextReport) {
@@ -488,7 +467,7 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
       readAll(plan.source->fd.get(), tensor.source_file, tensor.name, inBuffer.data(), count * inElem,
               tensor.source_offset + first * inElem);
       convert(inBuffer.data(), tensor.source_dtype, outBuffer.data(), tensor.dtype, count);
-      writeAll(out.get(), temp.path(), outBuffer.data(), count * outElem,
+      writeAll(out.fd(), temp, outBuffer.data(), count * outElem,
                weightsOffset + tensor.offset + first * outElem);
       weightsDone += count * outElem;
       if (weightsDone >= nextReport) {
@@ -502,25 +481,32 @@ void writeArtifact(ArtifactContents contents, const std::string &path,
   sources.clear();
 
   // 5. Kernel libraries and tokenizer.
-  writeAll(out.get(), temp.path(), contents.kernelLibrary.data(), contents.kernelLibrary.size(),
+  writeAll(out.fd(), temp, contents.kernelLibrary.data(), contents.kernelLibrary.size(),
            manifest.segments[1]->offset);
-  writeAll(out.get(), temp.path(), contents.tokenizerJson.data(), contents.tokenizerJson.size(),
+  writeAll(out.fd(), temp, contents.tokenizerJson.data(), contents.tokenizerJson.size(),
            manifest.segments[2]->offset);
   for (size_t i = 0; i < contents.extraKernelSets.size(); ++i)
-    writeAll(out.get(), temp.path(), contents.extraKernelSets[i].library.data(),
+    writeAll(out.fd(), temp, contents.extraKernelSets[i].library.data(),
              contents.extraKernelSets[i].library.size(), manifest.segments[3 + i]->offset);
 
-  // 6. Durable, then atomically visible.
-  if (::fsync(out.get()) != 0)
-    fail(temp.path(), ": fsync failed: ", errnoText());
-  if (::close(out.release()) != 0)
-    fail(temp.path(), ": close failed: ", errnoText());
-  if (::rename(temp.path().c_str(), path.c_str()) != 0)
-    fail("cannot rename ", temp.path(), " to ", path, ": ", errnoText());
-  temp.commit();
-  FileDescriptor dir(::open(directoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() >= 0)
-    ::fsync(dir.get()); // best effort: makes the rename itself durable
+  // 6. The segments' checksums, of the bytes as written, in the final manifest and preamble.
+  {
+    std::shared_ptr<const Artifact> written = Artifact::open(out.readablePath());
+    for (uint32_t i = 0; i < manifest.segments.size(); ++i) {
+      const ByteSpan bytes = written->segment(i);
+      manifest.segments[i]->checksum = artifactChecksum(bytes.data, size_t(bytes.size));
+    }
+  }
+  manifestBytes = packManifest(manifest);
+  if (manifestBytes.size() != manifestSize)
+    fail(path, ": internal error: manifest size changed with the checksums (", manifestSize,
+         " -> ", manifestBytes.size(), ")");
+  preamble.manifestChecksum = artifactChecksum(manifestBytes.data(), manifestBytes.size());
+  writeAll(out.fd(), temp, manifestBytes.data(), manifestBytes.size(), preamble.manifestOffset);
+  writeAll(out.fd(), temp, &preamble, sizeof(preamble), 0);
+
+  // 7. Durable, then atomically visible.
+  out.commit();
   report("wrote " + path + ": " + std::to_string(fileSize) + " bytes (" +
          std::to_string(manifest.tensors.size()) + " tensors, " + gib(weightsSize) + " of weights)");
 }

@@ -1,19 +1,22 @@
 // Opens a .loom file read-only with mmap and verifies all of it before anyone reads it; see
 // runtime/include/loom/Artifact.h. Order: preamble (size, magic, format version, file size),
-// manifest range, FlatBuffers verifier + identifier, manifest versions, segments, tensors,
-// segment indices, kv cache, kernels, entry points. CPU features are the session's business.
+// manifest range and checksum, FlatBuffers verifier + identifier, manifest versions, strings,
+// segments, tensors, segment indices, kv cache, kernels, entry points. CPU features and the
+// kernels' signatures are the runtime's business (they need the loaded kernel library).
 #include "loom/DTypeSize.h"
 #include "loom/QuantLayout.h"
 #include "loom/Artifact.h"
 #include "loom/AnonymousMemory.h"
 
 #include "loom/ArtifactFormat.h"
+#include "loom/Checksum.h"
 #include "loom/Error.h"
 #include "loom/Schema/loom_generated.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
@@ -37,6 +40,12 @@ std::string printable(const char *bytes, size_t size) {
     }
   }
   return out.str();
+}
+
+std::string hex(uint64_t value) {
+  char text[19];
+  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
+  return text;
 }
 
 bool validDType(fb::DType dtype) {
@@ -72,6 +81,41 @@ bool sameShape(const flatbuffers::Vector<int64_t> *a, const flatbuffers::Vector<
 
 const char *str(const flatbuffers::String *s) { return s ? s->c_str() : "<unnamed>"; }
 
+// The byte offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or of a NUL; `size` when there is none.
+size_t firstBadTextByte(const uint8_t *text, size_t size) {
+  for (size_t i = 0; i < size;) {
+    const uint8_t lead = text[i];
+    if (lead == 0)
+      return i;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length;
+    uint8_t low = 0x80, high = 0xBF; // the allowed range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF)
+      length = 2;
+    else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      low = lead == 0xE0 ? 0xA0 : 0x80;
+      high = lead == 0xED ? 0x9F : 0xBF;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      low = lead == 0xF0 ? 0x90 : 0x80;
+      high = lead == 0xF4 ? 0x8F : 0xBF;
+    } else
+      return i;
+    if (size - i < length || text[i + 1] < low || text[i + 1] > high)
+      return i;
+    for (size_t k = 2; k < length; ++k)
+      if (text[i + k] < 0x80 || text[i + k] > 0xBF)
+        return i;
+    i += length;
+  }
+  return size;
+}
+
 // The checks after the FlatBuffers verifier, on a structurally sound manifest.
 class ManifestChecker {
 public:
@@ -81,6 +125,7 @@ public:
 
   void run() {
     checkVersions();
+    checkStrings();
     if (!model_.config())
       fail(path_, ": manifest has no model config");
     if (!model_.target())
@@ -103,6 +148,58 @@ private:
     if (model_.min_runtime_version() > kRuntimeVersion)
       fail(path_, ": requires runtime version ", model_.min_runtime_version(),
            " or newer, this runtime is version ", kRuntimeVersion);
+  }
+
+  // Every string of the manifest is well-formed UTF-8 without NUL: names reach error
+  // messages, JSON and dlsym, and a NUL would cut a symbol short there.
+  void checkStrings() {
+    auto text = [&](const std::string &field, const flatbuffers::String *value) {
+      if (!value)
+        return;
+      const size_t bad = firstBadTextByte(value->Data(), value->size());
+      if (bad != value->size())
+        fail(path_, ": manifest field '", field, "' is not UTF-8 text without NUL (byte ", bad,
+             " of ", value->size(), ": '", printable(value->c_str(), value->size()), "')");
+    };
+    auto list = [&](const std::string &field, const auto *vector, auto &&each) {
+      if (vector)
+        for (flatbuffers::uoffset_t i = 0; i < vector->size(); ++i)
+          each(field + "[" + std::to_string(i) + "]", vector->Get(i));
+    };
+    auto target = [&](const std::string &field, const fb::Target *value) {
+      if (!value)
+        return;
+      text(field + ".name", value->name());
+      text(field + ".halide_target", value->halide_target());
+      list(field + ".cpu_features", value->cpu_features(),
+           [&](const std::string &at, const flatbuffers::String *feature) { text(at, feature); });
+    };
+    text("producer", model_.producer());
+    if (const fb::ModelConfig *config = model_.config()) {
+      text("config.model_type", config->model_type());
+      if (config->sliding_rope())
+        text("config.sliding_rope.type", config->sliding_rope()->type());
+      if (config->full_rope())
+        text("config.full_rope.type", config->full_rope()->type());
+    }
+    target("target", model_.target());
+    list("segments", model_.segments(), [&](const std::string &at, const fb::Segment *segment) {
+      text(at + ".name", segment->name());
+    });
+    list("tensors", model_.tensors(), [&](const std::string &at, const fb::Tensor *tensor) {
+      text(at + ".name", tensor->name());
+      text(at + ".source_file", tensor->source_file());
+    });
+    list("kernels", model_.kernels(), [&](const std::string &at, const fb::Kernel *kernel) {
+      text(at + ".symbol", kernel->symbol());
+      text(at + ".kind", kernel->kind());
+      text(at + ".description", kernel->description());
+    });
+    list("kernel_sets", model_.kernel_sets(), [&](const std::string &at, const fb::KernelSet *set) {
+      target(at + ".target", set->target());
+    });
+    list("entry_points", model_.entry_points(),
+         [&](const std::string &at, const fb::EntryPoint *entry) { text(at + ".name", entry->name()); });
   }
 
   void checkSegments() {
@@ -269,9 +366,21 @@ private:
     auto kernels = model_.kernels();
     if (!kernels)
       return;
-    for (flatbuffers::uoffset_t i = 0; i < kernels->size(); ++i)
-      if (!kernels->Get(i)->symbol() || kernels->Get(i)->symbol()->size() == 0)
+    for (flatbuffers::uoffset_t i = 0; i < kernels->size(); ++i) {
+      const flatbuffers::String *symbol = kernels->Get(i)->symbol();
+      if (!symbol || symbol->size() == 0)
         fail(path_, ": kernel ", i, " has no symbol");
+      // The runtime looks up `<symbol>_argv` and `<symbol>_metadata` with dlsym.
+      const std::string name = symbol->str();
+      const bool identifier =
+          !std::isdigit(static_cast<unsigned char>(name[0])) &&
+          std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+          });
+      if (!identifier)
+        fail(path_, ": kernel ", i, " symbol '", printable(name.data(), name.size()),
+             "' is not a C identifier");
+    }
   }
 
   void checkEntryPoints() {
@@ -515,6 +624,11 @@ std::shared_ptr<const Artifact> Artifact::open(const std::string &path, Artifact
          " inside the file of ", actualSize, " bytes");
 
   const uint8_t *manifestBytes = artifact->base_ + preamble.manifestOffset;
+  const uint64_t manifestChecksum = artifactChecksum(manifestBytes, size_t(preamble.manifestSize));
+  if (manifestChecksum != preamble.manifestChecksum)
+    fail(path, ": manifest checksum mismatch: the preamble records XXH3 ", hex(preamble.manifestChecksum),
+         ", the ", preamble.manifestSize, " manifest bytes hash to ", hex(manifestChecksum),
+         "; the file is corrupt");
   if (!fb::ModelBufferHasIdentifier(manifestBytes))
     fail(path, ": manifest file identifier: expected '", fb::ModelIdentifier(), "', found '",
          printable(flatbuffers::GetBufferIdentifier(manifestBytes), 4), "'");
@@ -539,6 +653,21 @@ ByteSpan Artifact::segment(uint32_t index) const {
     fail(path_, ": segment index ", index, " out of range (", segments->size(), " segments)");
   const fb::Segment *segment = segments->Get(index);
   return {base_ + segment->offset(), segment->size()};
+}
+
+void Artifact::verifySegment(uint32_t index) const {
+  const ByteSpan bytes = segment(index);
+  const fb::Segment *info = manifest_->segments()->Get(index);
+  const uint64_t actual = artifactChecksum(bytes.data, size_t(bytes.size));
+  if (actual != info->checksum())
+    fail(path_, ": segment ", index, " '", str(info->name()), "' (", bytes.size,
+         " bytes) is corrupt: its checksum is XXH3 ", hex(info->checksum()), ", its bytes hash to ",
+         hex(actual));
+}
+
+void Artifact::verifyAllSegments() const {
+  for (uint32_t i = 0; i < manifest_->segments()->size(); ++i)
+    verifySegment(i);
 }
 
 ByteSpan Artifact::tensorData(uint32_t tensorIndex) const {

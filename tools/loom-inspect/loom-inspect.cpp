@@ -95,6 +95,12 @@ ordered_json targetJson(const fb::Target *target) {
   return json;
 }
 
+std::string checksumText(uint64_t checksum) {
+  std::ostringstream out;
+  out << "xxh3:" << std::hex << std::setw(16) << std::setfill('0') << checksum;
+  return out.str();
+}
+
 ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
   const fb::Model &m = artifact.manifest();
   ordered_json doc;
@@ -149,7 +155,8 @@ ordered_json describe(const loom::Artifact &artifact, int64_t tokens) {
   doc["segments"] = ordered_json::array();
   for (uint32_t i = 0; i < m.segments()->size(); ++i) {
     const fb::Segment *s = m.segments()->Get(i);
-    doc["segments"].push_back({{"index", i}, {"name", text(s->name())}, {"offset", s->offset()}, {"size", s->size()}});
+    doc["segments"].push_back({{"index", i}, {"name", text(s->name())}, {"offset", s->offset()},
+                               {"size", s->size()}, {"checksum", checksumText(s->checksum())}});
   }
   doc["kernel_library_segment"] = m.kernel_library_segment();
   doc["tokenizer_segment"] = m.tokenizer_segment();
@@ -311,8 +318,11 @@ void printText(const ordered_json &d, std::ostream &out) {
     if (s["index"] == d["tokenizer_segment"])
       role += "  [tokenizer]";
     out << "  " << s["index"] << "  " << std::setw(10) << s["name"].get<std::string>() << " offset " << std::right
-        << std::setw(14) << s["offset"].get<uint64_t>() << "  size " << bytesText(s["size"]) << std::left << role << "\n";
+        << std::setw(14) << s["offset"].get<uint64_t>() << "  size " << bytesText(s["size"]) << std::left
+        << "  " << s["checksum"].get<std::string>() << role << "\n";
   }
+  if (d["segments_verified"] == true)
+    out << "  (every segment matches its checksum)\n";
 
   const auto &tensors = d["tensors"];
   out << "\ntensors (" << tensors["count"] << ", " << bytesText(tensors["total_bytes"]) << "):\n";
@@ -381,12 +391,19 @@ int main(int argc, char **argv) {
   int64_t tokens = 1;
   app.add_option("artifact", path, "the .loom file")->required();
   app.add_flag("--json", json, "print JSON instead of text");
+  bool verify = false;
+  app.add_flag("--verify", verify,
+               "check every segment, the weights included, against its checksum (reads the whole "
+               "file; a mismatch is an error)");
   app.add_option("--tokens", tokens, "token count for the planned arena (default 1: a decode step)")
       ->check(loom::cli::integerAtLeast(1));
   CLI11_PARSE(app, argc, argv);
   try {
     auto artifact = loom::Artifact::open(path);
+    if (verify)
+      artifact->verifyAllSegments();
     ordered_json doc = describe(*artifact, tokens);
+    doc["segments_verified"] = verify ? ordered_json(true) : ordered_json(nullptr);
     if (json)
       // Manifest strings are bytes: invalid UTF-8 is printed as U+FFFD rather than refused.
       std::cout << doc.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";

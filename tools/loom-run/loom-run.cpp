@@ -4,6 +4,7 @@
 // writer from loom/Runtime/Npy.h.
 #include "loom/loom.h"
 #include "loom/Runtime/ChatTemplate.h"
+#include "loom/Runtime/CpuFeatures.h"
 #include "loom/Runtime/Npy.h"
 
 #include "loom/Tools/CliChecks.h"
@@ -122,6 +123,7 @@ struct Options {
   int32_t threads = 0;
   bool greedy = false, raw = false, ignoreEos = false, json = false, chat = false;
   bool hugePages = false;
+  bool verify = false;
   bool think = false, noVideoAudio = false;
   bool hasPrompt = false, hasPromptIds = false, systemGiven = false;
 };
@@ -565,6 +567,9 @@ int run(int argc, char **argv) {
       ->check(loom::cli::integerBetween(0, LOOM_MAX_KERNEL_THREADS));
   app.add_option("--max-context", o.maxContext, "Context limit (0: the artifact's)")
       ->check(loom::cli::integerAtLeast(0));
+  app.add_flag("--verify", o.verify,
+               "Check every segment of the artifact, the weights included, against its checksum "
+               "before running (reads the whole file; the kernels and tokenizer are always checked)");
   app.add_flag("--huge-pages", o.hugePages,
                "Read the artifact into 2 MiB transparent huge pages instead of mapping it "
                "(faster decode; loading takes the time of reading the file)");
@@ -610,6 +615,11 @@ int run(int argc, char **argv) {
   loom_model_options_init(&modelOptions);
   modelOptions.huge_page_copy = o.hugePages ? 1 : 0;
   check(loom_model_open_with(o.modelPath.c_str(), &modelOptions, &model.model));
+  if (o.verify)
+    check(loom_model_verify(model.model));
+  if (const int cpus = loom::usableCpuCount(); o.threads > cpus)
+    std::fprintf(stderr, "loom-run: note: --threads %d is more than the CPUs this process may use "
+                 "(%d); running %d\n", o.threads, cpus, cpus);
   loom_session_options sessionOptions;
   loom_session_options_init(&sessionOptions);
   sessionOptions.max_context = o.maxContext;

@@ -1,6 +1,7 @@
 #include "MediaInternal.h"
 
 #include "loom/Error.h"
+#include "loom/Runtime/MediaLimits.h"
 
 #include <cstring>
 #include <sndfile.h>
@@ -63,6 +64,12 @@ AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t 
   }
   const int channels = info.channels;
   const int64_t fileRate = info.samplerate;
+  try {
+    checkMediaSeconds(path, info.frames, fileRate, "audio header");
+  } catch (...) {
+    sf_close(file);
+    throw;
+  }
   std::vector<float> mono;
   if (info.frames > 0)
     mono.reserve(static_cast<size_t>(info.frames));
@@ -78,12 +85,16 @@ AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t 
         sum += chunk[static_cast<size_t>(i) * channels + ch];
       mono.push_back(channels == 1 ? sum : sum / static_cast<float>(channels));
     }
+    if (static_cast<int64_t>(mono.size()) > kMaxMediaSeconds * fileRate)
+      break; // a header that understated the length; refused below
   }
+  const int64_t decodedSamples = static_cast<int64_t>(mono.size());
   int err = sf_error(file);
   std::string why = err ? sf_strerror(file) : "";
   sf_close(file);
   if (err != 0)
     fail(path, ": error while decoding audio: ", why);
+  checkMediaSeconds(path, decodedSamples, fileRate, "audio file");
   if (mono.empty())
     fail(path, ": audio has no samples; expected at least one");
   return media::framesFromMono(media::resampleMono(mono, fileRate, sampleRate, path), path,

@@ -88,6 +88,15 @@ loom_status loom_model_open_with(const char *path, const loom_model_options *opt
   });
 }
 
+loom_status loom_model_verify(const loom_model *model) {
+  if (model == nullptr)
+    return invalid("loom_model_verify: model must not be null");
+  return guarded(LOOM_ERROR_MODEL, [&] {
+    model->model->artifact().verifyAllSegments();
+    return LOOM_OK;
+  });
+}
+
 void loom_model_close(loom_model *model) { delete model; }
 
 int32_t loom_model_vocab_size(const loom_model *model) {

@@ -2,7 +2,9 @@
 
 #include "loom/Error.h"
 
+#include <sched.h>
 #include <string_view>
+#include <thread>
 
 namespace loom {
 namespace {
@@ -84,6 +86,15 @@ void checkCpuFeatures(const std::vector<std::string> &required, const std::strin
     message += " it requires CPU features this runtime does not know: " + unknown + ".";
   message += " Recompile it for this machine's target.";
   throw Error(message);
+}
+
+int usableCpuCount() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 0)
+    return CPU_COUNT(&cpus);
+  const unsigned online = std::thread::hardware_concurrency();
+  return online > 0 ? int(online) : 1;
 }
 
 } // namespace loom

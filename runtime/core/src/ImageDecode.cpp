@@ -1,6 +1,7 @@
 #include "loom/Runtime/ImageDecode.h"
 
 #include "loom/Error.h"
+#include "loom/Runtime/MediaLimits.h"
 
 #include <cerrno>
 #include <csetjmp>
@@ -19,6 +20,7 @@ namespace {
 struct PngErrorState {
   char message[512];
   char warning[256]; // the last warning: libpng says what is wrong there ("Image width is zero")
+  bool tooManyPixels; // the header declares more than kMaxImagePixels: nothing was decoded
 };
 
 extern "C" void pngError(png_structp png, png_const_charp message) {
@@ -60,6 +62,11 @@ bool decodePng(std::FILE *file, PngErrorState &state, png_uint_32 &width, png_ui
   png_read_info(png, info);
   width = png_get_image_width(png, info);
   height = png_get_image_height(png, info);
+  if (height != 0 && width > kMaxImagePixels / height) {
+    state.tooManyPixels = true;
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
   int colorType = png_get_color_type(png, info);
   int bitDepth = png_get_bit_depth(png, info);
   if (colorType == PNG_COLOR_TYPE_PALETTE)
@@ -97,6 +104,8 @@ RgbImage readPng(const std::string &path, std::FILE *file) {
   std::vector<uint8_t> pixels;
   std::vector<png_bytep> rowPointers;
   bool ok = decodePng(file, state, width, height, pixels, rowPointers);
+  if (state.tooManyPixels)
+    checkImagePixels(path, width, height, "PNG header");
   if (!ok)
     fail(path, ": corrupt or unreadable PNG: ", state.message);
   RgbImage image;
@@ -178,6 +187,12 @@ bool decodeJpeg(std::FILE *file, JpegErrorState &state, jpeg_decompress_struct &
   jpeg_stdio_src(&info, file);
   jpeg_save_markers(&info, JPEG_APP0 + 1, 0xffff);
   jpeg_read_header(&info, TRUE);
+  width = info.image_width;
+  height = info.image_height;
+  if (height != 0 && width > kMaxImagePixels / height) {
+    jpeg_destroy_decompress(&info);
+    return true; // the caller refuses the declared size
+  }
   for (jpeg_saved_marker_ptr marker = info.marker_list; marker != nullptr; marker = marker->next)
     if (marker->marker == JPEG_APP0 + 1) {
       orientation = exifOrientation(marker->data, marker->data_length);
@@ -216,6 +231,7 @@ RgbImage readJpeg(const std::string &path, std::FILE *file) {
                        unsupportedColorSpace);
   if (!ok)
     fail(path, ": corrupt or unreadable JPEG: ", state.message);
+  checkImagePixels(path, width, height, "JPEG header");
   if (unsupportedColorSpace != 0)
     fail(path, ": JPEG color space ", unsupportedColorSpace,
          " (CMYK/YCCK) is not supported; expected a grayscale or color (YCbCr/RGB) JPEG");

@@ -68,16 +68,21 @@ KernelLibrary::KernelLibrary(const uint8_t *image, uint64_t size,
   }
   std::string missing;
   size_t missingCount = 0;
-  functions_.reserve(symbols.size());
-  for (const std::string &symbol : symbols) {
-    std::string name = symbol + "_argv";
+  auto lookup = [&](const std::string &name) {
     void *address = dlsym(handle_, name.c_str());
-    if (address == nullptr) {
+    if (address == nullptr)
       missing += (missingCount++ ? ", " : "") + name;
-      functions_.push_back(nullptr);
-      continue;
-    }
-    functions_.push_back(reinterpret_cast<KernelFunction>(address));
+    return address;
+  };
+  functions_.reserve(symbols.size());
+  metadata_.reserve(symbols.size());
+  for (const std::string &symbol : symbols) {
+    functions_.push_back(reinterpret_cast<KernelFunction>(lookup(symbol + "_argv")));
+    using Describe = const halide_filter_metadata_t *(*)();
+    auto describe = reinterpret_cast<Describe>(lookup(symbol + "_metadata"));
+    metadata_.push_back(describe ? describe() : nullptr);
+    if (describe && metadata_.back() == nullptr)
+      missing += (missingCount++ ? ", " : "") + symbol + "_metadata()'s result";
   }
   if (missingCount != 0) {
     dlclose(handle_);
@@ -85,7 +90,8 @@ KernelLibrary::KernelLibrary(const uint8_t *image, uint64_t size,
     ::close(fd_);
     fd_ = -1;
     fail(sourceName, ": the kernel library does not export ", missingCount,
-         missingCount == 1 ? " kernel the manifest names: " : " kernels the manifest names: ",
+         missingCount == 1 ? " symbol the manifest's kernels need: "
+                           : " symbols the manifest's kernels need: ",
          missing);
   }
   setNumThreads_ = reinterpret_cast<int (*)(int)>(dlsym(handle_, "halide_set_num_threads"));

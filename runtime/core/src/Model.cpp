@@ -2,6 +2,7 @@
 
 #include "loom/ArtifactFormat.h"
 #include "loom/Cuda/CudaBackend.h"
+#include "DispatchSignatures.h"
 #include "loom/Error.h"
 #include "loom/Runtime/KernelSets.h"
 #include "loom/Schema/loom_generated.h"
@@ -104,12 +105,18 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
   if (m.tokenizer_segment() >= segmentCount)
     fail(path, ": manifest tokenizer_segment ", m.tokenizer_segment(), " is not one of the ",
          segmentCount, " segments");
+  model->artifact_->verifySegment(m.tokenizer_segment());
   ByteSpan tokenizerBytes = model->artifact_->segment(m.tokenizer_segment());
   model->tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::fromJson(
       std::string_view(reinterpret_cast<const char *>(tokenizerBytes.data), tokenizerBytes.size),
       path + " (tokenizer segment)"));
 
-  // Kernels. A CUDA artifact's run on the GPU (runtime/cuda); its kernel segment is a bundle.
+  // Kernels, checked before any byte of them is loaded. A CUDA artifact's run on the GPU
+  // (runtime/cuda); its kernel segment is a bundle.
+  if (kernelSet.librarySegment >= segmentCount)
+    fail(path, ": manifest kernel library segment ", kernelSet.librarySegment,
+         " is not one of the ", segmentCount, " segments");
+  model->artifact_->verifySegment(kernelSet.librarySegment);
   if (model->kernelTarget_.rfind("cuda:", 0) == 0) {
     model->device_ = cuda::DeviceModel::open(model->artifact_);
     model->kernels_ = std::make_unique<KernelLibrary>(nullptr, 0, std::vector<std::string>{}, path);
@@ -123,13 +130,10 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
       symbols.push_back(kernel->symbol()->str());
     }
   ByteSpan library;
-  if (!symbols.empty()) {
-    if (kernelSet.librarySegment >= segmentCount)
-      fail(path, ": manifest kernel library segment ", kernelSet.librarySegment,
-           " is not one of the ", segmentCount, " segments");
+  if (!symbols.empty())
     library = model->artifact_->segment(kernelSet.librarySegment);
-  }
   model->kernels_ = std::make_unique<KernelLibrary>(library.data, library.size, symbols, path);
+  checkDispatchSignatures(path, m, *model->kernels_);
   return model;
 }
 

@@ -1,5 +1,7 @@
 #include "loom/DTypeSize.h"
 #include "loom/Runtime/Session.h"
+
+#include "loom/Runtime/CpuFeatures.h"
 #include "loom/Runtime/ChatTemplate.h"
 
 #include "loom/Error.h"
@@ -128,7 +130,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions &optio
   if (options.threads < 0 || options.threads > kMaxKernelThreads)
     fail("session: threads must be in [0, ", kMaxKernelThreads, "], got ", options.threads);
   if (options.threads > 0)
-    model_->kernels().setNumThreads(options.threads);
+    model_->kernels().setNumThreads(std::min(options.threads, usableCpuCount()));
 
   const auto *layers = model_->manifest().kv_cache();
   if (layers)

@@ -8,6 +8,7 @@
 #include "MediaInternal.h"
 
 #include "loom/Error.h"
+#include "loom/Runtime/MediaLimits.h"
 
 #include <algorithm>
 #include <cmath>
@@ -77,6 +78,11 @@ CodecPtr openDecoder(const std::string &path, const AVStream *stream, const char
   CodecPtr context(avcodec_alloc_context3(codec));
   if (!context)
     fail(path, ": out of memory opening the ", kind, " decoder");
+  if (stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
+    checkImagePixels(path, stream->codecpar->width, stream->codecpar->height,
+                     "video stream header");
+    context->max_pixels = kMaxImagePixels; // frames that say otherwise fail to decode
+  }
   int status = avcodec_parameters_to_context(context.get(), stream->codecpar);
   if (status >= 0)
     status = avcodec_open2(context.get(), codec, nullptr);
@@ -260,6 +266,7 @@ VideoInput loadVideo(const std::string &path, int64_t tokensPerFrame, int64_t ma
         fail(path, ": corrupt audio track: ", averror(status));
       appendMonoSamples(path, *frame, mono);
       av_frame_unref(frame.get());
+      checkMediaSeconds(path, static_cast<int64_t>(mono.size()), audio->sample_rate, "audio track");
     }
   };
 

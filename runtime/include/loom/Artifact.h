@@ -1,6 +1,9 @@
 // A verified, memory-mapped .loom artifact. open() checks everything before returning:
 // preamble magic and format version, file size against the preamble (truncation), the
-// FlatBuffers verifier, and the bounds and alignment of every segment, tensor and value.
+// manifest's checksum, the FlatBuffers verifier, every string (UTF-8, no NUL), and the bounds
+// and alignment of every segment, tensor and value. Segment checksums are checked on demand
+// (verifySegment): the runtime checks what it executes or parses at every load, the weights
+// only when asked (`--verify`), since that reads the whole file.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +42,9 @@ public:
   const fb::Model &manifest() const { return *manifest_; }
   ByteSpan segment(uint32_t index) const;
   ByteSpan tensorData(uint32_t tensorIndex) const;
+  // Throws loom::Error naming the segment when its bytes do not match its checksum.
+  void verifySegment(uint32_t index) const;
+  void verifyAllSegments() const;
   uint64_t fileSize() const { return size_; }
 
 private:

@@ -8,7 +8,8 @@ namespace loom {
 
 inline constexpr char kArtifactMagic[8] = {'L', 'O', 'O', 'M', 'A', 'R', 'T', '\0'};
 // Bumped on any incompatible change of the preamble or manifest; see docs/ARTIFACT.md.
-inline constexpr uint32_t kArtifactFormatVersion = 1;
+// 2: XXH3-64 checksums of the manifest (preamble) and of every segment (Segment.checksum).
+inline constexpr uint32_t kArtifactFormatVersion = 2;
 // 2: KvCacheLayer.keys_only (k_eq_v layers caching the raw k once). The compiler asks for a
 // version only when it uses what that version added, so other artifacts still run on 1.
 // 3: Tensor.row_group (Q4 matrices of CPU targets stored in groups of 8 rows).
@@ -29,7 +30,8 @@ struct ArtifactPreamble {
   uint64_t manifestOffset; // always sizeof(ArtifactPreamble)
   uint64_t manifestSize;
   uint64_t fileSize;       // whole file, to detect truncation before anything else is read
-  uint8_t padding[24];
+  uint64_t manifestChecksum; // XXH3-64 of the manifest's bytes (loom/Checksum.h)
+  uint8_t padding[16];
 };
 static_assert(sizeof(ArtifactPreamble) == 64, "the preamble is 64 bytes on disk");
 

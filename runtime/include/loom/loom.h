@@ -54,6 +54,10 @@ typedef struct loom_model_options {
 void loom_model_options_init(loom_model_options *options);
 loom_status loom_model_open_with(const char *path, const loom_model_options *options,
                                  loom_model **model);
+/* Checks every segment of the artifact, the weights included, against the checksum it was
+   written with (opening checks the manifest, kernels and tokenizer already). Reads the whole
+   file: LOOM_ERROR_MODEL names the corrupt segment. */
+loom_status loom_model_verify(const loom_model *model);
 void loom_model_close(loom_model *model);
 int32_t loom_model_vocab_size(const loom_model *model);
 int64_t loom_model_hidden_size(const loom_model *model);
@@ -132,7 +136,8 @@ loom_status loom_media_prompt(const loom_model *model, const loom_media *media, 
 
 typedef struct loom_session_options {
   int64_t max_context; /* 0: the artifact's max_context */
-  int32_t threads;     /* 0: the kernel runtime's default; at most LOOM_MAX_KERNEL_THREADS */
+  int32_t threads;     /* 0: the kernel runtime's default; at most LOOM_MAX_KERNEL_THREADS;
+                          more than the CPUs this process may use run as that many */
   uint64_t seed;       /* sampling seed */
 } loom_session_options;
 

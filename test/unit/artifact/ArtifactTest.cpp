@@ -3,7 +3,9 @@
 #include "loom/Artifact.h"
 #include "loom/Artifact/ArtifactWriter.h"
 #include "loom/ArtifactFormat.h"
+#include "loom/Checksum.h"
 #include "loom/Error.h"
+#include "ManifestEditing.h"
 
 #include <gtest/gtest.h>
 
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
+#include <sys/wait.h>
 #include <iterator>
 #include <limits>
 #include <stdlib.h>
@@ -181,15 +184,13 @@ protected:
   // Re-packs the manifest of `artifact` after `edit`; only values change, so the size holds.
   void patchManifest(const std::function<void(fb::ModelT &)> &edit) {
     Bytes bytes = readFile(artifact);
-    ArtifactPreamble preamble;
-    std::memcpy(&preamble, bytes.data(), sizeof(preamble));
-    std::unique_ptr<fb::ModelT> model(fb::GetModel(bytes.data() + preamble.manifestOffset)->UnPack());
-    edit(*model);
-    flatbuffers::FlatBufferBuilder builder;
-    builder.ForceDefaults(true);
-    fb::FinishModelBuffer(builder, fb::Model::Pack(builder, model.get()));
-    ASSERT_EQ(builder.GetSize(), preamble.manifestSize);
-    std::memcpy(bytes.data() + preamble.manifestOffset, builder.GetBufferPointer(), builder.GetSize());
+    ASSERT_TRUE(test::editManifest(bytes, edit)) << "the edit changed the manifest's size";
+    writeFile(artifact, bytes);
+  }
+
+  // Writes `bytes` as the artifact with its manifest sealed (ManifestEditing.h).
+  void writeSealed(Bytes bytes) {
+    test::sealManifest(bytes);
     writeFile(artifact, bytes);
   }
 
@@ -490,7 +491,14 @@ TEST_F(ArtifactTest, RefusesBadMagic) {
 TEST_F(ArtifactTest, RefusesOtherFormatVersion) {
   writeGood();
   patchPreamble([](ArtifactPreamble &p) { p.formatVersion = kArtifactFormatVersion + 1; });
-  EXPECT_OPEN_ERROR("unsupported .loom format version: found 2, this runtime supports version 1");
+  const std::string expected = "unsupported .loom format version: found " +
+                               std::to_string(kArtifactFormatVersion + 1) +
+                               ", this runtime supports version " +
+                               std::to_string(kArtifactFormatVersion);
+  EXPECT_OPEN_ERROR(expected.c_str());
+  // Version 1 had no checksums: its files are refused rather than run unchecked.
+  patchPreamble([](ArtifactPreamble &p) { p.formatVersion = 1; });
+  EXPECT_OPEN_ERROR("found 1", "recompile the model");
 }
 
 TEST_F(ArtifactTest, RefusesTruncatedFile) {
@@ -530,7 +538,7 @@ TEST_F(ArtifactTest, RefusesWrongFileIdentifier) {
   writeGood();
   Bytes bytes = readFile(artifact);
   std::memcpy(bytes.data() + 64 + 4, "ABCD", 4);
-  writeFile(artifact, bytes);
+  writeSealed(bytes);
   EXPECT_OPEN_ERROR("manifest file identifier: expected 'LOOM', found 'ABCD'");
 }
 
@@ -539,24 +547,54 @@ TEST_F(ArtifactTest, RefusesCorruptManifest) {
   Bytes bytes = readFile(artifact);
   uint32_t root = 0x7ffffff0; // root table offset far outside the manifest
   std::memcpy(bytes.data() + 64, &root, 4);
-  writeFile(artifact, bytes);
+  writeSealed(bytes);
   EXPECT_OPEN_ERROR("manifest is corrupt: FlatBuffers verification");
 }
 
-TEST_F(ArtifactTest, EveryManifestByteFlipIsRefusedOrHarmless) {
-  // Flipping any single byte of the manifest must either be refused with loom::Error or still
-  // describe a file whose every tensor lies inside it; never a crash (run under ASan in CI).
+TEST_F(ArtifactTest, EveryManifestByteFlipFailsTheChecksum) {
   writeGood();
   Bytes good = readFile(artifact);
   ArtifactPreamble preamble;
   std::memcpy(&preamble, good.data(), sizeof(preamble));
+  int fd = ::open(artifact.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  for (uint64_t i = 0; i < preamble.manifestSize; ++i) {
+    const uint64_t at = preamble.manifestOffset + i;
+    const uint8_t flipped = good[at] ^ 0xa5;
+    ASSERT_EQ(::pwrite(fd, &flipped, 1, off_t(at)), 1);
+    try {
+      Artifact::open(artifact);
+      ADD_FAILURE() << "flip of manifest byte " << i << " opened";
+    } catch (const Error &error) {
+      ASSERT_NE(std::string(error.what()).find("manifest checksum mismatch"), std::string::npos)
+          << error.what();
+    }
+    ASSERT_EQ(::pwrite(fd, &good[at], 1, off_t(at)), 1);
+  }
+  ::close(fd);
+}
+
+TEST_F(ArtifactTest, EveryManifestByteFlipIsRefusedOrHarmless) {
+  // With the checksum made to match, flipping any single byte of the manifest must either be
+  // refused with loom::Error or still describe a file whose every tensor lies inside it; never
+  // a crash (run under ASan in CI).
+  writeGood();
+  Bytes good = readFile(artifact);
+  ArtifactPreamble preamble;
+  std::memcpy(&preamble, good.data(), sizeof(preamble));
+  const uint8_t *manifest = good.data() + preamble.manifestOffset;
   int refused = 0;
   int fd = ::open(artifact.c_str(), O_WRONLY);
   ASSERT_GE(fd, 0);
   for (uint64_t i = 0; i < preamble.manifestSize; ++i) {
-    uint64_t at = preamble.manifestOffset + i;
-    uint8_t flipped = good[at] ^ 0xa5;
-    ASSERT_EQ(::pwrite(fd, &flipped, 1, off_t(at)), 1);
+    const uint64_t at = preamble.manifestOffset + i;
+    const uint8_t original = good[at];
+    good[at] ^= 0xa5;
+    ArtifactPreamble sealed = preamble;
+    sealed.manifestChecksum = artifactChecksum(manifest, size_t(preamble.manifestSize));
+    ASSERT_EQ(::pwrite(fd, &good[at], 1, off_t(at)), 1);
+    ASSERT_EQ(::pwrite(fd, &sealed, sizeof(sealed), 0), ssize_t(sizeof(sealed)));
+    good[at] = original;
     try {
       auto a = Artifact::open(artifact);
       const fb::Model &m = a->manifest();
@@ -577,10 +615,62 @@ TEST_F(ArtifactTest, EveryManifestByteFlipIsRefusedOrHarmless) {
   EXPECT_GT(refused, int(preamble.manifestSize / 4));
 }
 
+TEST_F(ArtifactTest, SegmentChecksumsFindFlippedBytes) {
+  writeGood();
+  Artifact::open(artifact)->verifyAllSegments();
+  Bytes good = readFile(artifact);
+  auto opened = Artifact::open(artifact);
+  const auto *segments = opened->manifest().segments();
+  for (uint32_t s = 0; s < segments->size(); ++s) {
+    const fb::Segment *segment = segments->Get(s);
+    if (segment->size() == 0)
+      continue;
+    Bytes bytes = good;
+    bytes[segment->offset() + segment->size() / 2] ^= 0x10;
+    writeFile(artifact, bytes);
+    auto corrupt = Artifact::open(artifact); // the manifest is intact
+    for (uint32_t other = 0; other < segments->size(); ++other)
+      if (other != s)
+        corrupt->verifySegment(other);
+    try {
+      corrupt->verifyAllSegments();
+      ADD_FAILURE() << "segment " << s << " verified";
+    } catch (const Error &error) {
+      const std::string expected =
+          "segment " + std::to_string(s) + " '" + segment->name()->str() + "'";
+      EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("is corrupt"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find(artifact), std::string::npos) << error.what();
+    }
+  }
+}
+
+// Strings reach error messages, JSON (loom-inspect --json) and dlsym (kernel symbols).
+TEST_F(ArtifactTest, RefusesStringsThatAreNotUtf8OrHoldNul) {
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.producer[3] = char(0xff); });
+  EXPECT_OPEN_ERROR("manifest field 'producer' is not UTF-8 text without NUL (byte 3 of 12");
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.tensors[1]->name[0] = char(0xc0); }); // overlong lead
+  EXPECT_OPEN_ERROR("manifest field 'tensors[1].name' is not UTF-8");
+  writeGood();
+  // Found: a symbol with a NUL passed, and dlsym then found the raw function, not its _argv.
+  patchManifest([](fb::ModelT &m) { m.kernels[0]->symbol.back() = '\0'; });
+  EXPECT_OPEN_ERROR("manifest field 'kernels[0].symbol' is not UTF-8 text without NUL (byte 12");
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.kernels[1]->symbol[4] = '-'; });
+  EXPECT_OPEN_ERROR("kernel 1 symbol 'loom-attention_0' is not a C identifier");
+  writeGood();
+  patchManifest([](fb::ModelT &m) { m.entry_points[0]->name = "d\xc3\xa9oder"; });
+  Artifact::open(artifact); // well-formed UTF-8 is fine
+}
+
 TEST_F(ArtifactTest, RefusesManifestVersionMismatch) {
   writeGood();
   patchManifest([](fb::ModelT &m) { m.format_version = 7; });
-  EXPECT_OPEN_ERROR("manifest format_version is 7, expected 1");
+  const std::string expected =
+      "manifest format_version is 7, expected " + std::to_string(kArtifactFormatVersion);
+  EXPECT_OPEN_ERROR(expected.c_str());
 }
 
 TEST_F(ArtifactTest, RefusesNewerMinRuntimeVersion) {

@@ -7,6 +7,7 @@
 #include "loom/ArtifactFormat.h"
 #include "loom/Error.h"
 #include "loom/QuantLayout.h"
+#include "ManifestEditing.h"
 
 #include <gtest/gtest.h>
 
@@ -387,16 +388,8 @@ std::string reopenEdited(const std::string &artifact, const std::function<void(f
   std::ifstream in(artifact, std::ios::binary);
   Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ArtifactPreamble preamble;
-  std::memcpy(&preamble, bytes.data(), sizeof preamble);
-  std::unique_ptr<fb::ModelT> model(fb::GetModel(bytes.data() + preamble.manifestOffset)->UnPack());
-  edit(*model);
-  flatbuffers::FlatBufferBuilder builder;
-  builder.ForceDefaults(true);
-  fb::FinishModelBuffer(builder, fb::Model::Pack(builder, model.get()));
-  if (builder.GetSize() != preamble.manifestSize)
+  if (!test::editManifest(bytes, edit))
     return "the edit changed the manifest's size";
-  std::memcpy(bytes.data() + preamble.manifestOffset, builder.GetBufferPointer(), builder.GetSize());
   std::ofstream(artifact, std::ios::binary).write(reinterpret_cast<const char *>(bytes.data()),
                                                   std::streamsize(bytes.size()));
   try {

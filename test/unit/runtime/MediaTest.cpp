@@ -538,3 +538,51 @@ TEST(MediaErrors, AudioWithoutSamples) {
   EXPECT_NE(message.find("no samples"), std::string::npos) << message;
   std::remove(path.c_str());
 }
+
+// Found: a 194 KB PNG declaring 20000x20000 pixels took 1.3 GB before failing. The declared size
+// is now refused from the header, before any pixel buffer exists.
+TEST(MediaErrors, ImageDeclaringTooManyPixelsIsRefusedFromItsHeader) {
+  std::string good = tempPath("small.png");
+  writePng(good, 48, 48, PNG_COLOR_TYPE_RGB, 8, rgbSample);
+  std::string bytes = fileBytes(good);
+  const uint32_t side = 20000;
+  for (int i = 0; i < 4; ++i) // IHDR width and height, big-endian
+    bytes[16 + i] = bytes[20 + i] = static_cast<char>(side >> (24 - 8 * i));
+  uint32_t crc = static_cast<uint32_t>(::crc32(0, reinterpret_cast<const Bytef *>(&bytes[12]), 17));
+  for (int i = 0; i < 4; ++i)
+    bytes[29 + i] = static_cast<char>(crc >> (24 - 8 * i));
+  std::string huge = tempPath("huge.png");
+  std::ofstream(huge, std::ios::binary) << bytes;
+  std::string message = errorOf([&] { loom::loadImagePatches(huge); });
+  EXPECT_NE(message.find(huge + ": the PNG header declares 20000x20000 = 400000000 pixels, more "
+                                "than the limit of 89478485"), std::string::npos) << message;
+
+  // The same for a JPEG: its SOF0 frame header declares 65000x65000.
+  std::string jpeg = tempPath("small.jpg");
+  writeJpeg(jpeg, 48, 48, rgbSample);
+  bytes = fileBytes(jpeg);
+  const size_t sof = bytes.find("\xff\xc0");
+  ASSERT_NE(sof, std::string::npos);
+  for (size_t at : {sof + 5, sof + 7}) { // height, then width, big-endian
+    bytes[at] = static_cast<char>(65000 >> 8);
+    bytes[at + 1] = static_cast<char>(65000 & 0xff);
+  }
+  std::string hugeJpeg = tempPath("huge.jpg");
+  std::ofstream(hugeJpeg, std::ios::binary) << bytes;
+  message = errorOf([&] { loom::loadImagePatches(hugeJpeg); });
+  EXPECT_NE(message.find(hugeJpeg + ": the JPEG header declares 65000x65000"), std::string::npos)
+      << message;
+  for (const std::string &f : {good, huge, jpeg, hugeJpeg})
+    std::remove(f.c_str());
+}
+
+// Found: a 32 KB WAV declaring a 1 Hz sample rate grew to 2.1 GB while being resampled. Its
+// duration is now refused from the header, before decoding.
+TEST(MediaErrors, AudioLongerThanTheLimitIsRefusedFromItsHeader) {
+  std::string path = tempPath("one-hertz.wav");
+  writeWav(path, 1, 1, SF_FORMAT_PCM_16, std::vector<short>(16000, 100));
+  std::string message = errorOf([&] { loom::loadAudioFrames(path); });
+  EXPECT_NE(message.find(path + ": the audio header holds 16000 samples at 1 Hz (16000 s), "
+                                "longer than the limit of 3600 s"), std::string::npos) << message;
+  std::remove(path.c_str());
+}

@@ -3,6 +3,7 @@
 // embedding into placeholder runs, block ids, a ring KV cache across calls, all-row logits,
 // the C API, and the errors for bad prompts, media, limits and failing kernels.
 #include "loom/ArtifactFormat.h"
+#include "loom/Checksum.h"
 #include "loom/Error.h"
 #include "loom/Runtime/Model.h"
 #include "loom/Runtime/Session.h"
@@ -77,6 +78,7 @@ struct ArtifactOptions {
   std::string extraKernel; // a symbol the library does not export
   std::string tokenizerJson; // instead of the 16-piece toy vocabulary
   int vocab = kVocab;
+  std::function<void(fb::ModelT &)> edit; // last change to the manifest before it is written
 };
 
 // Writes the tiny artifact and returns its path.
@@ -257,6 +259,10 @@ std::string writeArtifact(const std::string &name, const ArtifactOptions &option
   m.entry_points.push_back(std::move(decoder));
   m.entry_points.push_back(std::move(head));
 
+  if (options.edit)
+    options.edit(m);
+  for (size_t i = 0; i < m.segments.size(); ++i)
+    m.segments[i]->checksum = loom::artifactChecksum(contents[i]->data(), contents[i]->size());
   // Lay out: segment offsets do not change the manifest size once nonzero.
   flatbuffers::FlatBufferBuilder builder;
   for (int pass = 0; pass < 3; ++pass) {
@@ -283,6 +289,7 @@ std::string writeArtifact(const std::string &name, const ArtifactOptions &option
   preamble.manifestOffset = sizeof preamble;
   preamble.manifestSize = builder.GetSize();
   preamble.fileSize = file.size();
+  preamble.manifestChecksum = loom::artifactChecksum(builder.GetBufferPointer(), builder.GetSize());
   std::memcpy(&file[0], &preamble, sizeof preamble);
   std::string path = tempPath(name);
   std::ofstream(path, std::ios::binary) << file;
@@ -551,6 +558,75 @@ TEST_F(SessionTest, ArtifactRefusals) {
   m = errorOf([&] { loom::Model::open(path); });
   EXPECT_NE(m.find("'warp-drive'"), std::string::npos) << m;
   EXPECT_NE(m.find(path), std::string::npos) << m;
+  std::remove(path.c_str());
+}
+
+// Found: a dispatch with an empty shape, one pointed at another kernel and one with too few
+// arguments each crashed or read the next command's arguments. Every dispatch is now checked
+// against its kernel's Halide argument metadata when the model loads.
+TEST_F(SessionTest, DispatchesAreCheckedAgainstTheirKernelsSignatures) {
+  auto refusal = [&](const std::function<void(fb::ModelT &)> &edit) {
+    ArtifactOptions options;
+    options.edit = edit;
+    const std::string path = writeArtifact("signature.loom", options);
+    std::string message = errorOf([&] { loom::Model::open(path); });
+    std::remove(path.c_str());
+    EXPECT_NE(message.find(path + ": entry 'decoder' command "), std::string::npos) << message;
+    return message;
+  };
+  auto decoder = [](fb::ModelT &m) -> fb::EntryPointT & { return *m.entry_points[3]; };
+  auto attend = [&](fb::ModelT &m) -> fb::DispatchT & { return *decoder(m).commands[1].AsDispatch(); };
+  std::string m = refusal([&](fb::ModelT &model) { attend(model).args[0]->shape.clear(); });
+  EXPECT_NE(m.find("command 1 (Dispatch of 'test_attend') argument 0 is Arena of rank 0 and "
+                   "float32, the kernel expects 'keys', an input buffer of rank 3 and float32"),
+            std::string::npos) << m;
+  m = refusal([&](fb::ModelT &model) { attend(model).kernel = 0; });
+  EXPECT_NE(m.find("command 1 (Dispatch of 'test_embed'): passes 6 arguments, the kernel takes 3"),
+            std::string::npos) << m;
+  m = refusal([&](fb::ModelT &model) { attend(model).args.pop_back(); });
+  EXPECT_NE(m.find("passes 5 arguments, the kernel takes 6"), std::string::npos) << m;
+  m = refusal([&](fb::ModelT &model) { attend(model).args[1]->dtype = fb::DType::F32; });
+  EXPECT_NE(m.find("argument 1 is Input of rank 1 and float32, the kernel expects 'blocks', an "
+                   "input buffer of rank 1 and int32"), std::string::npos) << m;
+  m = refusal([&](fb::ModelT &model) { std::swap(attend(model).args[1], attend(model).args[2]); });
+  EXPECT_NE(m.find("argument 1 is StartPosition, the kernel expects 'blocks'"), std::string::npos) << m;
+  // The weights are mapped read-only: a kernel writing them would fault.
+  m = refusal([&](fb::ModelT &model) {
+    auto &project = *decoder(model).commands[0].AsDispatch();
+    project.args[2]->kind = fb::ValueKind::Weight;
+    project.args[2]->index = 0;
+    project.args[2]->shape = {kVocab, kHidden};
+  });
+  EXPECT_NE(m.find("argument 2 is Weight, which is read-only, the kernel expects 'values', an "
+                   "output buffer of rank 3"), std::string::npos) << m;
+}
+
+// The kernel library and the tokenizer are checked against their checksums at every load;
+// the weights when asked (they are the whole file).
+TEST_F(SessionTest, CorruptSegmentsAreRefusedAtLoad) {
+  const std::string path = writeArtifact("corrupt.loom");
+  std::string good;
+  {
+    std::ifstream in(path, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto model = loom::Model::open(path);
+  const auto *segments = model->manifest().segments();
+  for (uint32_t s : {1u, 2u}) {
+    std::string bytes = good;
+    bytes[segments->Get(s)->offset() + 100] ^= 0x01;
+    std::ofstream(path, std::ios::binary) << bytes;
+    const std::string m = errorOf([&] { loom::Model::open(path); });
+    EXPECT_NE(m.find(path + ": segment " + std::to_string(s) + " '" +
+                     segments->Get(s)->name()->str() + "'"), std::string::npos) << m;
+    EXPECT_NE(m.find("is corrupt"), std::string::npos) << m;
+  }
+  std::string bytes = good;
+  bytes[segments->Get(0)->offset() + 4] ^= 0x01;
+  std::ofstream(path, std::ios::binary) << bytes;
+  auto unchecked = loom::Model::open(path); // weights: only on request
+  const std::string m = errorOf([&] { unchecked->artifact().verifyAllSegments(); });
+  EXPECT_NE(m.find("segment 0 'weights'"), std::string::npos) << m;
   std::remove(path.c_str());
 }
 

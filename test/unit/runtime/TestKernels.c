@@ -126,3 +126,25 @@ int halide_set_num_threads(int n) {
   threads_set = n;
   return old;
 }
+
+/* Halide's argument metadata (`<symbol>_metadata`), which the runtime checks every dispatch
+ * against at load: name, kind, dimensions and element type, in argv order. */
+#define TYPE_F32 {halide_type_float, 32, 1}
+#define TYPE_I32 {halide_type_int, 32, 1}
+#define IN(name, dims, type) {name, halide_argument_kind_input_buffer, dims, TYPE_##type, 0, 0, 0, 0, 0}
+#define OUT(name, dims, type) {name, halide_argument_kind_output_buffer, dims, TYPE_##type, 0, 0, 0, 0, 0}
+#define SCALAR(name, type) {name, halide_argument_kind_input_scalar, 0, TYPE_##type, 0, 0, 0, 0, 0}
+#define METADATA(symbol, ...)                                                                   \
+  static const struct halide_filter_argument_t symbol##_arguments[] = {__VA_ARGS__};            \
+  static const struct halide_filter_metadata_t symbol##_description = {                         \
+      1, sizeof symbol##_arguments / sizeof symbol##_arguments[0], symbol##_arguments,         \
+      "x86-64-linux", #symbol};                                                                 \
+  const struct halide_filter_metadata_t *symbol##_metadata(void) { return &symbol##_description; }
+
+METADATA(test_embed, IN("ids", 1, I32), IN("table", 2, F32), OUT("out", 2, F32))
+METADATA(test_image, IN("patches", 2, F32), IN("positions", 2, I32), OUT("out", 2, F32))
+METADATA(test_audio, IN("frames", 2, F32), OUT("out", 2, F32))
+METADATA(test_project, IN("x", 2, F32), OUT("keys", 3, F32), OUT("values", 3, F32))
+METADATA(test_attend, IN("keys", 3, F32), IN("blocks", 1, I32), SCALAR("start", I32),
+         IN("cache_keys", 3, F32), IN("cache_values", 3, F32), OUT("out", 2, F32))
+METADATA(test_head, IN("x", 2, F32), IN("table", 2, F32), OUT("logits", 2, F32))

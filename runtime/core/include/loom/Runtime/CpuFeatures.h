@@ -21,4 +21,8 @@ std::vector<std::string> missingCpuFeatures(const std::vector<std::string> &requ
 // feature name. Does nothing when all are present.
 void checkCpuFeatures(const std::vector<std::string> &required, const std::string &artifactName);
 
+// The CPUs this process may run on (its affinity mask), at least 1: more kernel threads than
+// that only take turns on them.
+int usableCpuCount();
+
 } // namespace loom

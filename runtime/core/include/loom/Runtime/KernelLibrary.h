@@ -1,12 +1,15 @@
 // The artifact's kernel segment, loaded as a shared library: the bytes are written to an
 // anonymous memfd and dlopen'ed through /proc/self/fd/N, so nothing touches the file system.
-// Every kernel of the manifest is resolved up front as `<symbol>_argv` (KernelSpec.h).
+// Every kernel of the manifest is resolved up front as `<symbol>_argv` (KernelSpec.h), with
+// the argument list Halide describes in `<symbol>_metadata`.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+struct halide_filter_metadata_t;
 
 namespace loom {
 
@@ -26,6 +29,7 @@ public:
   size_t size() const { return functions_.size(); }
   KernelFunction function(size_t index) const { return functions_.at(index); }
   const std::string &symbol(size_t index) const { return symbols_.at(index); }
+  const halide_filter_metadata_t &metadata(size_t index) const { return *metadata_.at(index); }
 
   // Calls the library's halide_set_num_threads if it exports one; returns false otherwise.
   bool setNumThreads(int threads) const;
@@ -38,6 +42,7 @@ private:
   void *handle_ = nullptr;
   std::vector<std::string> symbols_;
   std::vector<KernelFunction> functions_;
+  std::vector<const halide_filter_metadata_t *> metadata_;
   int (*setNumThreads_)(int) = nullptr;
 };
 

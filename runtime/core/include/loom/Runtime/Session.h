@@ -28,7 +28,8 @@ inline constexpr int kMaxKernelThreads = 256;
 
 struct SessionOptions {
   int64_t maxContext = 0; // 0: the artifact's max_context; larger values are refused
-  int threads = 0;        // 0: the kernel runtime's default; at most kMaxKernelThreads
+  int threads = 0;        // 0: the kernel runtime's default; at most kMaxKernelThreads; more
+                          // than the CPUs this process may use run as that many (CpuFeatures.h)
   uint64_t seed = 0;
 };
 
