@@ -8,13 +8,11 @@
 #include "loom/Runtime/Model.h"
 #include "loom/Schema/loom_generated.h"
 
-
 #include <climits>
 #include <cstring>
 
 namespace loom {
 namespace {
-
 
 const char *kindName(fb::ValueKind kind) {
   const char *name = fb::EnumNameValueKind(kind);

@@ -1,8 +1,9 @@
 #include "loom/Runtime/Model.h"
 
+#include "DispatchSignatures.h"
+
 #include "loom/ArtifactFormat.h"
 #include "loom/Cuda/CudaBackend.h"
-#include "DispatchSignatures.h"
 #include "loom/Error.h"
 #include "loom/Runtime/KernelSets.h"
 #include "loom/Schema/loom_generated.h"
