@@ -10,6 +10,8 @@ Usage (from the repository root):
     /opt/golden-venv/bin/python tools/golden/make_goldens.py \
         --models /work/models --out test/golden/data
 
+--models holds tiny/, tiny-w8/ and tiny-varied/ (tools/golden/README.md).
+
 See tools/golden/README.md. CI does not run this script; its output is checked in.
 """
 
@@ -26,6 +28,7 @@ import torch
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MEDIA_IMAGE = "test/data/media/coffee_144x96.png"
+MEDIA_IMAGE_2 = "test/data/media/chelsea.png"
 # The image goes through the HF image processor (resize included) at this soft-token budget;
 # loom-run gets the same budget through --image-budget (recorded in the case file).
 IMAGE_BUDGET = 70
@@ -53,28 +56,44 @@ AUDIO_SAMPLES_PER_TOKEN = 640
 NUM_DECODE_STEPS = 8      # -> P + 8 logit rows, 9 greedy tokens
 MAX_TOKENS = NUM_DECODE_STEPS + 1
 NUM_COLUMNS = 256
+NUM_COLUMNS_COMPACT = 64  # cases with many rows (image2): the checked-in file stays small
+
+VARIED_CONFIG = "test/data/configs/tiny-varied/config.json"  # written by make_configs.py
 
 CASES = [
     # name, model dir, loom-model args, user text, media
     dict(name="text", model="tiny", args="make --preset tiny --seed 1",
-         text="What is the capital of France?", image=False, audio=False),
+         text="What is the capital of France?", images=[], audio=False),
     dict(name="image", model="tiny", args="make --preset tiny --seed 1",
-         text="Describe the image.", image=True, audio=False, vision_mask="sliding_only"),
+         text="Describe the image.", images=[MEDIA_IMAGE], audio=False, vision_mask="sliding_only"),
     dict(name="image_hfcompat", model="tiny", args="make --preset tiny --seed 1",
-         text="Describe the image.", image=True, audio=False, vision_mask="all_layers"),
+         text="Describe the image.", images=[MEDIA_IMAGE], audio=False, vision_mask="all_layers"),
     dict(name="audio", model="tiny", args="make --preset tiny --seed 1",
-         text="Transcribe this audio.", image=False, audio=True),
+         text="Transcribe this audio.", images=[], audio=True),
     dict(name="window", model="tiny-w8", args="make --preset tiny --seed 1 --window 8",
          text=("Once upon a time, in a quiet village near a wide river, there lived a little cat "
                "who loved to watch the boats drift slowly past the old stone bridge every morning."),
-         image=False, audio=False),
+         images=[], audio=False),
+    # Two images, each longer than the 24-token window, on a model of other shapes (issue 18);
+    # also run in float64 to record how far float32 itself is from it (summary only).
+    dict(name="image2", model="tiny-varied", args=f"make --config {VARIED_CONFIG} --seed 1",
+         text="Compare the two images.", images=[MEDIA_IMAGE, MEDIA_IMAGE_2], audio=False,
+         vision_mask="sliding_only", columns=NUM_COLUMNS_COMPACT, float64_check=True),
 ]
 
-EXPECTED_TINY = dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, vocab_size=262144,
-                     attention_k_eq_v=True, final_logit_softcapping=30.0,
-                     layer_types=["sliding_attention"] * 3 + ["full_attention"])
-# per layer: (head_dim, num_key_value_heads, has v_proj)
-EXPECTED_TINY_ATTN = [(16, 2, True)] * 3 + [(32, 1, False)]
+# What each model's config must resolve to in transformers: text_config fields, and per layer
+# (head_dim, num_key_value_heads, has v_proj).
+EXPECTED_MODELS = {
+    "tiny": (dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, vocab_size=262144,
+                  attention_k_eq_v=True, final_logit_softcapping=30.0,
+                  layer_types=["sliding_attention"] * 3 + ["full_attention"]),
+             [(16, 2, True)] * 3 + [(32, 1, False)]),
+    "tiny-varied": (dict(hidden_size=160, num_hidden_layers=4, num_attention_heads=5, vocab_size=262144,
+                         attention_k_eq_v=False, final_logit_softcapping=None, sliding_window=24,
+                         rms_norm_eps=1e-5, layer_types=["sliding_attention", "full_attention"] * 2),
+                    [(48, 1, True), (80, 1, True)] * 2),
+}
+EXPECTED_MODELS["tiny-w8"] = EXPECTED_MODELS["tiny"]
 
 
 def log(*a):
@@ -172,13 +191,14 @@ def crosscheck_image(rgb_u8, patches, pos):
     return res, out  # processor output is reused for an end-to-end padded-input check
 
 
-def processed_image(path):
-    """The HF image processor's output for a file, exactly as a user of transformers gets it."""
+def processed_image(*paths):
+    """The HF image processor's output for files (one batch, each image padded to the budget with
+    position -1), exactly as a user of transformers gets it."""
     from transformers.image_utils import load_image
     from transformers.models.gemma4_unified.image_processing_gemma4_unified import (
         Gemma4UnifiedImageProcessor)
-    return Gemma4UnifiedImageProcessor()(images=[load_image(path)], max_soft_tokens=IMAGE_BUDGET,
-                                         return_tensors="pt")
+    return Gemma4UnifiedImageProcessor()(images=[load_image(p) for p in paths],
+                                         max_soft_tokens=IMAGE_BUDGET, return_tensors="pt")
 
 
 def crosscheck_audio(wav_f32, frames):
@@ -256,12 +276,12 @@ def hf_name(ckpt_name):
     return n
 
 
-def load_model(model_dir):
+def load_model(model_dir, expected, dtype=torch.float32):
     from safetensors import safe_open
     from transformers import Gemma4UnifiedForConditionalGeneration
 
     model, info = Gemma4UnifiedForConditionalGeneration.from_pretrained(
-        model_dir, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
+        model_dir, dtype=dtype, attn_implementation="eager", output_loading_info=True)
     model.eval()
     problems = {k: v for k, v in info.items() if v}
     if problems:
@@ -280,20 +300,21 @@ def load_model(model_dir):
                 name = hf_name(k)
                 if name not in sd:
                     raise SystemExit(f"FATAL: checkpoint tensor {k} -> {name} not in model")
-                if not torch.equal(sd[name], t.float()):
+                if not torch.equal(sd[name], t.to(dtype)):
                     raise SystemExit(f"FATAL: {k} was not loaded verbatim")
     lm, emb = model.lm_head.weight, model.model.language_model.embed_tokens.weight
     if lm.data_ptr() != emb.data_ptr() and not torch.equal(lm, emb):
         raise SystemExit("FATAL: lm_head is not tied to embed_tokens")
     tc = model.config.get_text_config()
-    for k, v in EXPECTED_TINY.items():
+    expected_text, expected_attention = expected
+    for k, v in expected_text.items():
         if getattr(tc, k) != v:
             raise SystemExit(f"FATAL: {model_dir}: text_config.{k}={getattr(tc, k)!r}, expected {v!r}")
     for i, layer in enumerate(model.model.language_model.layers):
         a = layer.self_attn
         got = (a.head_dim, a.k_proj.out_features // a.head_dim, a.v_proj is not None)
-        if got != EXPECTED_TINY_ATTN[i]:
-            raise SystemExit(f"FATAL: {model_dir}: layer {i} attention {got}, expected {EXPECTED_TINY_ATTN[i]}")
+        if got != expected_attention[i]:
+            raise SystemExit(f"FATAL: {model_dir}: layer {i} attention {got}, expected {expected_attention[i]}")
     return model, sorted(ckpt_names), sorted(dtypes)
 
 
@@ -358,6 +379,21 @@ def generate_check(model, ids, mm_inputs, vision_mask):
     return new, logits
 
 
+def float64_check(model_dir, expected, ids, mm_inputs, vision_mask, rows, tokens):
+    """The same run in float64: how far the float32 reference itself is from exact arithmetic,
+    per kind of row, as a fraction of the logit range (the scale golden-check's bound uses)."""
+    model64 = load_model(model_dir, expected, torch.float64)[0]
+    mm64 = {k: v.double() if v.is_floating_point() else v for k, v in mm_inputs.items()}
+    rows64, tokens64 = manual_loop(model64, ids, mm64, vision_mask)
+    diff = (rows.double() - rows64).abs().max(dim=1).values
+    span = float(rows64.max() - rows64.min())
+    is_image = torch.zeros(len(diff), dtype=torch.bool)
+    is_image[:len(ids)] = torch.tensor(ids) == IMAGE_TOKEN
+    return {"tokens_equal": tokens64 == tokens, "logit_range": span,
+            "image_rows_max_over_range": float(diff[is_image].max()) / span,
+            "other_rows_max_over_range": float(diff[~is_image].max()) / span}
+
+
 def f32_str(x):
     s = str(np.float32(x))  # shortest decimal that round-trips float32
     if np.float32(float(s)) != np.float32(x):
@@ -365,19 +401,25 @@ def f32_str(x):
     return s
 
 
-def choose_columns(row_argmax):
-    cols = set(range(64))
-    cols.update(range(0, 262144, 2048))                      # 128 spread ids
+def choose_columns(row_argmax, num_columns=NUM_COLUMNS):
+    if num_columns == NUM_COLUMNS:
+        cols = set(range(64))
+        cols.update(range(0, 262144, 2048))                  # 128 spread ids
+        cols.update(int(a) for a in row_argmax)
+    else:
+        # Compact: without every row's argmax id (image2 has 133 distinct ones); golden-check
+        # compares each row's argmax and maximum over the whole row anyway.
+        cols = set(range(16))
+        cols.update(range(0, 262144, 16384))                 # 16 spread ids
     cols.update(SPECIAL_TOKENS.values())
     cols.update({1, 106, 107})
-    cols.update(int(a) for a in row_argmax)
     rng = np.random.RandomState(20240601)
     for c in rng.permutation(262144):
-        if len(cols) >= NUM_COLUMNS:
+        if len(cols) >= num_columns:
             break
         cols.add(int(c))
-    cols = sorted(cols)  # more than NUM_COLUMNS when the argmax ids alone exceed the budget
-    if len(cols) < NUM_COLUMNS:
+    cols = sorted(cols)  # more than num_columns when the argmax ids alone exceed the budget
+    if len(cols) < num_columns:
         raise AssertionError(f"{len(cols)} columns")
     return cols
 
@@ -401,7 +443,7 @@ def write_json(path, meta, logits_rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", required=True, help="dir holding tiny/ and tiny-w8/")
+    ap.add_argument("--models", required=True, help="dir holding tiny/, tiny-w8/ and tiny-varied/")
     ap.add_argument("--out", required=True, help="output dir for the JSON goldens")
     ap.add_argument("--cases", default=",".join(c["name"] for c in CASES))
     ap.add_argument("--skip-generate-check", action="store_true")
@@ -442,7 +484,7 @@ def main():
             continue
         mdir = os.path.join(args.models, case["model"])
         if case["model"] not in loaded:
-            model, names, dtypes = load_model(mdir)
+            model, names, dtypes = load_model(mdir, EXPECTED_MODELS[case["model"]])
             from tokenizers import Tokenizer
             tok = Tokenizer.from_file(os.path.join(mdir, "tokenizer.json"))
             tok_notes = check_tokenizer(tok)
@@ -457,13 +499,15 @@ def main():
         user = ""
         mm_inputs = {}
         images, audios = [], []
-        if case["image"]:
-            image_out = processed_image(os.path.join(REPO_ROOT, MEDIA_IMAGE))
-            n = int(image_out["num_soft_tokens_per_image"][0])
-            user += "<|image>" + "<|image|>" * n + "<image|>"
-            mm_inputs["pixel_values"] = image_out["pixel_values"][:, :n].float()
-            mm_inputs["image_position_ids"] = image_out["image_position_ids"][:, :n].long()
-            images.append(MEDIA_IMAGE)
+        if case["images"]:
+            image_out = processed_image(*(os.path.join(REPO_ROOT, p) for p in case["images"]))
+            counts = [int(n) for n in image_out["num_soft_tokens_per_image"]]
+            for n in counts:
+                user += "<|image>" + "<|image|>" * n + "<image|>"
+            # Unpadded up to the longest image (a shorter one keeps its position -1 padding).
+            mm_inputs["pixel_values"] = image_out["pixel_values"][:, :max(counts)].float()
+            mm_inputs["image_position_ids"] = image_out["image_position_ids"][:, :max(counts)].long()
+            images.extend(case["images"])
         if case["audio"]:
             n = frames.shape[0]
             user += "<|audio>" + "<|audio|>" * n + "<audio|>"
@@ -480,7 +524,7 @@ def main():
         rows, tokens = manual_loop(model, ids, mm_inputs, vision_mask)
         info = {"prompt_len": P, "split_vs_whole_string_tokenization_equal": whole == ids}
 
-        if case["image"]:
+        if case["images"]:
             # End-to-end: processor-padded inputs (280 slots, pos -1) must give the same logits.
             pm = dict(mm_inputs)
             pm["pixel_values"] = image_out["pixel_values"].float()
@@ -503,10 +547,15 @@ def main():
                 raise SystemExit(f"FATAL: manual loop != generate for {case['name']}: "
                                  f"{tokens} vs {gen_tokens}, maxabs {d}")
 
+        if case.get("float64_check"):
+            info["float32_vs_float64"] = float64_check(mdir, EXPECTED_MODELS[case["model"]], ids, mm_inputs,
+                                                       vision_mask, rows, tokens)
+            log(f"{case['name']}: float32 vs float64: {info['float32_vs_float64']}")
+
         row_max = rows.max(dim=1).values
         row_min = rows.min(dim=1).values
         row_argmax = rows.argmax(dim=1)
-        cols = choose_columns(row_argmax.tolist())
+        cols = choose_columns(row_argmax.tolist(), case.get("columns", NUM_COLUMNS))
         sub = rows[:, cols].numpy()
         stats = {"std": float(rows.std()), "mean": float(rows.mean()), "min": float(rows.min()),
                  "max": float(rows.max()), "frac_abs_gt_29": float((rows.abs() > 29).float().mean()),

@@ -1,7 +1,11 @@
 // loom-model make --preset tiny|12b --seed N -o DIR [--layers L] [--window W] [--dtype bf16|f32]
 //                  [--tokenizer-dir D]
+// loom-model make --config CONFIG.json --seed N -o DIR [--dtype bf16|f32] [--tokenizer-dir D]
 // Writes a synthetic Hugging Face gemma4_unified checkpoint: config.json, model.safetensors (or
 // shards + model.safetensors.index.json), tokenizer.json and tokenizer_config.json.
+// With --config, the model has that config.json's shape, and the file is the checkpoint's
+// config.json byte for byte (Loom and any reference then read the same file; --layers and
+// --window, which would make it lie, are refused).
 // Everything is written into a staging folder next to DIR and moved into place at the end, so a
 // failure leaves no half-written DIR.
 #include "loom/Checkpoint/ConfigJson.h"
@@ -17,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -32,6 +37,15 @@ void copyFile(const fs::path &from, const fs::path &to) {
     loom::fail(to.string(), ": cannot copy from ", from.string(), ": ", ec.message());
 }
 
+std::string readConfigFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in)
+    loom::fail(path, ": cannot read");
+  return text.str();
+}
+
 void writeText(const fs::path &p, const std::string &text) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << text;
@@ -40,9 +54,11 @@ void writeText(const fs::path &p, const std::string &text) {
     loom::fail(p.string(), ": cannot write");
 }
 
-int make(const std::string &preset, uint64_t seed, const std::string &outDir, int64_t layers, int64_t window,
-         const std::string &dtype, const std::string &tokenizerDir, unsigned threads) {
-  loom::ModelConfig config = loom::presetConfig(preset);
+// The checkpoint's config.json text: configFile's bytes, or the preset's as toConfigJson writes it.
+int make(const std::string &preset, const std::string &configFile, uint64_t seed, const std::string &outDir,
+         int64_t layers, int64_t window, const std::string &dtype, const std::string &tokenizerDir,
+         unsigned threads) {
+  loom::ModelConfig config = configFile.empty() ? loom::presetConfig(preset) : loom::parseModelConfig(configFile);
   if (layers)
     loom::setNumLayers(config, layers);
   if (window) {
@@ -62,7 +78,8 @@ int make(const std::string &preset, uint64_t seed, const std::string &outDir, in
   } else {
     loom::fail("--dtype: expected bf16 or f32, found ", dtype);
   }
-  const std::string configText = loom::toConfigJson(config); // validates
+  const std::string configText =
+      configFile.empty() ? loom::toConfigJson(config) /* validates */ : readConfigFile(configFile);
 
   // Tokenizer sources: DIR/tokenizer.json, or the Gemma 4 tokenizer the build unpacks.
   fs::path tokenizerJson, tokenizerConfig = LOOM_TOKENIZER_CONFIG_TEMPLATE;
@@ -104,7 +121,7 @@ int make(const std::string &preset, uint64_t seed, const std::string &outDir, in
     if (!old.empty())
       fs::remove_all(old, ec);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << "wrote " << out.string() << ": preset " << preset << ", " << config.numLayers << " layers, window "
+    std::cout << "wrote " << out.string() << ": " << (configFile.empty() ? "preset " + preset : configFile) << ", " << config.numLayers << " layers, window "
               << config.slidingWindow << ", " << dtype << ", " << bytes << " bytes of weights in " << secs << " s\n";
   } catch (...) {
     fs::remove_all(staging, ec);
@@ -119,24 +136,38 @@ int main(int argc, char **argv) {
   CLI::App app{"loom-model: writes synthetic gemma4_unified checkpoints"};
   app.require_subcommand(1);
   CLI::App *mk = app.add_subcommand("make", "write a synthetic checkpoint folder");
-  std::string preset, out, dtype = "bf16", tokenizerDir;
+  std::string preset, configFile, out, dtype = "bf16", tokenizerDir;
   uint64_t seed = 0;
   int64_t layers = 0, window = 0;
   unsigned threads = 2;
-  mk->add_option("--preset", preset, "tiny or 12b")->required()->check(CLI::IsMember({"tiny", "12b"}));
+  CLI::Option *presetOption =
+      mk->add_option("--preset", preset, "tiny or 12b")->check(CLI::IsMember({"tiny", "12b"}));
+  CLI::Option *configOption =
+      mk->add_option("--config", configFile,
+                     "a Hugging Face config.json giving the shape instead of a preset; copied verbatim as the "
+                     "checkpoint's config.json")
+          ->check(CLI::ExistingFile)
+          ->excludes(presetOption);
   mk->add_option("--seed", seed, "random seed")->required();
   mk->add_option("-o,--output", out, "output folder")->required();
   mk->add_option("--layers", layers, "override num_hidden_layers (layer types follow the HF rule)")
-      ->check(loom::cli::integerAtLeast(1));
-  mk->add_option("--window", window, "override sliding_window")->check(loom::cli::integerAtLeast(1));
+      ->check(loom::cli::integerAtLeast(1))
+      ->excludes(configOption);
+  mk->add_option("--window", window, "override sliding_window")
+      ->check(loom::cli::integerAtLeast(1))
+      ->excludes(configOption);
   mk->add_option("--dtype", dtype, "bf16 (default) or f32")->check(CLI::IsMember({"bf16", "f32"}));
   mk->add_option("--tokenizer-dir", tokenizerDir,
                  "folder with tokenizer.json (and optionally tokenizer_config.json); default: the Gemma 4 "
                  "tokenizer unpacked into the build tree");
   mk->add_option("--threads", threads, "generator threads")->check(CLI::Range(1u, 64u));
   CLI11_PARSE(app, argc, argv);
+  if (preset.empty() && configFile.empty()) {
+    std::cerr << "loom-model: error: make needs --preset or --config\n";
+    return 1;
+  }
   try {
-    return make(preset, seed, out, layers, window, dtype, tokenizerDir, threads);
+    return make(preset, configFile, seed, out, layers, window, dtype, tokenizerDir, threads);
   } catch (const std::exception &e) {
     std::cerr << "loom-model: error: " << e.what() << "\n";
     return 1;

@@ -108,6 +108,85 @@ RopeParameters parseRope(const Section &text, const json &ropeAll, const char *l
   return p;
 }
 
+// The attention shape of each layer kind, as transformers 5.23 resolves it
+// (Gemma4UnifiedTextConfig.__post_init__ and HeterogeneousConfigMixin):
+// * without per_layer_config (Google's published configs, toConfigJson), full layers take
+//   global_head_dim (default 512) and, only with attention_k_eq_v, num_global_key_value_heads
+//   (default: num_key_value_heads);
+// * with the key per_layer_config (what save_pretrained writes; it leaves global_head_dim and
+//   num_global_key_value_heads out, and transformers ignores them then, even when the key's value
+//   is null), every layer takes its entry's head_dim / num_key_value_heads, or the global
+//   head_dim / num_key_value_heads where its entry (or the entry's field) is absent.
+// Loom compiles one shape per layer kind, so the layers of one kind must agree.
+void readLayerShapes(const Section &t, ModelConfig &c) {
+  const json *perLayer = t.get("per_layer_config");
+  if (!perLayer) {
+    c.globalHeadDim = t.positive("global_head_dim", 512);
+    const json *g = t.get("num_global_key_value_heads");
+    int64_t globalKvHeads = g && !g->is_null() ? t.positive("num_global_key_value_heads", 0) : 0;
+    c.numGlobalKvHeads = c.attentionKEqV && globalKvHeads ? globalKvHeads : c.numKvHeads;
+    return;
+  }
+  if (!perLayer->is_object() && !perLayer->is_null())
+    t.bad("per_layer_config", "an object keyed by layer index, or null", perLayer->dump());
+  const json noOverrides = json::object();
+  if (perLayer->is_null())
+    perLayer = &noOverrides;
+  std::vector<int64_t> headDims(c.numLayers, c.headDim), kvHeads(c.numLayers, c.numKvHeads);
+  std::vector<std::string> headDimFields(c.numLayers, "head_dim"), kvHeadFields(c.numLayers, "num_key_value_heads");
+  for (auto &item : perLayer->items()) {
+    const std::string &key = item.key();
+    const std::string field = "per_layer_config." + key;
+    // save_pretrained zero-pads the indices ("01" ... "10") so that they sort.
+    bool digits = !key.empty() && key.size() <= 9 && key.find_first_not_of("0123456789") == std::string::npos;
+    int64_t layer = digits ? std::stoll(key) : -1;
+    if (layer < 0 || layer >= c.numLayers)
+      t.bad(field, "a layer index in [0, " + std::to_string(c.numLayers) + ") (num_hidden_layers) as the key",
+            "the key \"" + key + "\"");
+    if (!item.value().is_object())
+      t.bad(field, "an object of per-layer overrides", item.value().dump());
+    Section entry{&item.value(), t.source, t.name(field) + "."};
+    for (auto &overrideItem : item.value().items()) {
+      const std::string &name = overrideItem.key();
+      if (name == "head_dim") {
+        headDims[layer] = entry.positive("head_dim", 0);
+        headDimFields[layer] = field + ".head_dim";
+      } else if (name == "num_key_value_heads") {
+        kvHeads[layer] = entry.positive("num_key_value_heads", 0);
+        kvHeadFields[layer] = field + ".num_key_value_heads";
+      } else if (name == "skip") {
+        if (!overrideItem.value().is_array() || !overrideItem.value().empty())
+          entry.bad("skip", "[] (Loom runs every sub-layer)", overrideItem.value().dump());
+      } else {
+        entry.bad(name, "only head_dim and num_key_value_heads (the per-layer overrides Loom supports)",
+                  "an override of '" + name + "'");
+      }
+    }
+  }
+  // The first layer of each kind sets the kind's shape; the others must match it.
+  auto shapeOf = [&](LayerKind kind, int64_t &headDim, int64_t &kvHeadCount) {
+    int64_t first = -1;
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+      if (c.layerKinds[i] != kind)
+        continue;
+      if (first < 0) {
+        first = i;
+        headDim = headDims[i];
+        kvHeadCount = kvHeads[i];
+        continue;
+      }
+      const std::string sameAs = " (as layer " + std::to_string(first) + ": Loom compiles one shape per layer kind)";
+      const std::string layer = " for layer " + std::to_string(i);
+      if (headDims[i] != headDim)
+        t.bad(headDimFields[i], std::to_string(headDim) + sameAs, std::to_string(headDims[i]) + layer);
+      if (kvHeads[i] != kvHeadCount)
+        t.bad(kvHeadFields[i], std::to_string(kvHeadCount) + sameAs, std::to_string(kvHeads[i]) + layer);
+    }
+  };
+  shapeOf(LayerKind::Sliding, c.headDim, c.numKvHeads);
+  shapeOf(LayerKind::Full, c.globalHeadDim, c.numGlobalKvHeads);
+}
+
 json ropeJson(const RopeParameters &p) {
   json j = json::object();
   j["rope_type"] = p.type;
@@ -153,9 +232,6 @@ void validateModelConfig(const ModelConfig &c, const std::string &source) {
   if (c.numHeads % c.numGlobalKvHeads)
     fail(source, ": field 'text_config.num_global_key_value_heads': expected a divisor of num_attention_heads (",
          c.numHeads, "), found ", c.numGlobalKvHeads);
-  if (!c.attentionKEqV && c.numGlobalKvHeads != c.numKvHeads)
-    fail(source, ": field 'text_config.num_global_key_value_heads': Hugging Face applies it only with "
-         "attention_k_eq_v true; expected ", c.numKvHeads, " (num_key_value_heads), found ", c.numGlobalKvHeads);
   if (!(c.rmsNormEps > 0))
     fail(source, ": field 'text_config.rms_norm_eps': expected a positive number, found ", c.rmsNormEps);
   if (!(c.finalLogitSoftcap >= 0))
@@ -224,19 +300,7 @@ ModelConfig parseModelConfigText(const std::string &text, const std::string &sou
   c.numHeads = t.positive("num_attention_heads", 8);
   c.numKvHeads = t.positive("num_key_value_heads", 4);
   c.headDim = t.positive("head_dim", 256);
-  c.globalHeadDim = t.positive("global_head_dim", 512);
   c.attentionKEqV = t.boolean("attention_k_eq_v", false);
-  {
-    // Hugging Face: full layers take num_global_key_value_heads only when attention_k_eq_v is set
-    // and the field is not null; otherwise num_key_value_heads.
-    const json *g = t.get("num_global_key_value_heads");
-    if (g && !g->is_null()) {
-      int64_t v = t.positive("num_global_key_value_heads", 0);
-      c.numGlobalKvHeads = c.attentionKEqV ? v : c.numKvHeads;
-    } else {
-      c.numGlobalKvHeads = c.numKvHeads;
-    }
-  }
   c.slidingWindow = t.positive("sliding_window", 1024);
   c.maxPositionEmbeddings = t.positive("max_position_embeddings", 262144);
   c.rmsNormEps = t.number("rms_norm_eps", 1e-6);
@@ -323,29 +387,7 @@ ModelConfig parseModelConfigText(const std::string &text, const std::string &sou
         c.fullRope = parseRope(t, *rp, "full_attention");
     }
   }
-  {
-    // per_layer_config, when serialised, must agree with what the other fields imply.
-    const json *plc = t.get("per_layer_config");
-    if (plc && !plc->is_null()) {
-      if (!plc->is_object())
-        t.bad("per_layer_config", "an object", plc->dump());
-      for (auto &kv : plc->items()) {
-        int64_t layer = -1;
-        try {
-          layer = std::stoll(kv.key());
-        } catch (...) {
-          continue; // keyed by layer type: rope-related views, nothing to check
-        }
-        if (layer < 0 || layer >= c.numLayers || !c.isFull(layer))
-          t.bad("per_layer_config." + kv.key(), "entries only for full_attention layers", kv.value().dump());
-        Section e{&kv.value(), source, "text_config.per_layer_config." + kv.key() + "."};
-        if (e.integer("head_dim", c.globalHeadDim) != c.globalHeadDim)
-          e.bad("head_dim", std::to_string(c.globalHeadDim) + " (global_head_dim)", e.get("head_dim")->dump());
-        if (e.integer("num_key_value_heads", c.numGlobalKvHeads) != c.numGlobalKvHeads)
-          e.bad("num_key_value_heads", std::to_string(c.numGlobalKvHeads), e.get("num_key_value_heads")->dump());
-      }
-    }
-  }
+  readLayerShapes(t, c);
   c.padTokenId = t.integer("pad_token_id", 0);
   c.bosTokenId = t.integer("bos_token_id", 2);
   {
@@ -445,6 +487,20 @@ std::string toConfigJson(const ModelConfig &c) {
   text["head_dim"] = c.headDim;
   text["global_head_dim"] = c.globalHeadDim;
   text["num_global_key_value_heads"] = c.numGlobalKvHeads;
+  if (!c.attentionKEqV && c.numGlobalKvHeads != c.numKvHeads) {
+    // transformers applies num_global_key_value_heads only with attention_k_eq_v: these full
+    // layers are written as save_pretrained writes them (per_layer_config then rules alone).
+    json perLayer = json::object();
+    const size_t digits = std::to_string(c.numLayers - 1).size();
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+      if (!c.isFull(i))
+        continue;
+      std::string index = std::to_string(i);
+      perLayer[std::string(digits - index.size(), '0') + index] = {{"head_dim", c.globalHeadDim},
+                                                                  {"num_key_value_heads", c.numGlobalKvHeads}};
+    }
+    text["per_layer_config"] = perLayer;
+  }
   text["attention_k_eq_v"] = c.attentionKEqV;
   text["hidden_activation"] = "gelu_pytorch_tanh";
   text["max_position_embeddings"] = c.maxPositionEmbeddings;

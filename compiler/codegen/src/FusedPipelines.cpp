@@ -63,9 +63,8 @@ Func layerNormRows(const std::string &name, Func x, int64_t width, double eps, I
                    ImageParam bias, int lanes) {
   Var i(name + "_i"), t(name + "_t");
   const float n = float(width);
-  LaneSum total = laneSum(name + "_sum", width, lanes, {t}, [&](Expr k) { return x(k, t); });
-  Func mean(name + "_mean");
-  mean(t) = total.total(t) / n;
+  LaneSum total;
+  Func mean = layerNormMean(name, [&](Expr k, Expr row) { return x(k, row); }, width, lanes, t, total);
   LaneSum sq = laneSum(name + "_sqdev", width, lanes, {t}, [&](Expr k) {
     Expr dev = x(k, t) - mean(t);
     return dev * dev;

@@ -67,21 +67,22 @@ void LaneSum::computeAt(Func consumer, Var at) {
 }
 
 LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector<Var> &vars,
-                const std::function<Expr(Expr)> &term) {
+                const std::function<Expr(Expr)> &term, Type accumulator) {
   LaneSum s;
   s.total = Func(name);
   s.lane = Var(name + "_l");
   const int chunks = checkedInt(n / lanes, "reduction length");
   const int tail = int(n % lanes);
-  Expr acc = 0.0f;
+  auto accumulated = [&](Expr e) { return e.type() == accumulator ? e : cast(accumulator, e); };
+  Expr acc = cast(accumulator, 0);
   if (chunks > 0) {
     s.hasPartial = true;
     s.partial = Func(name + "_lanes");
     std::vector<Expr> pargs{s.lane};
     pargs.insert(pargs.end(), vars.begin(), vars.end());
-    s.partial(pargs) = 0.0f;
+    s.partial(pargs) = cast(accumulator, 0);
     s.chunk = RDom(0, chunks, name + "_r");
-    s.partial(pargs) += term(s.chunk.x * lanes + s.lane);
+    s.partial(pargs) += accumulated(term(s.chunk.x * lanes + s.lane));
     RDom lr(0, lanes, name + "_lr");
     std::vector<Expr> largs{lr.x};
     largs.insert(largs.end(), vars.begin(), vars.end());
@@ -89,11 +90,19 @@ LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector
   }
   if (tail > 0) {
     RDom rt(chunks * lanes, tail, name + "_rt");
-    acc = acc + sum(term(rt.x), name + "_tail");
+    acc = acc + sum(accumulated(term(rt.x)), name + "_tail");
   }
   std::vector<Expr> targs(vars.begin(), vars.end());
   s.total(targs) = acc;
   return s;
+}
+
+Func layerNormMean(const std::string &name, const std::function<Expr(Expr, Expr)> &x, int64_t width, int lanes,
+                   Var t, LaneSum &sum) {
+  sum = laneSum(name + "_sum", width, lanes, {t}, [&](Expr k) { return x(k, t); }, Float(64));
+  Func mean(name + "_mean");
+  mean(t) = cast<float>(Expr(sum.total(t)) / Expr(double(width)));
+  return mean;
 }
 
 Expr vectorTanh(Expr x) {

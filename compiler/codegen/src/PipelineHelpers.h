@@ -35,8 +35,9 @@ bool hasAvx512DotProducts(const Halide::Target &target);
 // Vectorises the innermost dim of an element-wise output and parallelises over rows.
 void scheduleRows(Halide::Func f, Halide::Var inner, Halide::Var rows, int64_t width, int lanes);
 
-// total(vars) = sum_{i < n} term(i), accumulated in f32 across `lanes` vector lanes
-// (partial(l, vars) = sum over chunks of term(chunk * lanes + l)), then the lanes and the tail.
+// total(vars) = sum_{i < n} term(i), accumulated in `accumulator` (f32 unless asked) across
+// `lanes` vector lanes (partial(l, vars) = sum over chunks of term(chunk * lanes + l)), then the
+// lanes and the tail; total has the accumulator's type.
 struct LaneSum {
   Halide::Func total, partial;
   Halide::Var lane;
@@ -48,6 +49,17 @@ struct LaneSum {
 };
 
 LaneSum laneSum(const std::string &name, int64_t n, int lanes, const std::vector<Halide::Var> &vars,
-                const std::function<Halide::Expr(Halide::Expr)> &term);
+                const std::function<Halide::Expr(Halide::Expr)> &term,
+                Halide::Type accumulator = Halide::Float(32));
+
+// mean(x(0..width), t) of a LayerNorm row, as f32: the sum is accumulated in f64. An f32 sum's
+// rounding error grows with the row's mean, and centring divides it by the row's deviation: for
+// the vision embedder's patch_ln1 (6912 pixels in [0, 1], mean ~0.5, deviation ~0.1) it shifted
+// every normalised value by ~1e-5 (Hugging Face's cascade sum: ~1e-7), an error the patch
+// projection sums coherently into every image token.
+// `sum` receives the reduction, to be scheduled with LaneSum::computeAt.
+Halide::Func layerNormMean(const std::string &name,
+                           const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &x, int64_t width,
+                           int lanes, Halide::Var t, LaneSum &sum);
 
 } // namespace loom::codegen::detail

@@ -65,9 +65,8 @@ KernelPipeline layerNorm(const LayerNorm &p, Type wt, int lanes) {
   constrain(bias, {p.width});
   Var w("w"), t("t");
   const float n = float(p.width);
-  LaneSum total = laneSum("ln_sum", p.width, lanes, {t}, [&](Expr i) { return x(i, t); });
-  Func mean("ln_mean");
-  mean(t) = total.total(t) / n;
+  LaneSum total;
+  Func mean = layerNormMean("ln", [&](Expr i, Expr row) { return x(i, row); }, p.width, lanes, t, total);
   LaneSum sq = laneSum("ln_sqdev", p.width, lanes, {t}, [&](Expr i) {
     Expr dev = x(i, t) - mean(t);
     return dev * dev;

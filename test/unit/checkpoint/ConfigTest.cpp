@@ -164,6 +164,114 @@ TEST(ModelConfig, LastLayerForcedFull) {
   EXPECT_TRUE(c.isFull(3));
 }
 
+// config.json files written by transformers' save_pretrained (tools/golden/make_configs.py): the
+// full layers' shape is only in per_layer_config. Each layer must get the head_dim and KV head
+// count that transformers itself resolves from the file (layers.json beside it).
+TEST(ModelConfig, SavePretrainedConfigs) {
+  for (const char *name : {"tiny-varied", "keqv-mqa"}) {
+    SCOPED_TRACE(name);
+    const std::string folder = std::string(LOOM_SOURCE_DIR) + "/test/data/configs/" + name;
+    ModelConfig c;
+    ASSERT_EQ(errorOf([&] { c = parseModelConfig(folder + "/config.json"); }), "");
+    json expected = json::parse(readFile(folder + "/layers.json"));
+    ASSERT_EQ((int64_t)expected["layers"].size(), c.numLayers);
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+      const json &layer = expected["layers"][i];
+      EXPECT_EQ(c.isFull(i), layer["type"] == "full_attention") << "layer " << i;
+      EXPECT_EQ(c.layerHeadDim(i), layer["head_dim"].get<int64_t>()) << "layer " << i;
+      EXPECT_EQ(c.layerKvHeads(i), layer["num_key_value_heads"].get<int64_t>()) << "layer " << i;
+    }
+  }
+  // The rest of tiny-varied, as make_configs.py asks for it.
+  ModelConfig c = parseModelConfig(std::string(LOOM_SOURCE_DIR) + "/test/data/configs/tiny-varied/config.json");
+  EXPECT_FALSE(c.attentionKEqV);
+  EXPECT_TRUE(c.layerHasValueProjection(1));
+  EXPECT_EQ(c.hiddenSize, 160);
+  EXPECT_EQ(c.numHeads, 5);
+  EXPECT_EQ(c.slidingWindow, 24);
+  EXPECT_EQ(c.rmsNormEps, 1e-5);
+  EXPECT_EQ(c.visionRmsNormEps, 1e-5);
+  EXPECT_EQ(c.audioRmsNormEps, 1e-5);
+  EXPECT_EQ(c.finalLogitSoftcap, 0);
+  EXPECT_EQ(c.mmEmbedDim, 96);
+  expectSameRope(c.slidingRope, {"default", 5e4, 1.0});
+  expectSameRope(c.fullRope, {"proportional", 2.5e5, 0.5});
+}
+
+// transformers 5.23's rules for the full layers' shape (checked against Gemma4UnifiedTextConfig):
+// with the key per_layer_config, global_head_dim and num_global_key_value_heads are ignored.
+TEST(ModelConfig, PerLayerConfigRules) {
+  auto parse = [](const std::string &textConfig) {
+    return parseModelConfigText(R"({"model_type":"gemma4_unified","text_config":{"num_hidden_layers":4,)" +
+                                    textConfig + "}}",
+                                "cfg/config.json");
+  };
+  // Without per_layer_config: global_head_dim (default 512); num_global_key_value_heads only with k_eq_v.
+  ModelConfig c = parse(R"("head_dim":32,"num_key_value_heads":4,"num_global_key_value_heads":2)");
+  EXPECT_EQ(c.globalHeadDim, 512);
+  EXPECT_EQ(c.numGlobalKvHeads, 4);
+  c = parse(R"("attention_k_eq_v":true,"global_head_dim":64,"num_global_key_value_heads":2)");
+  EXPECT_EQ(c.globalHeadDim, 64);
+  EXPECT_EQ(c.numGlobalKvHeads, 2);
+  // per_layer_config null or {}: every layer has the global shape, whatever global_head_dim says.
+  for (const char *empty : {"null", "{}"}) {
+    c = parse(std::string(R"("head_dim":32,"num_key_value_heads":4,"global_head_dim":64,"per_layer_config":)") + empty);
+    EXPECT_EQ(c.globalHeadDim, 32) << empty;
+    EXPECT_EQ(c.numGlobalKvHeads, 4) << empty;
+  }
+  // Entries apply to full layers whatever attention_k_eq_v says, and may name sliding layers too.
+  c = parse(R"("head_dim":32,"num_key_value_heads":4,
+               "per_layer_config":{"0":{"head_dim":16},"1":{"head_dim":16},"2":{"head_dim":16,"num_key_value_heads":4},
+                                   "3":{"head_dim":80,"num_key_value_heads":1}})");
+  EXPECT_EQ(c.headDim, 16);
+  EXPECT_EQ(c.numKvHeads, 4);
+  EXPECT_EQ(c.globalHeadDim, 80);
+  EXPECT_EQ(c.numGlobalKvHeads, 1);
+  EXPECT_FALSE(c.attentionKEqV);
+
+  // What Loom cannot compile, or transformers cannot read, is refused by field.
+  struct Refusal {
+    const char *textConfig, *field, *expected;
+  };
+  for (const Refusal &r : std::initializer_list<Refusal>{
+           {R"("per_layer_config":{"1":{"head_dim":16}})", "text_config.per_layer_config.1.head_dim",
+            "expected 256 (as layer 0: Loom compiles one shape per layer kind), found 16 for layer 1"},
+           {R"("layer_types":["full_attention","sliding_attention","full_attention","full_attention"],
+               "per_layer_config":{"2":{"num_key_value_heads":1}})",
+            "text_config.per_layer_config.2.num_key_value_heads", "expected 4 (as layer 0"},
+           {R"("per_layer_config":{"3":{"head_dim":64},"full_attention":{}})",
+            "text_config.per_layer_config.full_attention",
+            "expected a layer index in [0, 4)"},
+           {R"("per_layer_config":{"4":{"head_dim":64}})", "text_config.per_layer_config.4", "expected a layer index"},
+           {R"("per_layer_config":{"3":{"intermediate_size":64}})", "text_config.per_layer_config.3.intermediate_size",
+            "expected only head_dim and num_key_value_heads"},
+           {R"("per_layer_config":{"3":{"head_dim":0}})", "text_config.per_layer_config.3.head_dim",
+            "expected a positive integer"},
+           {R"("per_layer_config":{"3":{"skip":["mlp"]}})", "text_config.per_layer_config.3.skip", "expected []"},
+           {R"("per_layer_config":[64])", "text_config.per_layer_config", "expected an object keyed by layer index"},
+       }) {
+    std::string err = errorOf([&] { parse(r.textConfig); });
+    EXPECT_THAT(err, HasSubstr("cfg/config.json")) << r.textConfig;
+    EXPECT_THAT(err, HasSubstr(r.field)) << r.textConfig;
+    EXPECT_THAT(err, HasSubstr(r.expected)) << r.textConfig;
+  }
+}
+
+// Full layers with their own KV head count but no k_eq_v: num_global_key_value_heads cannot say
+// it, so toConfigJson writes per_layer_config as save_pretrained does.
+TEST(ModelConfig, RoundTripFullLayerKvHeadsWithoutKEqV) {
+  ModelConfig c = presetConfig("tiny");
+  c.attentionKEqV = false;
+  c.numGlobalKvHeads = 1; // sliding layers keep 2
+  setNumLayers(c, 12);
+  json j = json::parse(toConfigJson(c));
+  EXPECT_EQ(j["text_config"]["per_layer_config"], json::parse(R"({"05":{"head_dim":32,"num_key_value_heads":1},
+                                                                  "11":{"head_dim":32,"num_key_value_heads":1}})"));
+  ModelConfig back = parseModelConfigText(j.dump(), "roundtrip");
+  expectSameConfig(c, back);
+  EXPECT_EQ(toConfigJson(back), toConfigJson(c));
+}
+
 TEST(ModelConfig, Refusals) {
   struct Case {
     std::string field;

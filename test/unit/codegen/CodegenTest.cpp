@@ -148,6 +148,7 @@ std::vector<KernelSpec> testSpecs() {
   s.push_back({"rms_plain", F32, RmsNorm{4, 5, false, 1e-5}});
   s.push_back({"ln_f32", F32, LayerNorm{37, 1e-5}});
   s.push_back({"ln_bf16", BF16, LayerNorm{24, 1e-6}});
+  s.push_back({"ln_pixels", F32, LayerNorm{6912, 1e-5}}); // the vision embedder's patch_ln1
   s.push_back({"linear_f32_bias", F32, Linear{37, 12, true}});
   s.push_back({"linear_bf16", BF16, Linear{64, 24, false}});
   s.push_back({"linear_bf16_bias_odd", BF16, Linear{5, 3, true}});
@@ -376,6 +377,46 @@ void testLayerNorm(const std::string &symbol) {
 }
 TEST(Codegen, LayerNormF32) { testLayerNorm("ln_f32"); }
 TEST(Codegen, LayerNormBf16) { testLayerNorm("ln_bf16"); }
+
+// Rows like the vision embedder's patch_ln1 input (issue 18): 6912 pixel levels * (1/255) in a
+// narrow band, mean ~0.47 and deviation ~0.05. Centring divides the mean's rounding error by the
+// deviation and adds it to every value of the row alike, which the patch projection then sums
+// coherently: a mean summed in f32 put ~1e-5 there, Hugging Face's ~1e-7.
+TEST(Codegen, LayerNormCentresPixelRowsAccurately) {
+  GET_KERNEL(fn, "ln_pixels");
+  const int64_t width = std::get<LayerNorm>(specOf("ln_pixels").params).width, T = 4;
+  std::mt19937 rng(18);
+  std::uniform_int_distribution<int> level(100, 140);
+  std::vector<float> x(T * width);
+  for (float &v : x)
+    v = float(level(rng)) * (1.0f / 255.0f);
+  Weights weight = makeWeights(F32, std::vector<float>(width, 1.0f)),
+          bias = makeWeights(F32, std::vector<float>(width, 0.0f));
+  std::vector<float> out(x.size());
+  Buf bx(x.data(), kF32, {T, width}), bw(weight.data(), kF32, {width}), bb(bias.data(), kF32, {width}),
+      bo(out.data(), kF32, {T, width});
+  void *args[] = {&bx.buf, &bw.buf, &bb.buf, &bo.buf};
+  ASSERT_EQ(fn(args), 0);
+  std::vector<double> want;
+  for (int64_t t = 0; t < T; ++t) {
+    double mean = 0, var = 0;
+    for (int64_t w = 0; w < width; ++w)
+      mean += x[t * width + w];
+    mean /= double(width);
+    for (int64_t w = 0; w < width; ++w)
+      var += (x[t * width + w] - mean) * (x[t * width + w] - mean);
+    var /= double(width);
+    for (int64_t w = 0; w < width; ++w)
+      want.push_back((x[t * width + w] - mean) / std::sqrt(var + 1e-5));
+    // The shift common to the row: the mean's error over the deviation (f32 rounding of a mean
+    // of 0.47 over a deviation of 0.05 is at most ~7e-7).
+    double shift = 0;
+    for (int64_t w = 0; w < width; ++w)
+      shift += double(out[t * width + w]) - want[t * width + w];
+    EXPECT_LE(std::fabs(shift / double(width)), 1e-6) << "row " << t;
+  }
+  expectClose(out, want, "ln_pixels", 3e-6);
+}
 
 void testLinear(const std::string &symbol, int64_t T) {
   GET_KERNEL(fn, symbol);

@@ -12,8 +12,10 @@ namespace loom {
 // Reads config.json. Top-level model_type must be "gemma4_unified"; text_config is required,
 // vision_config / audio_config may be absent or null (hasVision / hasAudio false). Absent fields
 // take the Hugging Face defaults; layer_types defaults to sliding unless (i+1)%6==0 and the last
-// layer is forced full. Unsupported values throw loom::Error naming the file, the field and
-// what Loom expects.
+// layer is forced full. The full layers' head_dim and KV heads come from global_head_dim /
+// num_global_key_value_heads, or, when the key per_layer_config is present (save_pretrained's
+// form), from it alone, as transformers resolves them. Unsupported values throw loom::Error
+// naming the file, the field and what Loom expects.
 ModelConfig parseModelConfig(const std::string &configJsonPath);
 
 // Same, from JSON text; `source` names the origin in error messages.
