@@ -77,6 +77,7 @@ struct ArtifactOptions {
   std::string extraKernel; // a symbol the library does not export
   std::string tokenizerJson; // instead of the 16-piece toy vocabulary
   int vocab = kVocab;
+  int64_t modelPatchSize = 2;
 };
 
 // Writes the tiny artifact and returns its path.
@@ -116,7 +117,7 @@ std::string writeArtifact(const std::string &name, const ArtifactOptions &option
     config->boa_token_id = 256000;
     config->eoa_token_id = 258883;
   }
-  config->model_patch_size = 2;
+  config->model_patch_size = options.modelPatchSize;
   config->audio_embed_dim = 8;
   m.config = std::move(config);
   m.target = std::make_unique<fb::TargetT>();
@@ -551,6 +552,14 @@ TEST_F(SessionTest, ArtifactRefusals) {
   m = errorOf([&] { loom::Model::open(path); });
   EXPECT_NE(m.find("'warp-drive'"), std::string::npos) << m;
   EXPECT_NE(m.find(path), std::string::npos) << m;
+  std::remove(path.c_str());
+  // Found by ArtifactFuzzer: patch_dim (side^2 * 3) of this side overflowed int64.
+  ArtifactOptions hugePatch;
+  hugePatch.modelPatchSize = int64_t(1) << 46;
+  path = writeArtifact("huge-patch.loom", hugePatch);
+  m = errorOf([&] { loom::Model::open(path); });
+  EXPECT_NE(m.find("config.model_patch_size = 70368744177664 is out of range [1, 1024]"),
+            std::string::npos) << m;
   std::remove(path.c_str());
 }
 
