@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: lit/FileCheck, unit (GoogleTest) and golden
-# (agreement with Hugging Face transformers).
+# (agreement with Hugging Face transformers); then scripts/sanitize.sh: the sanitizer subset
+# under ASan+UBSan and a short run of every fuzzer, in build-asan/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/build.sh"
@@ -8,3 +9,4 @@ build=${LOOM_BUILD_DIR:-$root/build}
 cd "$build"
 source "$root/scripts/venv.sh"
 "$LOOM_VENV/bin/ctest" --output-on-failure -j "$(nproc)" --timeout 900
+bash "$root/scripts/sanitize.sh"

@@ -1,11 +1,13 @@
 // loom-run: runs a compiled .loom artifact on a prompt (text, images, audio, video) and streams
 // the generated text; --chat keeps a conversation going on stdin. Built on the C API
-// (loom/loom.h); the chat format's text comes from loom/Runtime/ChatTemplate.h and the .npy
-// writer from loom/Runtime/Npy.h.
+// (loom/loom.h); the chat format's text comes from loom/Runtime/ChatTemplate.h, --prompt-ids's
+// parser from loom/Runtime/PromptIds.h and the .npy writer from loom/Runtime/Npy.h.
 #include "loom/loom.h"
+#include "loom/Error.h"
 #include "loom/Runtime/ChatTemplate.h"
 #include "loom/Runtime/CpuFeatures.h"
 #include "loom/Runtime/Npy.h"
+#include "loom/Runtime/PromptIds.h"
 
 #include "loom/Tools/CliChecks.h"
 
@@ -67,35 +69,6 @@ std::vector<int32_t> tokenize(loom_model *model, const std::string &text) {
   ids.resize(count);
   return ids;
 }
-
-std::vector<int32_t> parseIds(const std::string &text) {
-  std::vector<int32_t> ids;
-  size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ',' || text[i] == ' ' || text[i] == '\t'))
-      ++i;
-    if (i == text.size())
-      break;
-    size_t end = i;
-    while (end < text.size() && text[end] != ',' && text[end] != ' ' && text[end] != '\t')
-      ++end;
-    std::string piece = text.substr(i, end - i);
-    try {
-      size_t used = 0;
-      long long value = std::stoll(piece, &used, 10);
-      if (used != piece.size() || value < INT32_MIN || value > INT32_MAX)
-        throw std::invalid_argument(piece);
-      ids.push_back(static_cast<int32_t>(value));
-    } catch (const std::exception &) {
-      throw Failure("--prompt-ids: '" + piece + "' is not a token id");
-    }
-    i = end;
-  }
-  if (ids.empty())
-    throw Failure("--prompt-ids: no token ids given");
-  return ids;
-}
-
 
 // One --image / --audio / --video in command-line order, with its flag for messages.
 struct MediaArg {
@@ -410,7 +383,11 @@ int runOnce(Runner &runner) {
   const Options &o = runner.options;
   std::vector<int32_t> ids;
   if (o.hasPromptIds) {
-    ids = parseIds(o.promptIds);
+    try {
+      ids = loom::parsePromptIds(o.promptIds);
+    } catch (const loom::Error &e) {
+      throw Failure(std::string("--prompt-ids: ") + e.what());
+    }
     checkMediaRuns(runner, ids);
   } else {
     std::string text = runner.userTurn(o.prompt, o.media, "--prompt");

@@ -13,6 +13,9 @@
 namespace loom {
 namespace {
 
+// Patch sides beyond this are no image patches, and their patch_dim (side^2 * 3) would overflow.
+constexpr int64_t kMaxPatchSize = 1024;
+
 int32_t tokenIdField(const std::string &path, const char *field, int64_t value, int64_t vocab,
                      bool required) {
   if (value < 0 || value >= vocab) {
@@ -70,6 +73,9 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
 
   // Media geometry from the entry points (the truth the kernels were built for), else config.
   const int64_t configPatch = config.model_patch_size() > 0 ? config.model_patch_size() : 48;
+  if (configPatch > kMaxPatchSize)
+    fail(path, ": manifest config.model_patch_size = ", configPatch, " is out of range [1, ",
+         kMaxPatchSize, "]");
   model->patchSize_ = configPatch;
   model->patchDim_ = configPatch * configPatch * 3;
   if (int64_t width = innerInputWidth(model->entry("embed_image")); width > 0) {

@@ -559,6 +559,14 @@ TEST_F(SessionTest, ArtifactRefusals) {
   EXPECT_NE(m.find("'warp-drive'"), std::string::npos) << m;
   EXPECT_NE(m.find(path), std::string::npos) << m;
   std::remove(path.c_str());
+  // Found by ArtifactFuzzer: patch_dim (side^2 * 3) of this side overflowed int64.
+  ArtifactOptions hugePatch;
+  hugePatch.edit = [](fb::ModelT &model) { model.config->model_patch_size = int64_t(1) << 46; };
+  path = writeArtifact("huge-patch.loom", hugePatch);
+  m = errorOf([&] { loom::Model::open(path); });
+  EXPECT_NE(m.find("config.model_patch_size = 70368744177664 is out of range [1, 1024]"),
+            std::string::npos) << m;
+  std::remove(path.c_str());
 }
 
 // Found: a dispatch with an empty shape, one pointed at another kernel and one with too few
