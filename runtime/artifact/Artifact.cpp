@@ -125,6 +125,7 @@ public:
 
   void run() {
     checkVersions();
+    checkInt64VectorAlignment();
     checkStrings();
     if (!model_.config())
       fail(path_, ": manifest has no model config");
@@ -148,6 +149,57 @@ private:
     if (model_.min_runtime_version() > kRuntimeVersion)
       fail(path_, ": requires runtime version ", model_.min_runtime_version(),
            " or newer, this runtime is version ", kRuntimeVersion);
+  }
+
+  // FlatBuffers 2.0.8's verifier checks a vector's length field, not that 8-byte elements are
+  // 8-byte aligned; every int64 vector is read below, so a misaligned one is refused first.
+  void checkInt64VectorAlignment() {
+    auto aligned = [&](const std::string &field, const flatbuffers::Vector<int64_t> *vector) {
+      if (vector && reinterpret_cast<uintptr_t>(vector->data()) % alignof(int64_t) != 0)
+        fail(path_, ": manifest field '", field, "' is a vector of 64-bit integers at an offset "
+             "that is not a multiple of 8; the manifest is corrupt");
+    };
+    auto values = [&](const std::string &field, const auto *list) {
+      if (list)
+        for (flatbuffers::uoffset_t i = 0; i < list->size(); ++i)
+          aligned(field + "[" + std::to_string(i) + "].shape", list->Get(i)->shape());
+    };
+    if (model_.config())
+      aligned("config.eos_token_ids", model_.config()->eos_token_ids());
+    if (const auto *tensors = model_.tensors())
+      for (flatbuffers::uoffset_t i = 0; i < tensors->size(); ++i) {
+        const std::string at = "tensors[" + std::to_string(i) + "]";
+        aligned(at + ".shape", tensors->Get(i)->shape());
+        aligned(at + ".logical_shape", tensors->Get(i)->logical_shape());
+      }
+    if (const auto *entries = model_.entry_points())
+      for (flatbuffers::uoffset_t e = 0; e < entries->size(); ++e) {
+        const fb::EntryPoint *entry = entries->Get(e);
+        const std::string at = "entry_points[" + std::to_string(e) + "]";
+        values(at + ".inputs", entry->inputs());
+        values(at + ".outputs", entry->outputs());
+        if (!entry->commands() || !entry->commands_type())
+          continue;
+        for (flatbuffers::uoffset_t c = 0; c < entry->commands()->size(); ++c) {
+          const std::string command = at + ".commands[" + std::to_string(c) + "]";
+          switch (entry->commands_type()->GetEnum<fb::Command>(c)) {
+          case fb::Command::Dispatch:
+            values(command + ".args",
+                   static_cast<const fb::Dispatch *>(entry->commands()->Get(c))->args());
+            break;
+          case fb::Command::KvWrite: {
+            auto write = static_cast<const fb::KvWrite *>(entry->commands()->Get(c));
+            if (write->keys())
+              aligned(command + ".keys.shape", write->keys()->shape());
+            if (write->values())
+              aligned(command + ".values.shape", write->values()->shape());
+            break;
+          }
+          default:
+            break; // refused by checkEntryPoints
+          }
+        }
+      }
   }
 
   // Every string of the manifest is well-formed UTF-8 without NUL: names reach error

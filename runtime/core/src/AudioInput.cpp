@@ -3,6 +3,7 @@
 #include "loom/Error.h"
 #include "loom/Runtime/MediaLimits.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sndfile.h>
 #include <soxr.h>
@@ -70,9 +71,11 @@ AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t 
     sf_close(file);
     throw;
   }
+  // The header's frame count is a claim (a 94-byte FLAC can claim 3e9 frames): the buffer grows
+  // with what is decoded, reserving at most 2^22 samples (16 MiB) up front.
   std::vector<float> mono;
   if (info.frames > 0)
-    mono.reserve(static_cast<size_t>(info.frames));
+    mono.reserve(static_cast<size_t>(std::min<int64_t>(info.frames, int64_t(1) << 22)));
   std::vector<float> chunk(static_cast<size_t>(4096) * channels);
   for (;;) {
     sf_count_t n = sf_readf_float(file, chunk.data(), 4096);

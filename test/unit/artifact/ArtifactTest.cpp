@@ -645,6 +645,27 @@ TEST_F(ArtifactTest, SegmentChecksumsFindFlippedBytes) {
   }
 }
 
+// Found by ArtifactFuzzer: a shape vector of int64 at 4 mod 8 passed the FlatBuffers verifier
+// and was read with misaligned loads. The reproducer predates format version 2; lifted to it
+// (preamble and manifest version, manifest checksum), it reaches the check.
+TEST_F(ArtifactTest, RefusesMisalignedInt64Vector) {
+  Bytes bytes = readFile(std::string(LOOM_SOURCE_DIR) +
+                         "/test/fuzz/seeds/artifact/regression-misaligned-int64-vector-v1.loom");
+  ArtifactPreamble preamble;
+  std::memcpy(&preamble, bytes.data(), sizeof(preamble));
+  preamble.formatVersion = kArtifactFormatVersion;
+  std::memcpy(bytes.data(), &preamble, sizeof(preamble));
+  auto *table = reinterpret_cast<const flatbuffers::Table *>(
+      fb::GetModel(bytes.data() + preamble.manifestOffset));
+  const flatbuffers::voffset_t field = table->GetOptionalFieldOffset(fb::Model::VT_FORMAT_VERSION);
+  ASSERT_NE(field, 0);
+  const uint32_t version = kArtifactFormatVersion;
+  std::memcpy(const_cast<uint8_t *>(reinterpret_cast<const uint8_t *>(table)) + field, &version,
+              sizeof(version));
+  writeSealed(bytes);
+  EXPECT_OPEN_ERROR("is a vector of 64-bit integers at an offset that is not a multiple of 8");
+}
+
 // Strings reach error messages, JSON (loom-inspect --json) and dlsym (kernel symbols).
 TEST_F(ArtifactTest, RefusesStringsThatAreNotUtf8OrHoldNul) {
   writeGood();

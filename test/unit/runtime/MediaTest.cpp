@@ -586,3 +586,18 @@ TEST(MediaErrors, AudioLongerThanTheLimitIsRefusedFromItsHeader) {
                                 "longer than the limit of 3600 s"), std::string::npos) << message;
   std::remove(path.c_str());
 }
+
+// Found by AudioDecodeFuzzer: the header's frame count was reserved as is, so a 94-byte FLAC
+// claiming 3.2 G samples allocated 12.9 GB, and one claiming more than vector::max_size() threw
+// std::length_error, which is not a loom::Error. Now each is read for what it holds.
+TEST(MediaErrors, AudioHeadersThatOverstateTheirFramesAreNotTrusted) {
+  for (const char *name : {"regression-flac-claims-3g-frames.flac",
+                           "regression-flac-frames-past-vector-max.flac"}) {
+    const std::string path = std::string(LOOM_SOURCE_DIR) + "/test/fuzz/seeds/audio/" + name;
+    try {
+      loom::loadAudioFrames(path);
+    } catch (const loom::Error &error) {
+      EXPECT_NE(std::string(error.what()).find(path), std::string::npos) << error.what();
+    }
+  }
+}
