@@ -9,7 +9,9 @@ bash "$root/scripts/setup.sh"
 source "$root/scripts/venv.sh"
 build=${LOOM_BUILD_DIR:-$root/build}
 cmake=$LOOM_VENV/bin/cmake
-export CCACHE_BASEDIR=$root CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Paths relative to the checkout, and the build folder left out of the hash of objects with
+# debug info (the sanitizer build's line tables), so that any clone hits the same cache.
+export CCACHE_BASEDIR=$root CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} CCACHE_NOHASHDIR=true
 # A build folder configured by another CMake (an older checkout's Debian 3.25) starts over. The
 # cache names the binary inside the venv that $cmake (a Python launcher) runs.
 if [[ -f $build/CMakeCache.txt ]] &&

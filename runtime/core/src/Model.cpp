@@ -118,7 +118,7 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
       std::string_view(reinterpret_cast<const char *>(tokenizerBytes.data), tokenizerBytes.size),
       path + " (tokenizer segment)"));
 
-  // Kernels, checked before any byte of them is loaded. A CUDA artifact's run on the GPU
+  // Kernels, checked before any byte of them is loaded. A CUDA artifact runs on the GPU
   // (runtime/cuda); its kernel segment is a bundle.
   if (kernelSet.librarySegment >= segmentCount)
     fail(path, ": manifest kernel library segment ", kernelSet.librarySegment,
