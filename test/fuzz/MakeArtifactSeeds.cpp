@@ -12,6 +12,7 @@
 #include "loom/Artifact/ArtifactWriter.h"
 #include "loom/Cuda/KernelBundle.h"
 #include "loom/Error.h"
+#include "ManifestEditing.h"
 
 #include <cstdio>
 #include <fstream>
@@ -41,16 +42,7 @@ const char *kTinyTokenizer = R"({
             "merges": ["b b", ["a", "b"], "ab b"]}
 })";
 
-std::unique_ptr<fb::ValueT> value(fb::ValueKind kind, uint32_t index, fb::DType dtype,
-                                  std::vector<int64_t> shape, uint64_t offsetPerToken = 0) {
-  auto v = std::make_unique<fb::ValueT>();
-  v->kind = kind;
-  v->index = index;
-  v->dtype = dtype;
-  v->shape = std::move(shape);
-  v->offset_per_token = offsetPerToken;
-  return v;
-}
+using loom::test::value;
 
 std::unique_ptr<fb::TensorT> tensor(const std::string &name, fb::DType dtype,
                                     std::vector<int64_t> shape, const std::string &source) {

@@ -1,6 +1,6 @@
-// Test helpers that edit the manifest of a .loom file in memory and seal it again (the
-// preamble's manifest checksum recomputed), so that an edit reaches the reader's checks behind
-// the checksum.
+// Test helpers for .loom manifests: build a Value, and edit the manifest of a file in memory
+// and seal it again (the preamble's manifest checksum recomputed), so that an edit reaches the
+// reader's checks behind the checksum.
 #pragma once
 
 #include "loom/ArtifactFormat.h"
@@ -14,6 +14,18 @@
 #include <vector>
 
 namespace loom::test {
+
+inline std::unique_ptr<fb::ValueT> value(fb::ValueKind kind, uint32_t index, fb::DType dtype,
+                                  std::vector<int64_t> shape, uint64_t offsetPerToken = 0) {
+  auto v = std::make_unique<fb::ValueT>();
+  v->kind = kind;
+  v->index = index;
+  v->dtype = dtype;
+  v->shape = std::move(shape);
+  v->offset_per_token = offsetPerToken;
+  return v;
+}
+
 
 // Recomputes the preamble's manifest checksum of the whole file `bytes`.
 inline void sealManifest(std::vector<uint8_t> &bytes) {

@@ -54,16 +54,7 @@ float bitsFloat(uint32_t bits) {
   return value;
 }
 
-std::unique_ptr<fb::ValueT> value(fb::ValueKind kind, uint32_t index, fb::DType dtype,
-                                  std::vector<int64_t> shape, uint64_t offsetPerToken = 0) {
-  auto v = std::make_unique<fb::ValueT>();
-  v->kind = kind;
-  v->index = index;
-  v->dtype = dtype;
-  v->shape = std::move(shape);
-  v->offset_per_token = offsetPerToken;
-  return v;
-}
+using test::value;
 
 // Source values. The f32 -> bf16 inputs exercise round-to-nearest-even, ties, NaN, overflow.
 const std::vector<uint16_t> kBf16Values = {0x3f80, 0xc000, 0x0001, 0x7f80, 0xff80, 0x8000}; // 1, -2, denorm, inf, -inf, -0

@@ -365,17 +365,25 @@ TEST(MediaErrors, ImageCorruptJpegDoesNotExit) {
     std::remove(f.c_str());
 }
 
-TEST(MediaErrors, ImageWithZeroSide) {
-  // A PNG whose header says width 0 (with a valid CRC, so only the size is wrong).
-  std::string good = tempPath("one.png");
-  writePng(good, 48, 48, PNG_COLOR_TYPE_RGB, 8, rgbSample);
-  std::string bytes = fileBytes(good);
-  std::memset(&bytes[16], 0, 4); // IHDR width
+// A PNG file's bytes with the IHDR chunk's width and height replaced (and its CRC made to match,
+// so only the declared size is wrong).
+std::string withPngSize(std::string bytes, uint32_t width, uint32_t height) {
+  for (int i = 0; i < 4; ++i) { // big-endian
+    bytes[16 + i] = static_cast<char>(width >> (24 - 8 * i));
+    bytes[20 + i] = static_cast<char>(height >> (24 - 8 * i));
+  }
   uint32_t crc = static_cast<uint32_t>(::crc32(0, reinterpret_cast<const Bytef *>(&bytes[12]), 17));
   for (int i = 0; i < 4; ++i)
     bytes[29 + i] = static_cast<char>(crc >> (24 - 8 * i));
+  return bytes;
+}
+
+TEST(MediaErrors, ImageWithZeroSide) {
+  // A PNG whose header says width 0.
+  std::string good = tempPath("one.png");
+  writePng(good, 48, 48, PNG_COLOR_TYPE_RGB, 8, rgbSample);
   std::string zero = tempPath("zero.png");
-  std::ofstream(zero, std::ios::binary) << bytes;
+  std::ofstream(zero, std::ios::binary) << withPngSize(fileBytes(good), 0, 48);
   std::string message = errorOf([&] { loom::loadImagePatches(zero); });
   EXPECT_NE(message.find(zero), std::string::npos) << message;
   EXPECT_NE(message.find("width is zero"), std::string::npos) << message;
@@ -544,15 +552,8 @@ TEST(MediaErrors, AudioWithoutSamples) {
 TEST(MediaErrors, ImageDeclaringTooManyPixelsIsRefusedFromItsHeader) {
   std::string good = tempPath("small.png");
   writePng(good, 48, 48, PNG_COLOR_TYPE_RGB, 8, rgbSample);
-  std::string bytes = fileBytes(good);
-  const uint32_t side = 20000;
-  for (int i = 0; i < 4; ++i) // IHDR width and height, big-endian
-    bytes[16 + i] = bytes[20 + i] = static_cast<char>(side >> (24 - 8 * i));
-  uint32_t crc = static_cast<uint32_t>(::crc32(0, reinterpret_cast<const Bytef *>(&bytes[12]), 17));
-  for (int i = 0; i < 4; ++i)
-    bytes[29 + i] = static_cast<char>(crc >> (24 - 8 * i));
   std::string huge = tempPath("huge.png");
-  std::ofstream(huge, std::ios::binary) << bytes;
+  std::ofstream(huge, std::ios::binary) << withPngSize(fileBytes(good), 20000, 20000);
   std::string message = errorOf([&] { loom::loadImagePatches(huge); });
   EXPECT_NE(message.find(huge + ": the PNG header declares 20000x20000 = 400000000 pixels, more "
                                 "than the limit of 89478485"), std::string::npos) << message;
@@ -560,7 +561,7 @@ TEST(MediaErrors, ImageDeclaringTooManyPixelsIsRefusedFromItsHeader) {
   // The same for a JPEG: its SOF0 frame header declares 65000x65000.
   std::string jpeg = tempPath("small.jpg");
   writeJpeg(jpeg, 48, 48, rgbSample);
-  bytes = fileBytes(jpeg);
+  std::string bytes = fileBytes(jpeg);
   const size_t sof = bytes.find("\xff\xc0");
   ASSERT_NE(sof, std::string::npos);
   for (size_t at : {sof + 5, sof + 7}) { // height, then width, big-endian

@@ -8,6 +8,7 @@
 #include "loom/Runtime/Model.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Schema/loom_generated.h"
+#include "ManifestEditing.h"
 #include "loom/loom.h"
 
 #include <gtest/gtest.h>
@@ -40,16 +41,7 @@ std::string readFile(const std::string &path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-std::unique_ptr<fb::ValueT> value(fb::ValueKind kind, uint32_t index, fb::DType dtype,
-                                  std::vector<int64_t> shape, uint64_t offsetPerToken = 0) {
-  auto v = std::make_unique<fb::ValueT>();
-  v->kind = kind;
-  v->index = index;
-  v->dtype = dtype;
-  v->shape = std::move(shape);
-  v->offset_per_token = offsetPerToken;
-  return v;
-}
+using loom::test::value;
 
 constexpr int64_t T = static_cast<int64_t>(fb::DimSymbol::Tokens);
 
