@@ -4,6 +4,7 @@
 #include "loom/Runtime/MediaLimits.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sndfile.h>
 #include <soxr.h>
@@ -47,26 +48,38 @@ AudioFrames framesFromMono(const std::vector<float> &mono, const std::string &pa
 
 } // namespace media
 
-AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t sampleRate) {
+namespace {
+
+void checkAudioShape(const std::string &name, int64_t frameSize, int64_t sampleRate) {
   if (frameSize <= 0)
-    fail(path, ": invalid audio frame size ", frameSize);
+    fail(name, ": invalid audio frame size ", frameSize);
   if (sampleRate <= 0)
-    fail(path, ": invalid audio sample rate ", sampleRate);
-  SF_INFO info;
-  std::memset(&info, 0, sizeof info);
-  SNDFILE *file = sf_open(path.c_str(), SFM_READ, &info);
-  if (file == nullptr)
-    fail(path, ": cannot read audio (expected a WAV, FLAC, Ogg or other libsndfile format): ",
-         sf_strerror(nullptr));
+    fail(name, ": invalid audio sample rate ", sampleRate);
+}
+
+// Averages interleaved channels to mono: summed in channel order then divided, as numpy's mean
+// over the channel axis.
+void appendMono(const float *interleaved, int64_t frames, int channels, std::vector<float> &mono) {
+  for (int64_t i = 0; i < frames; ++i) {
+    float sum = 0.0f;
+    for (int ch = 0; ch < channels; ++ch)
+      sum += interleaved[i * channels + ch];
+    mono.push_back(channels == 1 ? sum : sum / static_cast<float>(channels));
+  }
+}
+
+// Decodes an open libsndfile stream to frames; `name` stands for it in messages. Closes it.
+AudioFrames decodeAudio(SNDFILE *file, const SF_INFO &info, const std::string &name,
+                        int64_t frameSize, int64_t sampleRate) {
   if (info.channels <= 0 || info.samplerate <= 0) {
     sf_close(file);
-    fail(path, ": audio has ", info.channels, " channels at ", info.samplerate,
+    fail(name, ": audio has ", info.channels, " channels at ", info.samplerate,
          " Hz; expected at least one channel and a positive rate");
   }
   const int channels = info.channels;
   const int64_t fileRate = info.samplerate;
   try {
-    checkMediaSeconds(path, info.frames, fileRate, "audio header");
+    checkMediaSeconds(name, info.frames, fileRate, "audio header");
   } catch (...) {
     sf_close(file);
     throw;
@@ -81,13 +94,7 @@ AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t 
     sf_count_t n = sf_readf_float(file, chunk.data(), 4096);
     if (n <= 0)
       break;
-    for (sf_count_t i = 0; i < n; ++i) {
-      // Summed in channel order then divided, as numpy's mean over the channel axis.
-      float sum = 0.0f;
-      for (int ch = 0; ch < channels; ++ch)
-        sum += chunk[static_cast<size_t>(i) * channels + ch];
-      mono.push_back(channels == 1 ? sum : sum / static_cast<float>(channels));
-    }
+    appendMono(chunk.data(), n, channels, mono);
     if (static_cast<int64_t>(mono.size()) > kMaxMediaSeconds * fileRate)
       break; // a header that understated the length; refused below
   }
@@ -96,11 +103,92 @@ AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t 
   std::string why = err ? sf_strerror(file) : "";
   sf_close(file);
   if (err != 0)
-    fail(path, ": error while decoding audio: ", why);
-  checkMediaSeconds(path, decodedSamples, fileRate, "audio file");
+    fail(name, ": error while decoding audio: ", why);
+  checkMediaSeconds(name, decodedSamples, fileRate, "audio file");
   if (mono.empty())
-    fail(path, ": audio has no samples; expected at least one");
-  return media::framesFromMono(media::resampleMono(mono, fileRate, sampleRate, path), path,
+    fail(name, ": audio has no samples; expected at least one");
+  return media::framesFromMono(media::resampleMono(mono, fileRate, sampleRate, name), name,
+                               frameSize);
+}
+
+// libsndfile's virtual I/O over bytes in memory.
+struct MemoryStream {
+  const uint8_t *data;
+  sf_count_t size, offset;
+};
+
+sf_count_t memoryLength(void *user) { return static_cast<MemoryStream *>(user)->size; }
+
+sf_count_t memorySeek(sf_count_t offset, int whence, void *user) {
+  auto *stream = static_cast<MemoryStream *>(user);
+  sf_count_t base = whence == SEEK_CUR ? stream->offset : whence == SEEK_END ? stream->size : 0;
+  sf_count_t to = base + offset;
+  if (to < 0 || to > stream->size)
+    return -1;
+  stream->offset = to;
+  return to;
+}
+
+sf_count_t memoryRead(void *out, sf_count_t count, void *user) {
+  auto *stream = static_cast<MemoryStream *>(user);
+  sf_count_t n = std::min(count, stream->size - stream->offset);
+  if (n <= 0)
+    return 0;
+  std::memcpy(out, stream->data + stream->offset, static_cast<size_t>(n));
+  stream->offset += n;
+  return n;
+}
+
+sf_count_t memoryWrite(const void *, sf_count_t, void *) { return 0; }
+
+sf_count_t memoryTell(void *user) { return static_cast<MemoryStream *>(user)->offset; }
+
+} // namespace
+
+AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t sampleRate) {
+  checkAudioShape(path, frameSize, sampleRate);
+  SF_INFO info;
+  std::memset(&info, 0, sizeof info);
+  SNDFILE *file = sf_open(path.c_str(), SFM_READ, &info);
+  if (file == nullptr)
+    fail(path, ": cannot read audio (expected a WAV, FLAC, Ogg or other libsndfile format): ",
+         sf_strerror(nullptr));
+  return decodeAudio(file, info, path, frameSize, sampleRate);
+}
+
+AudioFrames loadAudioFramesFromBytes(const void *data, size_t size, const std::string &name,
+                                     int64_t frameSize, int64_t sampleRate) {
+  checkAudioShape(name, frameSize, sampleRate);
+  if (data == nullptr || size == 0)
+    fail(name, ": audio has no bytes; expected a WAV, FLAC or Ogg file's contents");
+  MemoryStream stream{static_cast<const uint8_t *>(data), static_cast<sf_count_t>(size), 0};
+  SF_VIRTUAL_IO io{memoryLength, memorySeek, memoryRead, memoryWrite, memoryTell};
+  SF_INFO info;
+  std::memset(&info, 0, sizeof info);
+  SNDFILE *file = sf_open_virtual(&io, SFM_READ, &info, &stream);
+  if (file == nullptr)
+    fail(name, ": cannot read audio (expected a WAV, FLAC, Ogg or other libsndfile format): ",
+         sf_strerror(nullptr));
+  return decodeAudio(file, info, name, frameSize, sampleRate);
+}
+
+AudioFrames audioFramesFromSamples(const float *interleaved, int64_t frames, int64_t channels,
+                                   int64_t inputRate, const std::string &name,
+                                   int64_t frameSize, int64_t sampleRate) {
+  checkAudioShape(name, frameSize, sampleRate);
+  if (channels <= 0 || channels > 256 || inputRate <= 0)
+    fail(name, ": audio of ", channels, " channels at ", inputRate,
+         " Hz; expected 1 to 256 channels and a positive sample rate");
+  if (interleaved == nullptr || frames <= 0)
+    fail(name, ": audio has no samples; expected at least one");
+  checkMediaSeconds(name, frames, inputRate, "sample array");
+  for (int64_t i = 0; i < frames * channels; ++i)
+    if (!std::isfinite(interleaved[i]))
+      fail(name, ": sample ", i, " is ", interleaved[i], "; expected finite samples");
+  std::vector<float> mono;
+  mono.reserve(static_cast<size_t>(frames));
+  appendMono(interleaved, frames, static_cast<int>(channels), mono);
+  return media::framesFromMono(media::resampleMono(mono, inputRate, sampleRate, name), name,
                                frameSize);
 }
 

@@ -6,6 +6,7 @@
 #include "loom/Runtime/ChatTemplate.h"
 #include "loom/Runtime/Session.h"
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <string>
@@ -236,14 +237,56 @@ loom_status loom_detokenizer_finish(loom_detokenizer *detokenizer, const char **
 void loom_detokenizer_destroy(loom_detokenizer *detokenizer) { delete detokenizer; }
 
 namespace {
+const char *defaultMediaName(const loom_media &in) {
+  const bool image = in.kind == LOOM_MEDIA_IMAGE;
+  switch (in.source) {
+  case LOOM_MEDIA_BYTES:
+    return image ? "image bytes" : "audio bytes";
+  case LOOM_MEDIA_PIXELS:
+    return "image pixels";
+  case LOOM_MEDIA_SAMPLES:
+    return "audio samples";
+  default:
+    return "media";
+  }
+}
+
+// False for an unknown kind or source, or a file without a path.
 bool toMedia(const loom_media &in, loom::MediaInput &out) {
-  if (in.path == nullptr ||
-      (in.kind != LOOM_MEDIA_IMAGE && in.kind != LOOM_MEDIA_AUDIO && in.kind != LOOM_MEDIA_VIDEO))
+  if (in.kind != LOOM_MEDIA_IMAGE && in.kind != LOOM_MEDIA_AUDIO && in.kind != LOOM_MEDIA_VIDEO)
     return false;
   out.kind = in.kind == LOOM_MEDIA_IMAGE   ? loom::MediaKind::Image
              : in.kind == LOOM_MEDIA_AUDIO ? loom::MediaKind::Audio
                                            : loom::MediaKind::Video;
-  out.path = in.path;
+  switch (in.source) {
+  case LOOM_MEDIA_FILE:
+    if (in.path == nullptr)
+      return false;
+    out.source = loom::MediaSource::File;
+    break;
+  case LOOM_MEDIA_BYTES:
+    out.source = loom::MediaSource::Bytes;
+    out.bytes = in.data;
+    out.byteCount = in.size;
+    break;
+  case LOOM_MEDIA_PIXELS:
+    out.source = loom::MediaSource::Pixels;
+    out.pixels = in.pixels;
+    out.width = in.width;
+    out.height = in.height;
+    break;
+  case LOOM_MEDIA_SAMPLES:
+    out.source = loom::MediaSource::Samples;
+    out.samples = in.samples;
+    out.sampleFrames = in.frames > static_cast<size_t>(INT64_MAX) ? INT64_MAX
+                                                                  : static_cast<int64_t>(in.frames);
+    out.channels = in.channels;
+    out.sampleRate = in.sample_rate;
+    break;
+  default:
+    return false;
+  }
+  out.path = in.path ? in.path : defaultMediaName(in);
   out.tokenBudget = in.token_budget;
   out.maxFrames = in.max_frames;
   out.videoAudio = in.video_audio != 0;
@@ -253,11 +296,44 @@ bool toMedia(const loom_media &in, loom::MediaInput &out) {
 
 void loom_media_init(loom_media *media, loom_media_kind kind, const char *path) {
   if (media) {
+    *media = loom_media{};
     media->kind = kind;
     media->path = path;
-    media->token_budget = 0;
-    media->max_frames = 0;
     media->video_audio = 1;
+    media->source = LOOM_MEDIA_FILE;
+  }
+}
+
+void loom_media_init_bytes(loom_media *media, loom_media_kind kind, const void *data,
+                           size_t size) {
+  loom_media_init(media, kind, nullptr);
+  if (media) {
+    media->source = LOOM_MEDIA_BYTES;
+    media->data = data;
+    media->size = size;
+  }
+}
+
+void loom_media_init_pixels(loom_media *media, const uint8_t *pixels, int32_t width,
+                            int32_t height) {
+  loom_media_init(media, LOOM_MEDIA_IMAGE, nullptr);
+  if (media) {
+    media->source = LOOM_MEDIA_PIXELS;
+    media->pixels = pixels;
+    media->width = width;
+    media->height = height;
+  }
+}
+
+void loom_media_init_samples(loom_media *media, const float *samples, size_t frames,
+                             int32_t channels, int32_t sample_rate) {
+  loom_media_init(media, LOOM_MEDIA_AUDIO, nullptr);
+  if (media) {
+    media->source = LOOM_MEDIA_SAMPLES;
+    media->samples = samples;
+    media->frames = frames;
+    media->channels = channels;
+    media->sample_rate = sample_rate;
   }
 }
 
@@ -265,7 +341,7 @@ loom_status loom_media_token_count(const loom_model *model, const loom_media *me
                                    size_t *count) {
   loom::MediaInput input;
   if (model == nullptr || media == nullptr || count == nullptr || !toMedia(*media, input))
-    return invalid("loom_media_token_count: null argument or unknown media kind");
+    return invalid("loom_media_token_count: null argument, unknown media kind or source, or a file without a path");
   return guarded(LOOM_ERROR_MODEL, [&] {
     *count = static_cast<size_t>(loom::mediaTokenCount(*model->model, input));
     return LOOM_OK;
@@ -277,7 +353,7 @@ loom_status loom_media_prompt(const loom_model *model, const loom_media *media, 
   loom::MediaInput input;
   if (model == nullptr || media == nullptr || length == nullptr ||
       (text == nullptr && capacity != 0) || !toMedia(*media, input))
-    return invalid("loom_media_prompt: null argument or unknown media kind");
+    return invalid("loom_media_prompt: null argument, unknown media kind or source, or a file without a path");
   return guarded(LOOM_ERROR_MODEL, [&] {
     std::string out = loom::mediaPromptText(*model->model, input);
     *length = out.size();
@@ -336,7 +412,7 @@ loom_status loom_session_prefill(loom_session *session, const int32_t *ids, size
   std::vector<loom::MediaInput> inputs(n_media);
   for (size_t i = 0; i < n_media; ++i)
     if (!toMedia(media[i], inputs[i]))
-      return invalid("loom_session_prefill: media entry without a path or with an unknown kind");
+      return invalid("loom_session_prefill: media entry with an unknown kind or source, or a file without a path");
   return guarded(LOOM_ERROR_RUNTIME, [&] {
     session->session->prefill(std::vector<int32_t>(ids, ids + n), inputs, all_logits != 0,
                               logits);

@@ -274,21 +274,21 @@ RgbImage applyExifOrientation(const RgbImage &image, int orientation) {
   return out;
 }
 
-RgbImage decodeImage(const std::string &path) {
-  std::FILE *file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr)
-    fail(path, ": cannot open image: ", std::strerror(errno));
+namespace {
+
+// Decodes an open image stream; `name` stands for it in messages. Closes the stream.
+RgbImage decodeImageStream(std::FILE *file, const std::string &name) {
   unsigned char signature[8] = {};
   size_t got = std::fread(signature, 1, sizeof signature, file);
   std::rewind(file);
   RgbImage image;
   try {
     if (got == sizeof signature && png_sig_cmp(signature, 0, sizeof signature) == 0)
-      image = readPng(path, file);
+      image = readPng(name, file);
     else if (got >= 3 && signature[0] == 0xff && signature[1] == 0xd8 && signature[2] == 0xff)
-      image = readJpeg(path, file);
+      image = readJpeg(name, file);
     else
-      fail(path, ": not an image Loom can read (expected a PNG or JPEG file; the first bytes "
+      fail(name, ": not an image Loom can read (expected a PNG or JPEG file; the first bytes "
                  "match neither signature)");
   } catch (...) {
     std::fclose(file);
@@ -296,7 +296,39 @@ RgbImage decodeImage(const std::string &path) {
   }
   std::fclose(file);
   if (image.width == 0 || image.height == 0)
-    fail(path, ": image is empty (", image.width, "x", image.height, " pixels)");
+    fail(name, ": image is empty (", image.width, "x", image.height, " pixels)");
+  return image;
+}
+
+} // namespace
+
+RgbImage decodeImage(const std::string &path) {
+  std::FILE *file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr)
+    fail(path, ": cannot open image: ", std::strerror(errno));
+  return decodeImageStream(file, path);
+}
+
+RgbImage decodeImageBytes(const void *data, size_t size, const std::string &name) {
+  if (data == nullptr || size == 0)
+    fail(name, ": image has no bytes; expected a PNG or JPEG file's contents");
+  // A read-only stream over the caller's bytes: libpng and libjpeg read it as they read files.
+  std::FILE *file = fmemopen(const_cast<void *>(data), size, "rb");
+  if (file == nullptr)
+    fail(name, ": cannot read image bytes: ", std::strerror(errno));
+  return decodeImageStream(file, name);
+}
+
+RgbImage imageFromPixels(const uint8_t *rgb, int64_t width, int64_t height,
+                         const std::string &name) {
+  if (rgb == nullptr || width <= 0 || height <= 0)
+    fail(name, ": image of ", width, "x", height, " pixels", rgb ? "" : " without data",
+         "; expected RGB pixels with both sides positive");
+  checkImagePixels(name, width, height, "pixel array");
+  RgbImage image;
+  image.width = width;
+  image.height = height;
+  image.pixels.assign(rgb, rgb + static_cast<size_t>(width * height) * 3);
   return image;
 }
 

@@ -95,7 +95,13 @@ ImagePatches patchesFromImage(const RgbImage &image, const std::string &path,
 
 ImagePatches loadImagePatches(const std::string &path, int64_t tokenBudget, int64_t patchSize) {
   checkImageTokenBudget(tokenBudget, path);
-  return media::patchesFromImage(decodeImage(path), path, tokenBudget, patchSize,
+  return imagePatches(decodeImage(path), path, tokenBudget, patchSize);
+}
+
+ImagePatches imagePatches(const RgbImage &image, const std::string &name, int64_t tokenBudget,
+                          int64_t patchSize) {
+  checkImageTokenBudget(tokenBudget, name);
+  return media::patchesFromImage(image, name, tokenBudget, patchSize,
                                  media::PixelScaling::MultiplyByReciprocal);
 }
 

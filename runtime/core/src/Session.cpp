@@ -3,6 +3,7 @@
 
 #include "loom/Runtime/CpuFeatures.h"
 #include "loom/Runtime/ChatTemplate.h"
+#include "loom/Runtime/ImageDecode.h"
 
 #include "loom/Error.h"
 #include "loom/Schema/loom_generated.h"
@@ -39,6 +40,38 @@ int64_t budgetOf(const MediaInput &m, int64_t fallback) {
   return budget;
 }
 
+ImagePatches loadImage(const Model &model, const MediaInput &m) {
+  const int64_t budget = budgetOf(m, kDefaultImageTokenBudget);
+  switch (m.source) {
+  case MediaSource::File:
+    return loadImagePatches(m.path, budget, model.patchSize());
+  case MediaSource::Bytes:
+    return imagePatches(decodeImageBytes(m.bytes, m.byteCount, m.path), m.path, budget,
+                        model.patchSize());
+  case MediaSource::Pixels:
+    return imagePatches(imageFromPixels(m.pixels, m.width, m.height, m.path), m.path, budget,
+                        model.patchSize());
+  case MediaSource::Samples:
+    break;
+  }
+  fail(m.path, ": an image is given as a file, its bytes or RGB pixels, not as audio samples");
+}
+
+AudioFrames loadAudio(const Model &model, const MediaInput &m) {
+  switch (m.source) {
+  case MediaSource::File:
+    return loadAudioFrames(m.path, model.audioFrameSize());
+  case MediaSource::Bytes:
+    return loadAudioFramesFromBytes(m.bytes, m.byteCount, m.path, model.audioFrameSize());
+  case MediaSource::Samples:
+    return audioFramesFromSamples(m.samples, m.sampleFrames, m.channels, m.sampleRate, m.path,
+                                  model.audioFrameSize());
+  case MediaSource::Pixels:
+    break;
+  }
+  fail(m.path, ": audio is given as a file, its bytes or samples, not as pixels");
+}
+
 VideoInput loadVideoFor(const Model &model, const MediaInput &m) {
   if (m.maxFrames < 0)
     fail(m.path, ": the number of video frames must be positive, got ", m.maxFrames);
@@ -62,11 +95,12 @@ VideoInput loadVideoFor(const Model &model, const MediaInput &m) {
 void loadPromptMedia(const Model &model, const std::vector<MediaInput> &media, PromptMedia &into) {
   for (const MediaInput &m : media) {
     if (m.kind == MediaKind::Image) {
-      into.images.push_back(
-          loadImagePatches(m.path, budgetOf(m, kDefaultImageTokenBudget), model.patchSize()));
+      into.images.push_back(loadImage(model, m));
     } else if (m.kind == MediaKind::Audio) {
-      into.audios.push_back(loadAudioFrames(m.path, model.audioFrameSize()));
+      into.audios.push_back(loadAudio(model, m));
     } else if (m.kind == MediaKind::Video) {
+      if (m.source != MediaSource::File)
+        fail(m.path, ": a video must be given as a file; expected a path");
       VideoInput video = loadVideoFor(model, m);
       for (ImagePatches &frame : video.frames)
         into.videoFrames.push_back(std::move(frame));

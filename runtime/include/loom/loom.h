@@ -22,7 +22,7 @@ extern "C" {
 
 /* 2: loom_media gained token_budget, max_frames, video_audio and the VIDEO kind;
  *    loom_media_init, loom_media_prompt, loom_model_stop_tokens added. */
-#define LOOM_API_VERSION 2
+#define LOOM_API_VERSION 3
 
 typedef enum loom_status {
   LOOM_OK = 0,
@@ -105,18 +105,45 @@ typedef enum loom_media_kind {
   LOOM_MEDIA_VIDEO = 3
 } loom_media_kind;
 
+/* Where a medium comes from. In-memory sources are read during the call that takes the medium
+   (loom_media_token_count, loom_media_prompt, loom_session_prefill); the caller keeps them alive
+   until it returns. A video comes from a file only. */
+typedef enum loom_media_source {
+  LOOM_MEDIA_FILE = 0,    /* path */
+  LOOM_MEDIA_BYTES = 1,   /* data, size: a file's contents (PNG/JPEG; WAV/FLAC/Ogg) */
+  LOOM_MEDIA_PIXELS = 2,  /* image: pixels, width, height: RGB, 3 bytes a pixel, row-major */
+  LOOM_MEDIA_SAMPLES = 3  /* audio: samples, frames, channels, sample_rate: float, interleaved */
+} loom_media_source;
+
 typedef struct loom_media {
   loom_media_kind kind;
   const char *path;     /* image: PNG or JPEG; audio: WAV/FLAC/Ogg at any rate; video: any
-                           container FFmpeg reads */
+                           container FFmpeg reads. In-memory sources: the name messages give
+                           the medium (NULL: "image bytes", "audio samples", ...) */
   int32_t token_budget; /* soft tokens per image or video frame: 70, 140, 280, 560 or 1120;
                            0: the default (280 for an image, 70 per video frame) */
   int32_t max_frames;   /* video: frames sampled at most; 0: 32 */
   int32_t video_audio;  /* video: nonzero: its audio track, when it has one, follows the frames */
+  loom_media_source source;
+  const void *data;     /* LOOM_MEDIA_BYTES */
+  size_t size;
+  const uint8_t *pixels; /* LOOM_MEDIA_PIXELS */
+  int32_t width, height;
+  const float *samples; /* LOOM_MEDIA_SAMPLES: frames x channels floats, nominally in [-1, 1] */
+  size_t frames;
+  int32_t channels, sample_rate;
 } loom_media;
 
-/* Defaults for kind and path: budget and frames 0 (the model's defaults), video_audio 1. */
+/* A medium from a file: budget and frames 0 (the model's defaults), video_audio 1. */
 void loom_media_init(loom_media *media, loom_media_kind kind, const char *path);
+/* An image or audio from a file's contents in memory. */
+void loom_media_init_bytes(loom_media *media, loom_media_kind kind, const void *data, size_t size);
+/* An image from RGB pixels. */
+void loom_media_init_pixels(loom_media *media, const uint8_t *pixels, int32_t width,
+                            int32_t height);
+/* Audio from samples at sample_rate Hz (resampled to the model's rate as a file would be). */
+void loom_media_init_samples(loom_media *media, const float *samples, size_t frames,
+                             int32_t channels, int32_t sample_rate);
 
 /* The number of soft tokens the prompt must reserve for media (a video: all its frames' and its
  * audio track's). */

@@ -602,3 +602,112 @@ TEST(MediaErrors, AudioHeadersThatOverstateTheirFramesAreNotTrusted) {
     }
   }
 }
+
+// ---- In-memory sources: a file's bytes, decoded pixels, samples -------------------------
+// Each must give exactly what the file gives (the file path is the one checked against the
+// Hugging Face processor's goldens).
+
+namespace {
+void expectSamePatches(const loom::ImagePatches &got, const loom::ImagePatches &want,
+                       const std::string &what) {
+  EXPECT_EQ(got.width, want.width) << what;
+  EXPECT_EQ(got.height, want.height) << what;
+  EXPECT_EQ(got.positions, want.positions) << what;
+  EXPECT_EQ(got.patches, want.patches) << what;
+}
+
+void expectSameFrames(const loom::AudioFrames &got, const loom::AudioFrames &want,
+                      const std::string &what) {
+  EXPECT_EQ(got.samples, want.samples) << what;
+  EXPECT_EQ(got.count, want.count) << what;
+  EXPECT_EQ(got.frames, want.frames) << what;
+}
+} // namespace
+
+TEST(MediaFromMemory, ImageBytesAndPixelsGiveTheFilesPatches) {
+  std::string png = tempPath("memory.png"), jpeg = tempPath("memory.jpg");
+  writePng(png, 100, 60, PNG_COLOR_TYPE_RGB, 8, rgbSample);
+  writeJpeg(jpeg, 64, 40, [](int x, int y, int c) { return (x * 5 + y * 11 + c * 80) % 256; },
+            /*orientation=*/6);
+  for (const std::string &path : {png, jpeg}) {
+    const loom::ImagePatches file = loom::loadImagePatches(path, 70);
+    const std::string bytes = fileBytes(path);
+    expectSamePatches(loom::imagePatches(loom::decodeImageBytes(bytes.data(), bytes.size(), "b"),
+                                         "b", 70),
+                      file, path + " as bytes");
+    const loom::RgbImage decoded = loom::decodeImage(path); // EXIF orientation applied
+    expectSamePatches(loom::imagePatches(loom::imageFromPixels(decoded.pixels.data(),
+                                                               decoded.width, decoded.height, "p"),
+                                         "p", 70),
+                      file, path + " as pixels");
+    std::remove(path.c_str());
+  }
+}
+
+TEST(MediaFromMemory, AudioBytesAndSamplesGiveTheFilesFrames) {
+  // Stereo at 44.1 kHz: averaged and resampled in every form.
+  std::vector<short> interleaved;
+  for (int i = 0; i < 5000; ++i) {
+    interleaved.push_back(static_cast<short>(9000 * std::sin(0.03 * i)));
+    interleaved.push_back(static_cast<short>(-4000 * std::cos(0.07 * i)));
+  }
+  std::string wav = tempPath("memory.wav");
+  writeWav(wav, 44100, 2, SF_FORMAT_PCM_16, interleaved);
+  const loom::AudioFrames file = loom::loadAudioFrames(wav);
+  const std::string bytes = fileBytes(wav);
+  expectSameFrames(loom::loadAudioFramesFromBytes(bytes.data(), bytes.size(), "b"), file,
+                   "WAV bytes");
+  // libsndfile reads 16-bit PCM as s / 32768.
+  std::vector<float> samples;
+  for (short s : interleaved)
+    samples.push_back(static_cast<float>(s) / 32768.0f);
+  expectSameFrames(loom::audioFramesFromSamples(samples.data(), 5000, 2, 44100, "s"), file,
+                   "samples");
+
+  // FLAC seeks in its stream: the memory stream must support that too.
+  std::string flac = tempPath("memory.flac");
+  SF_INFO info{};
+  info.samplerate = 16000;
+  info.channels = 1;
+  info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;
+  SNDFILE *out = sf_open(flac.c_str(), SFM_WRITE, &info);
+  ASSERT_NE(out, nullptr) << sf_strerror(nullptr);
+  sf_write_short(out, interleaved.data(), 3000);
+  sf_close(out);
+  const std::string flacBytes = fileBytes(flac);
+  expectSameFrames(loom::loadAudioFramesFromBytes(flacBytes.data(), flacBytes.size(), "f"),
+                   loom::loadAudioFrames(flac), "FLAC bytes");
+  for (const std::string &path : {wav, flac})
+    std::remove(path.c_str());
+}
+
+TEST(MediaErrors, InMemoryInputsNamedInTheirErrors) {
+  auto expectError = [](const std::function<void()> &body, const std::string &part) {
+    const std::string message = errorOf(body);
+    EXPECT_NE(message.find("images[3]"), std::string::npos) << message;
+    EXPECT_NE(message.find(part), std::string::npos) << message;
+  };
+  const char name[] = "images[3]";
+  expectError([&] { loom::decodeImageBytes("", 0, name); }, "no bytes");
+  expectError([&] { loom::decodeImageBytes("GIF89a....", 10, name); }, "expected a PNG or JPEG");
+  std::string png = tempPath("cut.png");
+  writePng(png, 30, 30, PNG_COLOR_TYPE_RGB, 8, rgbSample);
+  const std::string bytes = fileBytes(png);
+  expectError([&] { loom::decodeImageBytes(bytes.data(), bytes.size() / 2, name); },
+              "corrupt or unreadable PNG");
+  std::remove(png.c_str());
+  const uint8_t pixel[3] = {1, 2, 3};
+  expectError([&] { loom::imageFromPixels(pixel, 0, 5, name); }, "both sides positive");
+  expectError([&] { loom::imageFromPixels(pixel, 100000, 100000, name); }, "pixel array");
+
+  expectError([&] { loom::loadAudioFramesFromBytes("RIFF", 4, name); }, "cannot read audio");
+  expectError([&] { loom::loadAudioFramesFromBytes(nullptr, 0, name); }, "no bytes");
+  const float nan[2] = {0.5f, std::nanf("")};
+  expectError([&] { loom::audioFramesFromSamples(nan, 2, 1, 16000, name); }, "expected finite");
+  expectError([&] { loom::audioFramesFromSamples(nan, 1, 0, 16000, name); }, "1 to 256 channels");
+  expectError([&] { loom::audioFramesFromSamples(nan, 1, 1, 0, name); }, "positive sample rate");
+  expectError([&] { loom::audioFramesFromSamples(nan, 0, 1, 16000, name); }, "no samples");
+  // The length limit is checked before any sample is read.
+  expectError([&] { loom::audioFramesFromSamples(nan, int64_t(1) << 40, 1, 16000, name); },
+              "sample array");
+}

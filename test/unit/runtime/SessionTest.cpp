@@ -5,6 +5,7 @@
 #include "loom/ArtifactFormat.h"
 #include "loom/Checksum.h"
 #include "loom/Error.h"
+#include "loom/Runtime/ImageDecode.h"
 #include "loom/Runtime/Model.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Schema/loom_generated.h"
@@ -714,6 +715,30 @@ TEST_F(SessionTest, CApi) {
   ASSERT_EQ(loom_media_token_count(model, &media, &count), LOOM_OK);
   auto [width, height] = loom::imageResizeTarget(4, 2, loom::kDefaultImageTokenBudget, 2);
   EXPECT_EQ(count, static_cast<size_t>((width / 2) * (height / 2))); // resized to the budget
+
+  // The same image from its bytes and as pixels; a video or a mismatched source is refused.
+  const std::string imageBytes = readFile(*image);
+  loom_media_init_bytes(&media, LOOM_MEDIA_IMAGE, imageBytes.data(), imageBytes.size());
+  size_t fromBytes = 0;
+  ASSERT_EQ(loom_media_token_count(model, &media, &fromBytes), LOOM_OK) << loom_last_error();
+  EXPECT_EQ(fromBytes, count);
+  const loom::RgbImage decoded = loom::decodeImage(*image);
+  loom_media_init_pixels(&media, decoded.pixels.data(), static_cast<int32_t>(decoded.width),
+                         static_cast<int32_t>(decoded.height));
+  size_t fromPixels = 0;
+  ASSERT_EQ(loom_media_token_count(model, &media, &fromPixels), LOOM_OK) << loom_last_error();
+  EXPECT_EQ(fromPixels, count);
+  loom_media_init_bytes(&media, LOOM_MEDIA_VIDEO, imageBytes.data(), imageBytes.size());
+  EXPECT_EQ(loom_media_token_count(model, &media, &count), LOOM_ERROR_MODEL);
+  EXPECT_NE(std::string(loom_last_error()).find("video must be given as a file"),
+            std::string::npos) << loom_last_error();
+  media.kind = LOOM_MEDIA_AUDIO;
+  media.source = LOOM_MEDIA_PIXELS;
+  EXPECT_EQ(loom_media_token_count(model, &media, &count), LOOM_ERROR_MODEL);
+  EXPECT_NE(std::string(loom_last_error()).find("audio is given as a file"), std::string::npos)
+      << loom_last_error();
+  media.source = static_cast<loom_media_source>(9);
+  EXPECT_EQ(loom_media_token_count(model, &media, &count), LOOM_ERROR_INVALID_ARGUMENT);
 
   loom_session_options options;
   loom_session_options_init(&options);

@@ -4,6 +4,8 @@
 
 #include "loom/Runtime/ImageResize.h"
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace loom {
@@ -13,6 +15,11 @@ namespace loom {
 // byte. JPEG: gray or YCbCr/RGB, with the EXIF orientation (tag 0x0112) applied.
 // Throws loom::Error naming the file for a missing, unknown, corrupt or empty image.
 RgbImage decodeImage(const std::string &path);
+// The same for a file's contents in memory; `name` stands for the file in messages.
+RgbImage decodeImageBytes(const void *data, size_t size, const std::string &name);
+// Copies width x height RGB pixels (row-major, 3 bytes each), checked against the pixel limit.
+RgbImage imageFromPixels(const uint8_t *rgb, int64_t width, int64_t height,
+                         const std::string &name);
 
 // Applies an EXIF orientation (1-8) to an image, as Pillow's exif_transpose does.
 RgbImage applyExifOrientation(const RgbImage &image, int orientation);

@@ -15,6 +15,9 @@
 //    as audio. (transformers' processing_gemma4_unified.py, replace_video_token.)
 #pragma once
 
+#include "loom/Runtime/ImageResize.h"
+
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,6 +56,10 @@ std::pair<int64_t, int64_t> imageResizeTarget(int64_t width, int64_t height,
 // Decodes, resizes and patches an image file (PNG or JPEG, told apart by their signatures).
 ImagePatches loadImagePatches(const std::string &path, int64_t tokenBudget = kDefaultImageTokenBudget,
                               int64_t patchSize = 48);
+// The same for an image already decoded (ImageDecode.h: from bytes in memory or from pixels);
+// `name` stands for the file in messages.
+ImagePatches imagePatches(const RgbImage &image, const std::string &name,
+                          int64_t tokenBudget = kDefaultImageTokenBudget, int64_t patchSize = 48);
 
 struct AudioFrames {
   std::string path;
@@ -67,6 +74,13 @@ struct AudioFrames {
 // ceil(samples * sampleRate / fileRate) samples.
 AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize = 640,
                             int64_t sampleRate = 16000);
+// The same for a file's contents in memory; `name` stands for the file in messages.
+AudioFrames loadAudioFramesFromBytes(const void *data, size_t size, const std::string &name,
+                                     int64_t frameSize = 640, int64_t sampleRate = 16000);
+// The same for decoded samples: `frames` x `channels` floats, interleaved, at `inputRate` Hz.
+AudioFrames audioFramesFromSamples(const float *interleaved, int64_t frames, int64_t channels,
+                                   int64_t inputRate, const std::string &name,
+                                   int64_t frameSize = 640, int64_t sampleRate = 16000);
 
 struct VideoInput {
   std::string path;

@@ -35,9 +35,24 @@ struct SessionOptions {
 
 enum class MediaKind { Image = 1, Audio = 2, Video = 3 };
 
+// Where a medium comes from: a file, or memory the caller keeps alive during the call.
+enum class MediaSource {
+  File,    // path
+  Bytes,   // a file's contents: PNG/JPEG, or WAV/FLAC/Ogg
+  Pixels,  // an image's RGB pixels
+  Samples, // audio samples
+};
+
 struct MediaInput {
   MediaKind kind = MediaKind::Image;
-  std::string path;
+  std::string path;                 // File: the file; otherwise the name messages give it
+  MediaSource source = MediaSource::File;
+  const void *bytes = nullptr;      // Bytes
+  size_t byteCount = 0;
+  const uint8_t *pixels = nullptr;  // Pixels: height x width x 3, row-major
+  int64_t width = 0, height = 0;
+  const float *samples = nullptr;   // Samples: sampleFrames x channels, interleaved
+  int64_t sampleFrames = 0, channels = 0, sampleRate = 0;
   int64_t tokenBudget = 0; // soft tokens per image / video frame (Media.h's budgets); 0: default
   int64_t maxFrames = 0;   // video: frames sampled at most; 0: kDefaultVideoMaxFrames
   bool videoAudio = true;  // video: its audio track, when it has one, follows the frames
