@@ -449,6 +449,13 @@ loom_status loom_session_reset(loom_session *session) {
   });
 }
 
+loom_status loom_session_set_seed(loom_session *session, uint64_t seed) {
+  if (session == nullptr)
+    return invalid("loom_session_set_seed: null session");
+  session->session->sampler().reseed(seed);
+  return LOOM_OK;
+}
+
 void loom_sampling_init(loom_sampling *sampling) {
   if (sampling) {
     sampling->temperature = 1.0f;

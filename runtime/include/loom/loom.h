@@ -199,6 +199,8 @@ typedef struct loom_sampling {
 
 /* The model's defaults: temperature 1.0, top_k 64, top_p 0.95. */
 void loom_sampling_init(loom_sampling *sampling);
+/* Restarts the session's generator as loom_session_create with options.seed = seed does. */
+loom_status loom_session_set_seed(loom_session *session, uint64_t seed);
 /* Picks a token from n logits with the session's seeded generator. */
 loom_status loom_sample(loom_session *session, const float *logits, size_t n,
                         const loom_sampling *sampling, int32_t *token);

@@ -16,6 +16,7 @@
 #include <png.h>
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -758,6 +759,30 @@ TEST_F(SessionTest, CApi) {
   int32_t token = -1;
   ASSERT_EQ(loom_sample(session, logits + 2 * kVocab, kVocab, &sampling, &token), LOOM_OK);
   EXPECT_EQ(token, loom::Sampler::argmax(logits + 2 * kVocab, kVocab));
+  // Reseeding replays the draws of a session created with that seed.
+  sampling.greedy = 0;
+  sampling.top_k = 0;
+  sampling.top_p = 1.0f;
+  const float flat[4] = {0, 0, 0, 0};
+  std::vector<int32_t> draws[2];
+  for (int pass = 0; pass < 2; ++pass) {
+    ASSERT_EQ(loom_session_set_seed(session, 9), LOOM_OK);
+    for (int i = 0; i < 16; ++i) {
+      ASSERT_EQ(loom_sample(session, flat, 4, &sampling, &token), LOOM_OK);
+      draws[pass].push_back(token);
+    }
+  }
+  EXPECT_EQ(draws[0], draws[1]);
+  EXPECT_NE(std::count(draws[0].begin(), draws[0].end(), draws[0][0]), 16); // not constant
+  loom_session *fresh = nullptr;
+  ASSERT_EQ(loom_session_create(model, &options, &fresh), LOOM_OK) << loom_last_error(); // seed 9
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_EQ(loom_sample(fresh, flat, 4, &sampling, &token), LOOM_OK);
+    EXPECT_EQ(token, draws[0][i]) << i;
+  }
+  loom_session_destroy(fresh);
+  sampling.greedy = 1;
+  ASSERT_EQ(loom_sample(session, logits + 2 * kVocab, kVocab, &sampling, &token), LOOM_OK);
   EXPECT_EQ(loom_session_decode(session, 99, logits, kVocab), LOOM_ERROR_RUNTIME);
   EXPECT_NE(std::string(loom_last_error()).find("out of range"), std::string::npos);
   ASSERT_EQ(loom_session_decode(session, token, logits, kVocab), LOOM_OK) << loom_last_error();
