@@ -58,11 +58,24 @@ fi
 # PyPI: Halide 21 (libHalide.so with its LLVM inside, Halide.h, its CMake package), the CMake
 # that package needs (>= 3.28; Debian 12 has 3.25), and iced-x86 + pyelftools for the ISA audit
 # (tools/loom-isa-audit). docs/TOOLCHAIN.md says why each.
+# The Python package (pyproject.toml, docs/PYTHON.md) builds with scikit-build-core and nanobind
+# and runs on numpy; its tests use pytest and Pillow. Their own dependencies are pinned too,
+# since pip runs with --no-deps.
 PYPI_PACKAGES=(
   halide==21.0.0
   cmake==3.31.10
   iced-x86==1.21.0
   pyelftools==0.33
+  nanobind==3.1.0
+  scikit-build-core==1.1.2
+  packaging==26.4
+  pathspec==1.1.1
+  numpy==2.4.6
+  pillow==12.3.0
+  pytest==9.0.3
+  iniconfig==2.3.1
+  pluggy==1.7.0
+  pygments==2.21.0
 )
 source "$(dirname "$0")/venv.sh"
 if [[ ! -x $LOOM_VENV/bin/python ]]; then

@@ -20,9 +20,9 @@ from ._runtime import LoomError, Tokenizer
 from . import media
 from .compiler import compile
 from .media import AudioLike, ImageLike
-from .model import Generation, Model, Session
+from .model import Batch, Generation, Model, Session
 
-__all__ = ["LoomError", "Model", "Session", "Generation", "Tokenizer", "compile", "tokenizer",
+__all__ = ["LoomError", "Model", "Session", "Batch", "Generation", "Tokenizer", "compile", "tokenizer",
            "media", "ImageLike", "AudioLike"]
 __version__ = "0.1.0"
 

@@ -80,6 +80,10 @@ class Model:
     def token_id(self, piece: str) -> int:
         return self._model.token_id(piece)
 
+    def batch(self) -> Batch:
+        """Steps several of this model's sessions together (continuous batching)."""
+        return Batch(self)
+
     def session(self, *, max_context: int = 0, seed: int = 0,
                 threads: int | None = None) -> Session:
         """A conversation with its own KV cache. ``max_context``: 0 for the artifact's."""
@@ -243,3 +247,22 @@ class Session:
         elif held:
             generation.text += held
             yield held
+
+
+class Batch:
+    """Decode steps of several sessions of one model, run as one: each projection, the MLP and
+    the LM head read their weights once for all the sessions' tokens, where separate steps read
+    them once per session. Sessions may change from step to step. The logits agree with
+    ``Session.step``'s to rounding (one row and several rows may sum in another order)."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        self._batch = _runtime.Batch(model._model)
+
+    def step(self, sessions: Sequence[Session], tokens: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Runs tokens[i] in sessions[i] (distinct sessions); returns (len(sessions), vocab)
+        logits, row i for sessions[i]."""
+        for session in sessions:
+            session._pending = -1
+        return self._batch.step([s._session for s in sessions],
+                                np.ascontiguousarray(tokens, dtype=np.int32))

@@ -16,6 +16,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -365,8 +366,56 @@ public:
   }
 
 private:
+  friend class Batch;
   std::shared_ptr<ModelHandle> model_;
   loom_session *session_ = nullptr;
+  std::mutex mutex_;
+};
+
+// Decode steps of several sessions run as one (loom_batch_decode).
+class Batch {
+public:
+  explicit Batch(const Model &model) : model_(model.handle()) {
+    check(loom_batch_create(model_->model, &batch_));
+  }
+  ~Batch() { loom_batch_destroy(batch_); }
+  Batch(const Batch &) = delete;
+  Batch &operator=(const Batch &) = delete;
+
+  FloatArray step(const std::vector<Session *> &sessions, const IdInput &tokens) {
+    if (sessions.size() != tokens.size())
+      throw nb::value_error(("Batch.step: " + std::to_string(sessions.size()) + " sessions but " +
+                             std::to_string(tokens.size()) + " tokens")
+                                .c_str());
+    const size_t vocab = static_cast<size_t>(loom_model_vocab_size(model_->model));
+    const size_t n = sessions.size();
+    float *logits = nullptr;
+    FloatArray out = newFloatArray({n, vocab}, logits);
+    std::vector<loom_session *> members;
+    for (Session *s : sessions)
+      members.push_back(s ? s->session_ : nullptr);
+    // Each session takes one call at a time: hold them all, in one order (no deadlock), once
+    // each (a repeated session is refused by the runtime).
+    std::vector<Session *> order(sessions.begin(), sessions.end());
+    std::sort(order.begin(), order.end());
+    order.erase(std::unique(order.begin(), order.end()), order.end());
+    loom_status status;
+    {
+      nb::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::vector<std::unique_lock<std::mutex>> held;
+      for (Session *s : order)
+        if (s)
+          held.emplace_back(s->mutex_);
+      status = loom_batch_decode(batch_, members.data(), tokens.data(), n, logits, n * vocab);
+    }
+    check(status);
+    return out;
+  }
+
+private:
+  std::shared_ptr<ModelHandle> model_;
+  loom_batch *batch_ = nullptr;
   std::mutex mutex_;
 };
 
@@ -489,6 +538,10 @@ NB_MODULE(_runtime, m) {
       .def("set_seed", &Session::setSeed, "seed"_a)
       .def_prop_ro("position", &Session::position)
       .def("reset", &Session::reset);
+
+  nb::class_<Batch>(m, "Batch")
+      .def(nb::init<const Model &>(), "model"_a)
+      .def("step", &Batch::step, "sessions"_a, "tokens"_a);
 
   nb::class_<Detokenizer>(m, "Detokenizer")
       .def(nb::init<const Model &>(), "model"_a)

@@ -1,5 +1,6 @@
 // loom-bench: measures Loom's generated kernels against oneDNN, OpenBLAS and the machine's
 // measured limits (Google Benchmark, JSON out), or an artifact end to end. See README.md.
+#include "BatchDecode.h"
 #include "EndToEnd.h"
 #include "KernelHarness.h"
 #include "LinearBenchmarks.h"
@@ -164,6 +165,12 @@ int main(int argc, char **argv) {
   app.add_option("--repetitions", e2eOptions.repetitions, "--e2e: measured runs")->check(CLI::PositiveNumber);
   app.add_option("--e2e-threads", e2eOptions.threads, "--e2e: kernel threads (0: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--e2e-out", e2eOut, "--e2e: write the results as JSON here");
+  loom::bench::BatchDecodeOptions batchOptions;
+  std::string batchDecode, streamList;
+  app.add_option("--batch-decode", batchDecode,
+                 "Batched-decode mode: aggregate decode tokens/s of concurrent streams of an "
+                 "artifact, stepped together and one by one");
+  app.add_option("--streams", streamList, "--batch-decode: stream counts (default 1,2,4,8)");
   bool hugePages = false;
   app.add_flag("--huge-pages", hugePages,
                "2 MiB transparent huge pages: --e2e reads the artifact into them instead of "
@@ -175,6 +182,31 @@ int main(int argc, char **argv) {
   }
 
   try {
+    if (!batchDecode.empty()) {
+      batchOptions.artifact = batchDecode;
+      if (!streamList.empty()) {
+        batchOptions.streams.clear();
+        for (const std::string &s : splitList(streamList))
+          batchOptions.streams.push_back(std::stoi(s));
+      }
+      if (app.count("--prompt-tokens"))
+        batchOptions.promptTokens = e2eOptions.promptTokens;
+      if (app.count("--decode-tokens"))
+        batchOptions.decodeTokens = e2eOptions.decodeTokens;
+      if (app.count("--warmup"))
+        batchOptions.warmup = e2eOptions.warmup;
+      if (app.count("--repetitions"))
+        batchOptions.repetitions = e2eOptions.repetitions;
+      batchOptions.threads = e2eOptions.threads;
+      nlohmann::json result = loom::bench::runBatchDecode(batchOptions);
+      if (!e2eOut.empty()) {
+        std::ofstream out(e2eOut);
+        out << result.dump(2) << "\n";
+        if (!out.flush())
+          loom::fail("--e2e-out: cannot write ", e2eOut);
+      }
+      return 0;
+    }
     if (!e2e.empty()) {
       e2eOptions.artifact = e2e;
       e2eOptions.hugePages = hugePages;

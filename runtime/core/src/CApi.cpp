@@ -4,12 +4,14 @@
 
 #include "loom/Error.h"
 #include "loom/Runtime/ChatTemplate.h"
+#include "loom/Runtime/DecodeBatch.h"
 #include "loom/Runtime/Session.h"
 
 #include <cstdint>
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 static_assert(LOOM_MAX_KERNEL_THREADS == loom::kMaxKernelThreads, "loom.h and Session.h disagree");
 
@@ -19,6 +21,10 @@ struct loom_model {
 
 struct loom_session {
   std::unique_ptr<loom::Session> session;
+};
+
+struct loom_batch {
+  std::unique_ptr<loom::DecodeBatch> batch;
 };
 
 struct loom_detokenizer {
@@ -432,6 +438,44 @@ loom_status loom_session_decode(loom_session *session, int32_t token, float *log
                         std::to_string(vocab) + " are needed");
   return guarded(LOOM_ERROR_RUNTIME, [&] {
     session->session->decode(token, logits);
+    return LOOM_OK;
+  });
+}
+
+loom_status loom_batch_create(loom_model *model, loom_batch **batch) {
+  if (model == nullptr || batch == nullptr)
+    return invalid("loom_batch_create: null argument");
+  *batch = nullptr;
+  return guarded(LOOM_ERROR_MODEL, [&] {
+    auto made = std::make_unique<loom_batch>();
+    made->batch = std::make_unique<loom::DecodeBatch>(model->model);
+    *batch = made.release();
+    return LOOM_OK;
+  });
+}
+
+void loom_batch_destroy(loom_batch *batch) { delete batch; }
+
+loom_status loom_batch_decode(loom_batch *batch, loom_session *const *sessions,
+                              const int32_t *tokens, size_t n, float *logits,
+                              size_t logits_capacity) {
+  if (batch == nullptr || sessions == nullptr || tokens == nullptr || logits == nullptr || n == 0)
+    return invalid("loom_batch_decode: null argument or no sessions");
+  std::vector<loom::Session *> members(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (sessions[i] == nullptr)
+      return setError(LOOM_ERROR_INVALID_ARGUMENT,
+                      "loom_batch_decode: session " + std::to_string(i) + " is null");
+    members[i] = sessions[i]->session.get();
+  }
+  const size_t vocab = static_cast<size_t>(members[0]->model().vocabSize());
+  if (logits_capacity / vocab < n)
+    return setError(LOOM_ERROR_BUFFER_TOO_SMALL,
+                    "loom_batch_decode: the logits buffer holds " +
+                        std::to_string(logits_capacity) + " floats but " +
+                        std::to_string(n) + " x " + std::to_string(vocab) + " are needed");
+  return guarded(LOOM_ERROR_RUNTIME, [&] {
+    batch->batch->decode(members, std::vector<int32_t>(tokens, tokens + n), logits);
     return LOOM_OK;
   });
 }

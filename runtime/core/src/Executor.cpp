@@ -8,6 +8,7 @@
 #include "loom/Runtime/Model.h"
 #include "loom/Schema/loom_generated.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -37,8 +38,27 @@ struct Executor::Plan {
     // KvWrite
     uint32_t layer = 0;
     uint32_t keysBuffer = 0, valuesBuffer = 0;
+    // Touches a KV cache or the position: in a batched call, runs once per row (rowArgv).
+    bool perRow = false;
+    size_t rowArgvOffset = 0;
+    uint32_t argCount = 0;
   };
   std::vector<Step> steps;
+  // Batched calls (runBatch): the per-row dispatches' arguments, re-pointed at each row.
+  struct RowArg {
+    enum Kind : uint8_t { Shared, TokenRow, Kv, Start } kind;
+    uint32_t buffer;      // the plan's buffer it derives from
+    uint32_t rowBuffer;   // TokenRow, Kv: its copy in rowBuffers
+    uint64_t rowBytes;    // TokenRow: bytes per token
+    uint32_t layer;       // Kv
+    bool values;          // Kv: the values, not the keys
+  };
+  std::vector<RowArg> rowArgs; // parallel to rowArgv
+  std::vector<halide_buffer_t> rowBuffers;
+  std::vector<halide_dimension_t> rowDims;
+  std::vector<void *> rowArgv;
+  int32_t rowPosition = 0;
+  std::string unbatchable; // why runBatch cannot split this program by rows; empty: it can
   struct IoRef {
     uint32_t buffer;
     bool output;
@@ -100,6 +120,10 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
     std::vector<int64_t> shape;
     int io; // -1: none, else 0 input / 1 output
     uint32_t slot;
+    bool hasTokens = false;     // a Tokens dimension anywhere
+    uint64_t tokenRowBytes = 0; // a [Tokens, ...] value (no other Tokens dim): bytes per token
+    int64_t kvLayer = -1;       // KvKeys / KvValues: the layer
+    bool kvValues = false;
   };
   std::vector<Resolved> resolved;
   auto where = [&](uint32_t command, size_t arg) {
@@ -127,6 +151,21 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
     for (int64_t d : shape)
       bytes *= static_cast<uint64_t>(d);
     return bytes;
+  };
+  // Where a value's Tokens dimensions are: r.hasTokens, and r.tokenRowBytes (bytes per token)
+  // when the only one is the outermost.
+  auto findTokens = [&](Resolved &r, const fb::Value &value,
+                        const flatbuffers::Vector<int64_t> *fallback, uint64_t bytes) {
+    const flatbuffers::Vector<int64_t> *source =
+        value.shape() && value.shape()->size() ? value.shape() : fallback;
+    const auto symbol = static_cast<int64_t>(fb::DimSymbol::Tokens);
+    uint32_t count = 0;
+    if (source)
+      for (int64_t d : *source)
+        count += d == symbol;
+    r.hasTokens = count > 0;
+    if (count == 1 && source->Get(0) == symbol)
+      r.tokenRowBytes = bytes / static_cast<uint64_t>(tokens);
   };
   // Returns the index of the buffer made for `value`.
   auto addBuffer = [&](const std::string &at, const fb::Value &value) -> uint32_t {
@@ -160,6 +199,7 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
              state.arenaBytes, " bytes (entry arena_bytes_per_token = ", arenaBytesPerToken_,
              ")");
       r.host = state.arena + offset;
+      findTokens(r, value, nullptr, bytes);
       break;
     }
     case fb::ValueKind::Input:
@@ -178,6 +218,7 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
              value.index(), " which holds ", limit);
       r.io = output ? 1 : 0;
       r.slot = value.index();
+      findTokens(r, value, declared->shape(), bytes);
       break;
     }
     case fb::ValueKind::KvKeys:
@@ -201,6 +242,8 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
       if (bytes > limit)
         fail(at, ": views ", bytes, " bytes of KV cache layer ", value.index(), " which holds ",
              limit);
+      r.kvLayer = value.index();
+      r.kvValues = value.kind() == fb::ValueKind::KvValues;
       break;
     }
     case fb::ValueKind::StartPosition:
@@ -237,16 +280,21 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
       if (dispatch->args())
         for (uint32_t a = 0; a < dispatch->args()->size(); ++a) {
           const fb::Value &value = *dispatch->args()->Get(a);
-          if (value.kind() == fb::ValueKind::StartPosition)
+          const fb::ValueKind kind = value.kind();
+          step.perRow |= kind == fb::ValueKind::StartPosition ||
+                         kind == fb::ValueKind::KvKeys || kind == fb::ValueKind::KvValues;
+          if (kind == fb::ValueKind::StartPosition)
             argRefs.push_back(kStartPosition);
           else
             argRefs.push_back(addBuffer(where(c, a) + " of kernel '" +
                                             model_.kernels().symbol(step.kernel) + "'",
                                         value));
         }
+      step.argCount = static_cast<uint32_t>(argRefs.size() - step.argvOffset);
     } else if (type == fb::Command::KvWrite) {
       const auto *write = static_cast<const fb::KvWrite *>(commands->Get(c));
       step.kvWrite = true;
+      step.perRow = true;
       step.layer = write->layer();
       std::string at = path + ": entry '" + name_ + "' command " + std::to_string(c) +
                        " (KvWrite layer " + std::to_string(step.layer) + ")";
@@ -307,6 +355,63 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
   for (size_t i = 0; i < argRefs.size(); ++i)
     plan->argv[i] = argRefs[i] == kStartPosition ? static_cast<void *>(&plan->startPosition)
                                                  : static_cast<void *>(&plan->buffers[argRefs[i]]);
+
+  // The per-row dispatches' arguments for batched calls: a [Tokens, ...] value becomes a
+  // one-token view (moved to each row in turn), a KV view is moved to each row's cache.
+  size_t rowBufferCount = 0, rowDimCount = 0;
+  for (const Plan::Step &step : plan->steps)
+    if (step.perRow && !step.kvWrite)
+      for (uint32_t a = 0; a < step.argCount; ++a) {
+        uint32_t ref = argRefs[step.argvOffset + a];
+        if (ref != kStartPosition && (resolved[ref].tokenRowBytes || resolved[ref].kvLayer >= 0)) {
+          ++rowBufferCount;
+          rowDimCount += resolved[ref].shape.size();
+        }
+      }
+  plan->rowBuffers.resize(rowBufferCount);
+  plan->rowDims.resize(rowDimCount);
+  size_t rowBufferAt = 0, rowDimAt = 0;
+  for (Plan::Step &step : plan->steps) {
+    if (!step.perRow || step.kvWrite)
+      continue;
+    step.rowArgvOffset = plan->rowArgv.size();
+    for (uint32_t a = 0; a < step.argCount; ++a) {
+      uint32_t ref = argRefs[step.argvOffset + a];
+      Plan::RowArg arg{Plan::RowArg::Shared, ref, 0, 0, 0, false};
+      void *pointer = nullptr;
+      if (ref != kStartPosition && resolved[ref].hasTokens && !resolved[ref].tokenRowBytes &&
+          plan->unbatchable.empty())
+        plan->unbatchable = "command " + std::to_string(step.command) + " (kernel '" +
+                            model_.kernels().symbol(step.kernel) + "') argument " +
+                            std::to_string(a) + " has a token dimension that is not its outermost";
+      if (ref == kStartPosition) {
+        arg.kind = Plan::RowArg::Start;
+        pointer = &plan->rowPosition;
+      } else if (resolved[ref].tokenRowBytes || resolved[ref].kvLayer >= 0) {
+        const halide_buffer_t &source = plan->buffers[ref];
+        halide_buffer_t &copy = plan->rowBuffers[rowBufferAt];
+        copy = source;
+        copy.dim = source.dimensions ? &plan->rowDims[rowDimAt] : nullptr;
+        std::copy(source.dim, source.dim + source.dimensions, copy.dim);
+        if (resolved[ref].kvLayer >= 0) {
+          arg.kind = Plan::RowArg::Kv;
+          arg.layer = static_cast<uint32_t>(resolved[ref].kvLayer);
+          arg.values = resolved[ref].kvValues;
+        } else {
+          arg.kind = Plan::RowArg::TokenRow;
+          arg.rowBytes = resolved[ref].tokenRowBytes;
+          copy.dim[copy.dimensions - 1].extent = 1; // the outermost dimension is Tokens
+        }
+        arg.rowBuffer = static_cast<uint32_t>(rowBufferAt++);
+        rowDimAt += static_cast<size_t>(source.dimensions);
+        pointer = &copy;
+      } else {
+        pointer = &plan->buffers[ref];
+      }
+      plan->rowArgs.push_back(arg);
+      plan->rowArgv.push_back(pointer);
+    }
+  }
   plan->tokens = tokens;
   plan->arenaGeneration = state.arenaGeneration;
   cached = std::move(plan);
@@ -327,6 +432,17 @@ void Executor::run(int64_t tokens, int32_t startPosition, const void *const *inp
   }
   Plan &plan = planFor(tokens, state);
   plan.startPosition = startPosition;
+  bindIo(plan, inputs, inputCount, outputs, outputCount);
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    if (plan.steps[s].kvWrite)
+      writeKv(plan, s, 0, tokens, startPosition, state);
+    else
+      call(plan, s, plan.argv.data() + plan.steps[s].argvOffset, tokens, startPosition);
+  }
+}
+
+void Executor::bindIo(Plan &plan, const void *const *inputs, size_t inputCount,
+                      void *const *outputs, size_t outputCount) {
   for (const Plan::IoRef &ref : plan.io) {
     if (ref.slot >= (ref.output ? outputCount : inputCount))
       fail(model_.path(), ": entry '", name_, "' uses ", ref.output ? "output" : "input",
@@ -338,27 +454,88 @@ void Executor::run(int64_t tokens, int32_t startPosition, const void *const *inp
     plan.buffers[ref.buffer].host = static_cast<uint8_t *>(const_cast<void *>(host));
     plan.buffers[ref.buffer].flags = 0;
   }
-  for (const Plan::Step &step : plan.steps) {
-    if (!step.kvWrite) {
-      int rc = step.function(plan.argv.data() + step.argvOffset);
-      if (rc != 0)
-        fail(model_.path(), ": kernel '", model_.kernels().symbol(step.kernel), "' (entry '",
-             name_, "' command ", step.command, ", ", tokens, " tokens at position ",
-             startPosition, ") failed with Halide error code ", rc, ": ",
-             KernelLibrary::takeLastError());
+}
+
+void Executor::call(const Plan &plan, size_t s, void **argv, int64_t tokens, int32_t position) {
+  const Plan::Step &step = plan.steps[s];
+  int rc = step.function(argv);
+  if (rc != 0)
+    fail(model_.path(), ": kernel '", model_.kernels().symbol(step.kernel), "' (entry '", name_,
+         "' command ", step.command, ", ", tokens, " tokens at position ", position,
+         ") failed with Halide error code ", rc, ": ", KernelLibrary::takeLastError());
+}
+
+// Positions start, start + 1, ... go to a ring of `capacity` slots.
+void Executor::writeKv(const Plan &plan, size_t s, int64_t firstRow, int64_t tokens, int32_t start,
+                       ExecutionState &state) {
+  const Plan::Step &step = plan.steps[s];
+  ExecutionState::KvLayer &layer = state.kv[step.layer];
+  const uint64_t row = layer.rowBytes;
+  const uint8_t *keys = plan.buffers[step.keysBuffer].host + firstRow * row;
+  const uint8_t *values = plan.buffers[step.valuesBuffer].host + firstRow * row;
+  // Rows older than the last `capacity` would be overwritten within this call anyway.
+  const int64_t first = tokens > layer.capacity ? tokens - layer.capacity : 0;
+  for (int64_t t = first; t < tokens; ++t) {
+    uint64_t slot = static_cast<uint64_t>(start + t) % static_cast<uint64_t>(layer.capacity);
+    std::memcpy(layer.keys + slot * row, keys + t * row, row);
+    if (layer.values != nullptr)
+      std::memcpy(layer.values + slot * row, values + t * row, row);
+  }
+}
+
+void Executor::runBatch(const std::vector<BatchRow> &rows, const void *const *inputs,
+                        size_t inputCount, void *const *outputs, size_t outputCount,
+                        ExecutionState &batch) {
+  const int64_t tokens = static_cast<int64_t>(rows.size());
+  if (device_)
+    fail(model_.path(), ": entry '", name_, "': batched calls run on the CPU only");
+  if (tokens == 0 || tokens > INT32_MAX)
+    fail(model_.path(), ": entry '", name_, "' called for a batch of ", tokens, " rows");
+  if (batch.arenaTokens < tokens || batch.arenaBytes < arenaBytesPerToken_ * tokens)
+    fail(model_.path(), ": entry '", name_, "' needs an arena of ", arenaBytesPerToken_ * tokens,
+         " bytes for a batch of ", tokens);
+  // Planned against the first row's cache layout, which every row must share.
+  const std::vector<ExecutionState::KvLayer> &layout = rows.front().state->kv;
+  for (const BatchRow &row : rows) {
+    bool same = row.state->kv.size() == layout.size();
+    for (size_t l = 0; same && l < layout.size(); ++l)
+      same = row.state->kv[l].capacity == layout[l].capacity &&
+             row.state->kv[l].rowBytes == layout[l].rowBytes &&
+             row.state->kv[l].dtype == layout[l].dtype &&
+             (row.state->kv[l].values == nullptr) == (layout[l].values == nullptr);
+    if (!same)
+      fail(model_.path(), ": entry '", name_, "': a batch's sequences must share one KV cache "
+           "layout (sessions of one model)");
+  }
+  batch.kv = layout;
+  Plan &plan = planFor(tokens, batch);
+  if (!plan.unbatchable.empty())
+    fail(model_.path(), ": entry '", name_, "' cannot run batched: ", plan.unbatchable);
+  bindIo(plan, inputs, inputCount, outputs, outputCount);
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    const Plan::Step &step = plan.steps[s];
+    if (!step.perRow) {
+      call(plan, s, plan.argv.data() + step.argvOffset, tokens, rows.front().position);
       continue;
     }
-    ExecutionState::KvLayer &layer = state.kv[step.layer];
-    const uint8_t *keys = plan.buffers[step.keysBuffer].host;
-    const uint8_t *values = plan.buffers[step.valuesBuffer].host;
-    const uint64_t row = layer.rowBytes;
-    // Rows older than the last `capacity` would be overwritten within this call anyway.
-    const int64_t first = tokens > layer.capacity ? tokens - layer.capacity : 0;
-    for (int64_t t = first; t < tokens; ++t) {
-      uint64_t slot = static_cast<uint64_t>(startPosition + t) % static_cast<uint64_t>(layer.capacity);
-      std::memcpy(layer.keys + slot * row, keys + t * row, row);
-      if (layer.values != nullptr)
-        std::memcpy(layer.values + slot * row, values + t * row, row);
+    for (int64_t r = 0; r < tokens; ++r) {
+      const BatchRow &row = rows[static_cast<size_t>(r)];
+      if (step.kvWrite) {
+        writeKv(plan, s, r, 1, row.position, *row.state);
+        continue;
+      }
+      for (size_t a = step.rowArgvOffset; a < step.rowArgvOffset + step.argCount; ++a) {
+        const Plan::RowArg &arg = plan.rowArgs[a];
+        if (arg.kind == Plan::RowArg::TokenRow) {
+          plan.rowBuffers[arg.rowBuffer].host =
+              plan.buffers[arg.buffer].host + static_cast<uint64_t>(r) * arg.rowBytes;
+        } else if (arg.kind == Plan::RowArg::Kv) {
+          const ExecutionState::KvLayer &layer = row.state->kv[arg.layer];
+          plan.rowBuffers[arg.rowBuffer].host = arg.values ? layer.values : layer.keys;
+        }
+      }
+      plan.rowPosition = row.position;
+      call(plan, s, plan.rowArgv.data() + step.rowArgvOffset, 1, row.position);
     }
   }
 }

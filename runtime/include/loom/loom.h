@@ -37,6 +37,7 @@ typedef enum loom_status {
 typedef struct loom_model loom_model;
 typedef struct loom_session loom_session;
 typedef struct loom_detokenizer loom_detokenizer;
+typedef struct loom_batch loom_batch;
 
 uint32_t loom_api_version(void);
 /* The message of the last failure on this thread ("" if none). */
@@ -188,6 +189,21 @@ loom_status loom_session_decode(loom_session *session, int32_t token, float *log
 int64_t loom_session_position(const loom_session *session);
 /* Forgets the conversation (position 0, KV cache cleared). */
 loom_status loom_session_reset(loom_session *session);
+
+/* ---- batched decode (continuous batching) ---- */
+/* Steps several sessions of one model together: each projection, the MLP and the LM head run
+   once over all their tokens, so every weight is read once per step rather than once per
+   session; attention and the KV writes run per session. Sessions may join or leave between
+   steps; a session is stepped by at most one batch or thread at a time. CPU artifacts only. */
+loom_status loom_batch_create(loom_model *model, loom_batch **batch);
+void loom_batch_destroy(loom_batch *batch);
+/* One decode step: tokens[i] into sessions[i] (n distinct sessions of the batch's model), each
+   advancing one position. logits receives n x vocab_size floats, row i for sessions[i]; they
+   agree with loom_session_decode's to rounding (one row and several may sum in another order).
+   When any session or token is refused, nothing runs and no session moves. */
+loom_status loom_batch_decode(loom_batch *batch, loom_session *const *sessions,
+                              const int32_t *tokens, size_t n, float *logits,
+                              size_t logits_capacity);
 
 /* ---- sampling ---- */
 typedef struct loom_sampling {

@@ -5,6 +5,7 @@
 #include "loom/ArtifactFormat.h"
 #include "loom/Checksum.h"
 #include "loom/Error.h"
+#include "loom/Runtime/DecodeBatch.h"
 #include "loom/Runtime/ImageDecode.h"
 #include "loom/Runtime/Model.h"
 #include "loom/Runtime/Session.h"
@@ -463,6 +464,96 @@ TEST_F(SessionTest, TextPrefillThenDecodeAcrossTheRing) {
   session.reset();
   Reference fresh;
   expectTextPrefill(session, {2, 5, 7}, fresh);
+}
+
+TEST_F(SessionTest, BatchedDecodeStepsEachSessionAsAlone) {
+  // Three conversations at different positions, stepped together past their 4-slot rings, in
+  // changing batches (joining, leaving, reordered); each row must be its own reference's.
+  auto model = loom::Model::open(*artifact);
+  std::vector<std::unique_ptr<loom::Session>> sessions;
+  std::vector<Reference> refs(3);
+  const std::vector<std::vector<int32_t>> prompts = {{2, 5, 7}, {2, 9}, {2, 3, 4, 6, 8}};
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    sessions.push_back(std::make_unique<loom::Session>(model, loom::SessionOptions{}));
+    expectTextPrefill(*sessions[i], prompts[i], refs[i]);
+  }
+  loom::DecodeBatch batch(model);
+  const std::vector<std::vector<size_t>> steps = {{0, 1, 2}, {2, 0}, {1}, {0, 1, 2}, {1, 2, 0}};
+  const int32_t plain[] = {3, 4, 5, 6, 7, 8, 9, 13, 14, 15}; // not media placeholders
+  size_t drawn = 0;
+  for (const std::vector<size_t> &members : steps) {
+    std::vector<loom::Session *> batchSessions;
+    std::vector<int32_t> tokens;
+    for (size_t i : members) {
+      batchSessions.push_back(sessions[i].get());
+      tokens.push_back(plain[drawn++ * 7 % 10]);
+    }
+    std::vector<float> logits(members.size() * kVocab);
+    batch.decode(batchSessions, tokens, logits.data());
+    for (size_t r = 0; r < members.size(); ++r) {
+      auto want = refs[members[r]].run({Reference::text(tokens[r])}, {-1});
+      expectRow(logits.data() + r * kVocab, want[0],
+                "session " + std::to_string(members[r]) + " at " +
+                    std::to_string(sessions[members[r]]->position() - 1));
+    }
+  }
+  EXPECT_EQ(sessions[0]->position(), 3 + 4);
+  EXPECT_EQ(sessions[1]->position(), 2 + 4);
+  EXPECT_EQ(sessions[2]->position(), 5 + 4);
+
+  // Refused batches run nothing and move no session.
+  std::vector<float> logits(3 * kVocab);
+  auto refused = [&](std::vector<loom::Session *> members, std::vector<int32_t> tokens) {
+    return errorOf([&] { batch.decode(members, tokens, logits.data()); });
+  };
+  std::string m = refused({sessions[0].get(), sessions[0].get()}, {3, 4});
+  EXPECT_NE(m.find("more than once"), std::string::npos) << m;
+  m = refused({sessions[0].get(), sessions[1].get()}, {3, kVocab});
+  EXPECT_NE(m.find("token id 16 of session 1 is out of range"), std::string::npos) << m;
+  m = refused({sessions[0].get()}, {3, 4});
+  EXPECT_NE(m.find("1 sessions but 2 tokens"), std::string::npos) << m;
+  auto other = loom::Model::open(*artifact);
+  loom::Session stranger(other, {});
+  m = refused({sessions[0].get(), &stranger}, {3, 4});
+  EXPECT_NE(m.find("another model"), std::string::npos) << m;
+  sessions[2]->decode(3, logits.data());
+  sessions[2]->decode(3, logits.data());
+  sessions[2]->decode(3, logits.data()); // position 12 = max_context: full
+  m = refused({sessions[0].get(), sessions[2].get()}, {3, 4});
+  EXPECT_NE(m.find("the context is full"), std::string::npos) << m;
+  EXPECT_EQ(sessions[0]->position(), 7);
+  EXPECT_EQ(sessions[1]->position(), 6);
+
+  // The C API: the same step through loom_batch_decode.
+  loom_model *cModel = nullptr;
+  ASSERT_EQ(loom_model_open(artifact->c_str(), &cModel), LOOM_OK) << loom_last_error();
+  loom_batch *cBatch = nullptr;
+  ASSERT_EQ(loom_batch_create(cModel, &cBatch), LOOM_OK) << loom_last_error();
+  loom_session_options options;
+  loom_session_options_init(&options);
+  loom_session *a = nullptr, *b = nullptr;
+  ASSERT_EQ(loom_session_create(cModel, &options, &a), LOOM_OK);
+  ASSERT_EQ(loom_session_create(cModel, &options, &b), LOOM_OK);
+  const int32_t promptA[] = {2, 5}, promptB[] = {2, 6, 7};
+  ASSERT_EQ(loom_session_prefill(a, promptA, 2, nullptr, 0, 0, logits.data(), kVocab), LOOM_OK);
+  ASSERT_EQ(loom_session_prefill(b, promptB, 3, nullptr, 0, 0, logits.data(), kVocab), LOOM_OK);
+  loom_session *pair[] = {a, b};
+  const int32_t next[] = {9, 13};
+  EXPECT_EQ(loom_batch_decode(cBatch, pair, next, 2, logits.data(), kVocab),
+            LOOM_ERROR_BUFFER_TOO_SMALL);
+  ASSERT_EQ(loom_batch_decode(cBatch, pair, next, 2, logits.data(), 2 * kVocab), LOOM_OK)
+      << loom_last_error();
+  Reference refA, refB;
+  refA.run({Reference::text(2), Reference::text(5)}, {-1, -1});
+  refB.run({Reference::text(2), Reference::text(6), Reference::text(7)}, {-1, -1, -1});
+  expectRow(logits.data(), refA.run({Reference::text(9)}, {-1})[0], "C API row 0");
+  expectRow(logits.data() + kVocab, refB.run({Reference::text(13)}, {-1})[0], "C API row 1");
+  EXPECT_EQ(loom_session_position(a), 3);
+  EXPECT_EQ(loom_session_position(b), 4);
+  loom_session_destroy(a);
+  loom_session_destroy(b);
+  loom_batch_destroy(cBatch);
+  loom_model_close(cModel);
 }
 
 TEST_F(SessionTest, MediaFillPlaceholderRuns) {

@@ -67,10 +67,31 @@ public:
     run(tokens, startPosition, inputs, I, outputs, O, state);
   }
 
+  // One sequence of a batched call: its KV cache and the position of its one token.
+  struct BatchRow {
+    ExecutionState *state;
+    int32_t position;
+  };
+  // Runs one token of each of rows.size() sequences, row i of the inputs and outputs being
+  // sequence i's: what `run` would compute for each alone, but every command that touches no KV
+  // cache and no position (projections, norms, the MLP) runs once over all rows, so its weights
+  // are read once. Commands that do (attention, KV writes) run once per row, against that
+  // row's cache at its position. `batch` supplies the arena (rows.size() tokens); its KV layers
+  // are unused. Every row's KV cache must be laid out as the model's manifest says. CPU only.
+  void runBatch(const std::vector<BatchRow> &rows, const void *const *inputs, size_t inputCount,
+                void *const *outputs, size_t outputCount, ExecutionState &batch);
+
   struct Plan;
 
 private:
   Plan &planFor(int64_t tokens, const ExecutionState &state);
+  void bindIo(Plan &plan, const void *const *inputs, size_t inputCount, void *const *outputs,
+              size_t outputCount);
+  // Runs plan step `step` (a dispatch) with `argv`.
+  void call(const Plan &plan, size_t step, void **argv, int64_t tokens, int32_t position);
+  // Runs plan step `step` (a KV write) for `tokens` rows from `firstRow` into state's cache.
+  void writeKv(const Plan &plan, size_t step, int64_t firstRow, int64_t tokens, int32_t start,
+               ExecutionState &state);
   void runOnDevice(int64_t tokens, int32_t startPosition, const void *const *inputs,
                    size_t inputCount, void *const *outputs, size_t outputCount,
                    ExecutionState &state);

@@ -107,6 +107,7 @@ public:
   int64_t maxContext() const { return maxContext_; }
 
 private:
+  friend class DecodeBatch; // steps this session's state within a batch
   void ensureCapacity(int64_t tokens);
   void checkRoom(int64_t tokens) const;
   Executor *executor(const char *name);
