@@ -35,6 +35,8 @@ PACKAGES=(
   valgrind=1:3.19.0-1
   libxxhash-dev=0.8.1-1
   libclang-rt-22-dev=1:22.1.8-1~deb12u1
+  libcpp-httplib-dev=0.11.4+ds-1+deb12u1
+  libssl-dev=3.0.19-1~deb12u2
 )
 
 missing=()
@@ -59,8 +61,8 @@ fi
 # that package needs (>= 3.28; Debian 12 has 3.25), and iced-x86 + pyelftools for the ISA audit
 # (tools/loom-isa-audit). docs/TOOLCHAIN.md says why each.
 # The Python package (pyproject.toml, docs/PYTHON.md) builds with scikit-build-core and nanobind
-# and runs on numpy; its tests use pytest and Pillow. Their own dependencies are pinned too,
-# since pip runs with --no-deps.
+# and runs on numpy; its tests use pytest and Pillow; loom-serve's tests use the official openai
+# client. Their own dependencies are pinned too, since pip runs with --no-deps.
 PYPI_PACKAGES=(
   halide==21.0.0
   cmake==3.31.10
@@ -76,6 +78,20 @@ PYPI_PACKAGES=(
   iniconfig==2.3.1
   pluggy==1.7.0
   pygments==2.21.0
+  openai==3.51.0
+  httpx2==2.17.0
+  httpcore2==2.17.0
+  h11==0.16.0
+  anyio==4.16.0
+  sniffio==1.3.1
+  idna==3.21
+  jiter==0.19.0
+  pydantic==2.14.4
+  pydantic-core==2.50.5
+  annotated-types==0.8.0
+  typing-inspection==0.4.5
+  typing-extensions==4.16.0
+  truststore==0.10.5
 )
 source "$(dirname "$0")/venv.sh"
 if [[ ! -x $LOOM_VENV/bin/python ]]; then
