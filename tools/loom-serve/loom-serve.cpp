@@ -63,11 +63,10 @@ json usage(const serve::Job &job) {
 
 class Server {
 public:
-  Server(const Options &o, loom_model *model, serve::RequestParser &parser, serve::Engine &engine,
+  Server(const Options &o, serve::RequestParser &parser, serve::Engine &engine,
          uint64_t kvBytesPerSlot)
       : options_(o), parser_(parser), engine_(engine), kvBytesPerSlot_(kvBytesPerSlot),
         apiKeyHash_(o.apiKey.empty() ? "" : sha256(o.apiKey)), created_(std::time(nullptr)) {
-    (void)model;
     const size_t workers = static_cast<size_t>(o.parallel) + o.queue + 4;
     http_.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     http_.set_payload_max_length(o.maxBodyBytes);
@@ -343,7 +342,7 @@ int run(int argc, char **argv) {
     std::fprintf(stderr, "loom-serve: %d slot(s) of %llu KV bytes, context %lld, queue %zu\n",
                  slots, static_cast<unsigned long long>(kvBytes), static_cast<long long>(context),
                  o.queue);
-    Server server(o, model, parser, engine, kvBytes);
+    Server server(o, parser, engine, kvBytes);
     std::thread waiter([&] {
       int signal = 0;
       sigwait(&signals, &signal);

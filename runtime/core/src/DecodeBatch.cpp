@@ -57,7 +57,7 @@ void DecodeBatch::decode(const std::vector<Session *> &sessions,
     fail("batched decode: no logits buffer");
   const int64_t vocab = model_->vocabSize();
   const SpecialTokens &special = model_->tokens();
-  std::vector<Executor::BatchRow> batchRows;
+  rowStates_.clear();
   for (int64_t i = 0; i < rows; ++i) {
     Session *session = sessions[i];
     if (session == nullptr)
@@ -71,7 +71,7 @@ void DecodeBatch::decode(const std::vector<Session *> &sessions,
       fail("batched decode: token id ", tokens[i], " of session ", i, " is out of range [0, ",
            vocab, ")");
     session->checkRoom(1);
-    batchRows.push_back({&session->state_, static_cast<int32_t>(session->position_)});
+    rowStates_.push_back({&session->state_, static_cast<int32_t>(session->position_)});
   }
   ensureRows(rows);
   for (int64_t i = 0; i < rows; ++i) {
@@ -83,17 +83,17 @@ void DecodeBatch::decode(const std::vector<Session *> &sessions,
   {
     const void *in[] = {ids_.data()};
     void *out[] = {hidden_.data()};
-    embedText_->runBatch(batchRows, in, 1, out, 1, state_);
+    embedText_->runBatch(rowStates_, in, 1, out, 1, state_);
   }
   {
     const void *in[] = {hidden_.data(), blockIds_.data()};
     void *out[] = {decoded_.data()};
-    decoder_->runBatch(batchRows, in, 2, out, 1, state_);
+    decoder_->runBatch(rowStates_, in, 2, out, 1, state_);
   }
   {
     const void *in[] = {decoded_.data()};
     void *out[] = {logits};
-    lmHead_->runBatch(batchRows, in, 1, out, 1, state_);
+    lmHead_->runBatch(rowStates_, in, 1, out, 1, state_);
   }
   for (Session *session : sessions)
     ++session->position_;

@@ -45,6 +45,7 @@ private:
   ExecutionState state_;
   std::vector<int32_t> ids_, blockIds_;
   std::vector<float> hidden_, decoded_;
+  std::vector<Executor::BatchRow> rowStates_; // this step's sessions' caches and positions
 };
 
 } // namespace loom

@@ -45,7 +45,10 @@ enum class MediaSource {
 
 struct MediaInput {
   MediaKind kind = MediaKind::Image;
-  std::string path;                 // File: the file; otherwise the name messages give it
+  std::string path;        // File: the file; otherwise the name messages give it
+  int64_t tokenBudget = 0; // soft tokens per image / video frame (Media.h's budgets); 0: default
+  int64_t maxFrames = 0;   // video: frames sampled at most; 0: kDefaultVideoMaxFrames
+  bool videoAudio = true;  // video: its audio track, when it has one, follows the frames
   MediaSource source = MediaSource::File;
   const void *bytes = nullptr;      // Bytes
   size_t byteCount = 0;
@@ -53,9 +56,6 @@ struct MediaInput {
   int64_t width = 0, height = 0;
   const float *samples = nullptr;   // Samples: sampleFrames x channels, interleaved
   int64_t sampleFrames = 0, channels = 0, sampleRate = 0;
-  int64_t tokenBudget = 0; // soft tokens per image / video frame (Media.h's budgets); 0: default
-  int64_t maxFrames = 0;   // video: frames sampled at most; 0: kDefaultVideoMaxFrames
-  bool videoAudio = true;  // video: its audio track, when it has one, follows the frames
 };
 
 // Media loaded for one prompt, each kind in prompt order: a video adds its frames to
