@@ -4,6 +4,8 @@
 # LOOM_FUZZ_RUNS (10^7) executions or LOOM_FUZZ_LONG_SECONDS (3600) seconds, whichever comes
 # first. Prints one row of test/fuzz/README.md's table per fuzzer; its log is
 # build-asan/test/fuzz/long/<name>.log. Build build-asan/ first (scripts/sanitize.sh).
+# LOOM_FUZZ_TIMEOUT replaces the test's 10 s per input (libFuzzer's is wall-clock time: on a
+# loaded machine a legitimately slow input, such as a 16-megapixel image under ASan, passes it).
 #   scripts/fuzz-long.sh [FuzzerName ...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +27,7 @@ mkdir -p test/fuzz/long
 fuzz_command() {
   "$LOOM_VENV/bin/ctest" --show-only=json-v1 -R "^fuzz\\.$1\$" | python3 -c '
 import json, sys
-runs, seconds = sys.argv[1:]
+runs, seconds, timeout = sys.argv[1:]
 tests = json.load(sys.stdin)["tests"]
 if len(tests) != 1:
     sys.exit("fuzz-long.sh: no ctest test fuzz.<name> for that fuzzer")
@@ -33,9 +35,11 @@ for arg in tests[0]["command"]:
     if arg.startswith("-max_total_time="):
         print(f"-max_total_time={seconds}")
         print(f"-runs={runs}")
+    elif arg.startswith("-timeout=") and timeout:
+        print(f"-timeout={timeout}")
     else:
         print(arg)
-' "$runs" "$seconds"
+' "$runs" "$seconds" "${LOOM_FUZZ_TIMEOUT:-}"
 }
 
 echo "| fuzzer | time | executions | exec/s | cov | ft | corpus | result |"

@@ -243,28 +243,39 @@ loom_status loom_detokenizer_finish(loom_detokenizer *detokenizer, const char **
 void loom_detokenizer_destroy(loom_detokenizer *detokenizer) { delete detokenizer; }
 
 namespace {
-const char *defaultMediaName(const loom_media &in) {
-  const bool image = in.kind == LOOM_MEDIA_IMAGE;
-  switch (in.source) {
-  case LOOM_MEDIA_BYTES:
+const char *defaultMediaName(const loom::MediaInput &media) {
+  const bool image = media.kind == loom::MediaKind::Image;
+  switch (media.source) {
+  case loom::MediaSource::Bytes:
     return image ? "image bytes" : "audio bytes";
-  case LOOM_MEDIA_PIXELS:
+  case loom::MediaSource::Pixels:
     return "image pixels";
-  case LOOM_MEDIA_SAMPLES:
+  case loom::MediaSource::Samples:
     return "audio samples";
   default:
     return "media";
   }
 }
 
+// A C caller may store any int in an enum field, and in C++ loading an enum outside its
+// enumerators' range is undefined: read the field as the int it holds.
+static_assert(sizeof(loom_media_kind) == sizeof(int) && sizeof(loom_media_source) == sizeof(int),
+              "C enums are ints on this ABI");
+int enumField(const void *field) {
+  int value = 0;
+  std::memcpy(&value, field, sizeof value);
+  return value;
+}
+
 // False for an unknown kind or source, or a file without a path.
 bool toMedia(const loom_media &in, loom::MediaInput &out) {
-  if (in.kind != LOOM_MEDIA_IMAGE && in.kind != LOOM_MEDIA_AUDIO && in.kind != LOOM_MEDIA_VIDEO)
+  const int kind = enumField(&in.kind);
+  if (kind != LOOM_MEDIA_IMAGE && kind != LOOM_MEDIA_AUDIO && kind != LOOM_MEDIA_VIDEO)
     return false;
-  out.kind = in.kind == LOOM_MEDIA_IMAGE   ? loom::MediaKind::Image
-             : in.kind == LOOM_MEDIA_AUDIO ? loom::MediaKind::Audio
-                                           : loom::MediaKind::Video;
-  switch (in.source) {
+  out.kind = kind == LOOM_MEDIA_IMAGE   ? loom::MediaKind::Image
+             : kind == LOOM_MEDIA_AUDIO ? loom::MediaKind::Audio
+                                        : loom::MediaKind::Video;
+  switch (enumField(&in.source)) {
   case LOOM_MEDIA_FILE:
     if (in.path == nullptr)
       return false;
@@ -292,7 +303,7 @@ bool toMedia(const loom_media &in, loom::MediaInput &out) {
   default:
     return false;
   }
-  out.path = in.path ? in.path : defaultMediaName(in);
+  out.path = in.path ? in.path : defaultMediaName(out);
   out.tokenBudget = in.token_budget;
   out.maxFrames = in.max_frames;
   out.videoAudio = in.video_audio != 0;

@@ -829,7 +829,8 @@ TEST_F(SessionTest, CApi) {
   EXPECT_EQ(loom_media_token_count(model, &media, &count), LOOM_ERROR_MODEL);
   EXPECT_NE(std::string(loom_last_error()).find("audio is given as a file"), std::string::npos)
       << loom_last_error();
-  media.source = static_cast<loom_media_source>(9);
+  const int unknownSource = 9; // as a C caller may store it
+  std::memcpy(&media.source, &unknownSource, sizeof unknownSource);
   EXPECT_EQ(loom_media_token_count(model, &media, &count), LOOM_ERROR_INVALID_ARGUMENT);
 
   loom_session_options options;
