@@ -3,29 +3,12 @@ and the command-line tools the results are compared with (``LOOM_BUILD_DIR``, de
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import loom
-
-REPO = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("LOOM_BUILD_DIR", REPO / "build"))
-MEDIA = REPO / "test" / "data" / "media"
-
-
-def tool(name: str) -> Path:
-    path = BUILD / "bin" / name
-    if not path.exists():
-        pytest.fail(f"{path} is missing: build Loom first (scripts/build.sh) or set LOOM_BUILD_DIR")
-    return path
-
-
-def run_tool(name: str, *args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(tool(name)), *map(str, args)], check=True, capture_output=True,
-                          text=True, **kwargs)
+from cli_tools import MEDIA, run_tool
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 import loom
-from conftest import run_tool
+from cli_tools import run_tool
 
 
 def test_progress_reports_every_phase(compile_log):

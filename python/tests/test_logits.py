@@ -4,7 +4,7 @@
 import numpy as np
 
 import loom
-from conftest import run_tool
+from cli_tools import run_tool
 
 
 def prompt_ids(model, image_path, audio_path):

@@ -9,7 +9,7 @@ from PIL import Image
 
 import loom
 
-from conftest import MEDIA
+from cli_tools import MEDIA
 
 
 def image_ids(model, image):

@@ -3,23 +3,12 @@ servers started on free loopback ports (LOOM_BUILD_DIR, default build/)."""
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("LOOM_BUILD_DIR", REPO / "build"))
-MEDIA = REPO / "test" / "data" / "media"
-
-
-def tool(name: str) -> str:
-    path = BUILD / "bin" / name
-    if not path.exists():
-        pytest.fail(f"{path} is missing: build Loom first (scripts/build.sh) or set LOOM_BUILD_DIR")
-    return str(path)
+from serve_harness import Server, tool
 
 
 @pytest.fixture(scope="session")
@@ -31,25 +20,6 @@ def artifact(tmp_path_factory) -> Path:
                     "--target=host", "--quant=f32", "--max-context", "1024"], check=True,
                    capture_output=True)
     return work / "tiny.loom"
-
-
-class Server:
-    """A running loom-serve; `url` is its base URL."""
-
-    def __init__(self, artifact: Path, *args: str):
-        self.process = subprocess.Popen([tool("loom-serve"), str(artifact), "--port", "0",
-                                         "--threads", "1", *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline()
-        match = re.search(r"listening on (http://[0-9.]+:[0-9]+)", line)
-        if not match:
-            self.process.kill()
-            raise RuntimeError(f"loom-serve did not start: {line}{self.process.stderr.read()}")
-        self.url = match.group(1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        assert self.process.wait(timeout=30) == 0
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from conftest import MEDIA, Server, tool
+from serve_harness import MEDIA, Server, tool
 
 IMAGE = MEDIA / "coffee_144x96.png"
 AUDIO = MEDIA / "hello_16k.wav"
