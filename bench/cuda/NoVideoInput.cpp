@@ -16,7 +16,10 @@ namespace {
 }
 } // namespace
 
-VideoInput loadVideo(const std::string &, int64_t, int64_t, int64_t, int64_t, int64_t) { noVideo(); }
+VideoInput loadVideo(const std::string &, int64_t, int64_t, int64_t, int64_t, int64_t,
+                     const MediaLimits &) {
+  noVideo();
+}
 std::string videoTimestamp(double) { noVideo(); }
 
 } // namespace loom

@@ -25,11 +25,14 @@ class Generation:
 class Model:
     """A ``.loom`` artifact, mapped (or with ``huge_pages`` read into 2 MiB pages) and checked:
     its manifest, kernels and tokenizer against their checksums; ``verify=True`` also reads every
-    weight. ``threads``: kernel threads for its sessions (0: the runtime's default)."""
+    weight. ``threads``: kernel threads for its sessions (0: the runtime's default).
+    ``max_image_pixels`` and ``max_media_seconds`` lower what its prompts' images (pixels) and
+    audio (seconds) may hold, checked before decoding (0: 89,478,485 and 3600)."""
 
     def __init__(self, path: str | os.PathLike, *, threads: int = 0, huge_pages: bool = False,
-                 verify: bool = False):
-        self._model = _runtime.Model(os.fspath(path), huge_pages)
+                 verify: bool = False, max_image_pixels: int = 0, max_media_seconds: int = 0):
+        self._model = _runtime.Model(os.fspath(path), huge_pages, max_image_pixels,
+                                     max_media_seconds)
         self.threads = threads
         self._info: dict[str, Any] | None = None
         if verify:

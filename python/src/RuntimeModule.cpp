@@ -70,11 +70,14 @@ class Media;
 
 class Model {
 public:
-  Model(const std::string &path, bool hugePages) : handle_(std::make_shared<ModelHandle>()) {
+  Model(const std::string &path, bool hugePages, int64_t maxImagePixels, int32_t maxMediaSeconds)
+      : handle_(std::make_shared<ModelHandle>()) {
     handle_->path = path;
     loom_model_options options;
     loom_model_options_init(&options);
     options.huge_page_copy = hugePages ? 1 : 0;
+    options.max_image_pixels = maxImagePixels;
+    options.max_media_seconds = maxMediaSeconds;
     loom_status status;
     {
       nb::gil_scoped_release release;
@@ -504,7 +507,8 @@ NB_MODULE(_runtime, m) {
   m.attr("VIDEO") = static_cast<int>(LOOM_MEDIA_VIDEO);
 
   nb::class_<Model>(m, "Model")
-      .def(nb::init<const std::string &, bool>(), "path"_a, "huge_pages"_a = false)
+      .def(nb::init<const std::string &, bool, int64_t, int32_t>(), "path"_a,
+           "huge_pages"_a = false, "max_image_pixels"_a = 0, "max_media_seconds"_a = 0)
       .def_prop_ro("path", &Model::path)
       .def_prop_ro("vocab_size", &Model::vocabSize)
       .def_prop_ro("hidden_size", &Model::hiddenSize)

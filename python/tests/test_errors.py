@@ -51,6 +51,18 @@ def test_bad_media(model, tmp_path):
     assert session.position == 0  # nothing above ran
 
 
+def test_media_limits(artifact, image_path):
+    limited = loom.Model(artifact, threads=1, max_image_pixels=10000, max_media_seconds=1)
+    session = limited.session()
+    with pytest.raises(loom.LoomError, match=r"13824 pixels, more than the limit of 10000"):
+        session.prefill(limited.tokenize("<bos><|image|>").tolist(), images=[image_path])
+    with pytest.raises(loom.LoomError, match=r"longer than the limit of 1 s"):
+        session.prefill(limited.tokenize("<bos><|audio|>").tolist(),
+                        audio=[(np.zeros(32000, np.float32), 16000)])
+    with pytest.raises(loom.LoomError, match="max_media_seconds is 7200"):
+        loom.Model(artifact, max_media_seconds=7200)
+
+
 def test_bad_prompts(model, image_path):
     session = model.session()
     with pytest.raises(loom.LoomError, match="out of range"):

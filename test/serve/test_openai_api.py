@@ -2,10 +2,12 @@
 loom-run's tokens; streaming, stop sequences, usage, the other endpoints, and every error."""
 
 import base64
+import io
 import json
 import subprocess
 import threading
 import time
+import wave
 
 import httpx2 as httpx
 import openai
@@ -122,6 +124,36 @@ def test_bad_requests_get_openai_errors(client, server):
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
     response = httpx.get(server.url + "/v1/nothing")
     assert response.status_code == 404 and "error" in response.json()
+
+
+def wav_seconds(seconds, rate=16000):
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\0\0" * int(seconds * rate))
+    return out.getvalue()
+
+
+def test_media_limits(artifact):
+    limited = Server(artifact, "--max-image-pixels", "10000", "--max-audio-seconds", "1")
+    try:
+        client = openai.OpenAI(base_url=limited.url + "/v1", api_key="x", max_retries=0)
+
+        def audio(wav):
+            return lambda: client.chat.completions.create(model="tiny", max_tokens=1, messages=[
+                {"role": "user", "content": [{"type": "input_audio", "input_audio": {
+                    "data": base64.b64encode(wav).decode(), "format": "wav"}}]}])
+
+        # coffee_144x96.png has 13,824 pixels; refused from its header, before decoding.
+        expect_error(400, "max_image_pixels", lambda: client.chat.completions.create(
+            model="tiny", max_tokens=1, messages=[{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": data_url(IMAGE)}}]}]))
+        expect_error(400, "max_media_seconds", audio(wav_seconds(1.5)))
+        assert audio(wav_seconds(0.9))().usage.completion_tokens == 1
+    finally:
+        limited.stop()
 
 
 def test_api_key(artifact):

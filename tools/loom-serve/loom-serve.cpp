@@ -36,6 +36,9 @@ struct Options {
   size_t queue = 64;
   int64_t prefillChunk = 256, maxPromptTokens = 0, maxContext = 0, defaultMaxTokens = 256;
   size_t maxBodyBytes = 64u << 20;
+  // Below the runtime's own limits: decoding is bounded before a request is admitted.
+  int64_t maxImagePixels = 33'554'432; // 32 MP: a 24 MP camera's photos pass
+  int32_t maxAudioSeconds = 600;
 };
 
 std::string sha256(const std::string &text) {
@@ -293,6 +296,12 @@ int run(int argc, char **argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--max-body-bytes", o.maxBodyBytes, "Largest request body (413 beyond)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-image-pixels", o.maxImagePixels,
+                 "Largest image a request may carry, in pixels (400 beyond; at most 89,478,485)")
+      ->check(CLI::Range(int64_t(1), int64_t(89'478'485)));
+  app.add_option("--max-audio-seconds", o.maxAudioSeconds,
+                 "Longest audio a request may carry (400 beyond; at most 3600)")
+      ->check(CLI::Range(1, 3600));
   app.add_option("--model-name", o.modelName, "The model's id in the API (default: the file's stem)");
   CLI11_PARSE(app, argc, argv);
 
@@ -303,8 +312,12 @@ int run(int argc, char **argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  loom_model_options modelOptions;
+  loom_model_options_init(&modelOptions);
+  modelOptions.max_image_pixels = o.maxImagePixels;
+  modelOptions.max_media_seconds = o.maxAudioSeconds;
   loom_model *model = nullptr;
-  if (loom_model_open(o.model.c_str(), &model) != LOOM_OK) {
+  if (loom_model_open_with(o.model.c_str(), &modelOptions, &model) != LOOM_OK) {
     std::fprintf(stderr, "loom-serve: %s\n", loom_last_error());
     return 1;
   }

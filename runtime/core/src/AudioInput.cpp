@@ -70,7 +70,7 @@ void appendMono(const float *interleaved, int64_t frames, int channels, std::vec
 
 // Decodes an open libsndfile stream to frames; `name` stands for it in messages. Closes it.
 AudioFrames decodeAudio(SNDFILE *file, const SF_INFO &info, const std::string &name,
-                        int64_t frameSize, int64_t sampleRate) {
+                        int64_t frameSize, int64_t sampleRate, const MediaLimits &limits) {
   if (info.channels <= 0 || info.samplerate <= 0) {
     sf_close(file);
     fail(name, ": audio has ", info.channels, " channels at ", info.samplerate,
@@ -79,7 +79,7 @@ AudioFrames decodeAudio(SNDFILE *file, const SF_INFO &info, const std::string &n
   const int channels = info.channels;
   const int64_t fileRate = info.samplerate;
   try {
-    checkMediaSeconds(name, info.frames, fileRate, "audio header");
+    checkMediaSeconds(name, info.frames, fileRate, "audio header", limits);
   } catch (...) {
     sf_close(file);
     throw;
@@ -95,7 +95,7 @@ AudioFrames decodeAudio(SNDFILE *file, const SF_INFO &info, const std::string &n
     if (n <= 0)
       break;
     appendMono(chunk.data(), n, channels, mono);
-    if (static_cast<int64_t>(mono.size()) > kMaxMediaSeconds * fileRate)
+    if (static_cast<int64_t>(mono.size()) > limits.maxSeconds * fileRate)
       break; // a header that understated the length; refused below
   }
   const int64_t decodedSamples = static_cast<int64_t>(mono.size());
@@ -104,7 +104,7 @@ AudioFrames decodeAudio(SNDFILE *file, const SF_INFO &info, const std::string &n
   sf_close(file);
   if (err != 0)
     fail(name, ": error while decoding audio: ", why);
-  checkMediaSeconds(name, decodedSamples, fileRate, "audio file");
+  checkMediaSeconds(name, decodedSamples, fileRate, "audio file", limits);
   if (mono.empty())
     fail(name, ": audio has no samples; expected at least one");
   return media::framesFromMono(media::resampleMono(mono, fileRate, sampleRate, name), name,
@@ -145,7 +145,8 @@ sf_count_t memoryTell(void *user) { return static_cast<MemoryStream *>(user)->of
 
 } // namespace
 
-AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t sampleRate) {
+AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t sampleRate,
+                            const MediaLimits &limits) {
   checkAudioShape(path, frameSize, sampleRate);
   SF_INFO info;
   std::memset(&info, 0, sizeof info);
@@ -153,11 +154,12 @@ AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize, int64_t 
   if (file == nullptr)
     fail(path, ": cannot read audio (expected a WAV, FLAC, Ogg or other libsndfile format): ",
          sf_strerror(nullptr));
-  return decodeAudio(file, info, path, frameSize, sampleRate);
+  return decodeAudio(file, info, path, frameSize, sampleRate, limits);
 }
 
 AudioFrames loadAudioFramesFromBytes(const void *data, size_t size, const std::string &name,
-                                     int64_t frameSize, int64_t sampleRate) {
+                                     int64_t frameSize, int64_t sampleRate,
+                                     const MediaLimits &limits) {
   checkAudioShape(name, frameSize, sampleRate);
   if (data == nullptr || size == 0)
     fail(name, ": audio has no bytes; expected a WAV, FLAC or Ogg file's contents");
@@ -169,19 +171,20 @@ AudioFrames loadAudioFramesFromBytes(const void *data, size_t size, const std::s
   if (file == nullptr)
     fail(name, ": cannot read audio (expected a WAV, FLAC, Ogg or other libsndfile format): ",
          sf_strerror(nullptr));
-  return decodeAudio(file, info, name, frameSize, sampleRate);
+  return decodeAudio(file, info, name, frameSize, sampleRate, limits);
 }
 
 AudioFrames audioFramesFromSamples(const float *interleaved, int64_t frames, int64_t channels,
                                    int64_t inputRate, const std::string &name,
-                                   int64_t frameSize, int64_t sampleRate) {
+                                   int64_t frameSize, int64_t sampleRate,
+                                   const MediaLimits &limits) {
   checkAudioShape(name, frameSize, sampleRate);
   if (channels <= 0 || channels > 256 || inputRate <= 0)
     fail(name, ": audio of ", channels, " channels at ", inputRate,
          " Hz; expected 1 to 256 channels and a positive sample rate");
   if (interleaved == nullptr || frames <= 0)
     fail(name, ": audio has no samples; expected at least one");
-  checkMediaSeconds(name, frames, inputRate, "sample array");
+  checkMediaSeconds(name, frames, inputRate, "sample array", limits);
   for (int64_t i = 0; i < frames * channels; ++i)
     if (!std::isfinite(interleaved[i]))
       fail(name, ": sample ", i, " is ", interleaved[i], "; expected finite samples");

@@ -87,9 +87,15 @@ loom_status loom_model_open_with(const char *path, const loom_model_options *opt
   *model = nullptr;
   return guarded(LOOM_ERROR_MODEL, [&] {
     auto handle = std::make_unique<loom_model>();
-    handle->model = loom::Model::open(path, options->huge_page_copy
-                                                ? loom::ArtifactMemory::HugePageCopy
-                                                : loom::ArtifactMemory::Mapped);
+    loom::MediaLimits limits;
+    if (options->max_image_pixels != 0)
+      limits.maxImagePixels = options->max_image_pixels;
+    if (options->max_media_seconds != 0)
+      limits.maxSeconds = options->max_media_seconds;
+    handle->model = loom::Model::open(path,
+                                      options->huge_page_copy ? loom::ArtifactMemory::HugePageCopy
+                                                              : loom::ArtifactMemory::Mapped,
+                                      limits);
     *model = handle.release();
     return LOOM_OK;
   });

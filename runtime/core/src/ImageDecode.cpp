@@ -20,7 +20,7 @@ namespace {
 struct PngErrorState {
   char message[512];
   char warning[256]; // the last warning: libpng says what is wrong there ("Image width is zero")
-  bool tooManyPixels; // the header declares more than kMaxImagePixels: nothing was decoded
+  bool tooManyPixels; // the header declares more than the limit: nothing was decoded
 };
 
 extern "C" void pngError(png_structp png, png_const_charp message) {
@@ -40,8 +40,9 @@ extern "C" void pngWarning(png_structp png, png_const_charp message) {
 
 // Only trivially destructible locals live in this frame, so longjmp back to its setjmp is safe.
 // Returns false with state.message set on a libpng error.
-bool decodePng(std::FILE *file, PngErrorState &state, png_uint_32 &width, png_uint_32 &height,
-               std::vector<uint8_t> &pixels, std::vector<png_bytep> &rowPointers) {
+bool decodePng(std::FILE *file, const MediaLimits &limits, PngErrorState &state,
+               png_uint_32 &width, png_uint_32 &height, std::vector<uint8_t> &pixels,
+               std::vector<png_bytep> &rowPointers) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, pngError, pngWarning);
   if (png == nullptr) {
     std::snprintf(state.message, sizeof state.message, "out of memory");
@@ -62,7 +63,7 @@ bool decodePng(std::FILE *file, PngErrorState &state, png_uint_32 &width, png_ui
   png_read_info(png, info);
   width = png_get_image_width(png, info);
   height = png_get_image_height(png, info);
-  if (height != 0 && width > kMaxImagePixels / height) {
+  if (!limits.allowsPixels(width, height)) {
     state.tooManyPixels = true;
     png_destroy_read_struct(&png, &info, nullptr);
     return false;
@@ -98,14 +99,14 @@ bool decodePng(std::FILE *file, PngErrorState &state, png_uint_32 &width, png_ui
   return true;
 }
 
-RgbImage readPng(const std::string &path, std::FILE *file) {
+RgbImage readPng(const std::string &path, std::FILE *file, const MediaLimits &limits) {
   PngErrorState state{};
   png_uint_32 width = 0, height = 0;
   std::vector<uint8_t> pixels;
   std::vector<png_bytep> rowPointers;
-  bool ok = decodePng(file, state, width, height, pixels, rowPointers);
+  bool ok = decodePng(file, limits, state, width, height, pixels, rowPointers);
   if (state.tooManyPixels)
-    checkImagePixels(path, width, height, "PNG header");
+    checkImagePixels(path, width, height, "PNG header", limits);
   if (!ok)
     fail(path, ": corrupt or unreadable PNG: ", state.message);
   RgbImage image;
@@ -173,7 +174,8 @@ extern "C" void jpegEmitMessage(j_common_ptr info, int level) {
 }
 
 // As decodePng: trivially destructible locals only between setjmp and longjmp.
-bool decodeJpeg(std::FILE *file, JpegErrorState &state, jpeg_decompress_struct &info,
+bool decodeJpeg(std::FILE *file, const MediaLimits &limits, JpegErrorState &state,
+                jpeg_decompress_struct &info,
                 std::vector<uint8_t> &pixels, int64_t &width, int64_t &height, int &orientation,
                 int &unsupportedColorSpace) {
   info.err = jpeg_std_error(&state.manager);
@@ -189,7 +191,7 @@ bool decodeJpeg(std::FILE *file, JpegErrorState &state, jpeg_decompress_struct &
   jpeg_read_header(&info, TRUE);
   width = info.image_width;
   height = info.image_height;
-  if (height != 0 && width > kMaxImagePixels / height) {
+  if (!limits.allowsPixels(width, height)) {
     jpeg_destroy_decompress(&info);
     return true; // the caller refuses the declared size
   }
@@ -220,18 +222,18 @@ bool decodeJpeg(std::FILE *file, JpegErrorState &state, jpeg_decompress_struct &
   return true;
 }
 
-RgbImage readJpeg(const std::string &path, std::FILE *file) {
+RgbImage readJpeg(const std::string &path, std::FILE *file, const MediaLimits &limits) {
   JpegErrorState state{};
   jpeg_decompress_struct info{};
   std::vector<uint8_t> pixels;
   int64_t width = 0, height = 0;
   int orientation = 1;
   int unsupportedColorSpace = 0;
-  bool ok = decodeJpeg(file, state, info, pixels, width, height, orientation,
+  bool ok = decodeJpeg(file, limits, state, info, pixels, width, height, orientation,
                        unsupportedColorSpace);
   if (!ok)
     fail(path, ": corrupt or unreadable JPEG: ", state.message);
-  checkImagePixels(path, width, height, "JPEG header");
+  checkImagePixels(path, width, height, "JPEG header", limits);
   if (unsupportedColorSpace != 0)
     fail(path, ": JPEG color space ", unsupportedColorSpace,
          " (CMYK/YCCK) is not supported; expected a grayscale or color (YCbCr/RGB) JPEG");
@@ -277,16 +279,16 @@ RgbImage applyExifOrientation(const RgbImage &image, int orientation) {
 namespace {
 
 // Decodes an open image stream; `name` stands for it in messages. Closes the stream.
-RgbImage decodeImageStream(std::FILE *file, const std::string &name) {
+RgbImage decodeImageStream(std::FILE *file, const std::string &name, const MediaLimits &limits) {
   unsigned char signature[8] = {};
   size_t got = std::fread(signature, 1, sizeof signature, file);
   std::rewind(file);
   RgbImage image;
   try {
     if (got == sizeof signature && png_sig_cmp(signature, 0, sizeof signature) == 0)
-      image = readPng(name, file);
+      image = readPng(name, file, limits);
     else if (got >= 3 && signature[0] == 0xff && signature[1] == 0xd8 && signature[2] == 0xff)
-      image = readJpeg(name, file);
+      image = readJpeg(name, file, limits);
     else
       fail(name, ": not an image Loom can read (expected a PNG or JPEG file; the first bytes "
                  "match neither signature)");
@@ -302,29 +304,30 @@ RgbImage decodeImageStream(std::FILE *file, const std::string &name) {
 
 } // namespace
 
-RgbImage decodeImage(const std::string &path) {
+RgbImage decodeImage(const std::string &path, const MediaLimits &limits) {
   std::FILE *file = std::fopen(path.c_str(), "rb");
   if (file == nullptr)
     fail(path, ": cannot open image: ", std::strerror(errno));
-  return decodeImageStream(file, path);
+  return decodeImageStream(file, path, limits);
 }
 
-RgbImage decodeImageBytes(const void *data, size_t size, const std::string &name) {
+RgbImage decodeImageBytes(const void *data, size_t size, const std::string &name,
+                          const MediaLimits &limits) {
   if (data == nullptr || size == 0)
     fail(name, ": image has no bytes; expected a PNG or JPEG file's contents");
   // A read-only stream over the caller's bytes: libpng and libjpeg read it as they read files.
   std::FILE *file = fmemopen(const_cast<void *>(data), size, "rb");
   if (file == nullptr)
     fail(name, ": cannot read image bytes: ", std::strerror(errno));
-  return decodeImageStream(file, name);
+  return decodeImageStream(file, name, limits);
 }
 
 RgbImage imageFromPixels(const uint8_t *rgb, int64_t width, int64_t height,
-                         const std::string &name) {
+                         const std::string &name, const MediaLimits &limits) {
   if (rgb == nullptr || width <= 0 || height <= 0)
     fail(name, ": image of ", width, "x", height, " pixels", rgb ? "" : " without data",
          "; expected RGB pixels with both sides positive");
-  checkImagePixels(name, width, height, "pixel array");
+  checkImagePixels(name, width, height, "pixel array", limits);
   RgbImage image;
   image.width = width;
   image.height = height;

@@ -93,9 +93,10 @@ ImagePatches patchesFromImage(const RgbImage &image, const std::string &path,
 
 } // namespace media
 
-ImagePatches loadImagePatches(const std::string &path, int64_t tokenBudget, int64_t patchSize) {
+ImagePatches loadImagePatches(const std::string &path, int64_t tokenBudget, int64_t patchSize,
+                              const MediaLimits &limits) {
   checkImageTokenBudget(tokenBudget, path);
-  return imagePatches(decodeImage(path), path, tokenBudget, patchSize);
+  return imagePatches(decodeImage(path, limits), path, tokenBudget, patchSize);
 }
 
 ImagePatches imagePatches(const RgbImage &image, const std::string &name, int64_t tokenBudget,

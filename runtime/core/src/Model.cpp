@@ -40,8 +40,16 @@ int64_t innerInputWidth(const fb::EntryPoint *entry) {
 
 Model::~Model() = default;
 
-std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory memory) {
+std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory memory,
+                                         MediaLimits mediaLimits) {
+  if (mediaLimits.maxImagePixels <= 0 || mediaLimits.maxImagePixels > kMaxImagePixels)
+    fail(path, ": max_image_pixels is ", mediaLimits.maxImagePixels, "; expected 1 to ",
+         kMaxImagePixels);
+  if (mediaLimits.maxSeconds <= 0 || mediaLimits.maxSeconds > kMaxMediaSeconds)
+    fail(path, ": max_media_seconds is ", mediaLimits.maxSeconds, "; expected 1 to ",
+         kMaxMediaSeconds);
   std::shared_ptr<Model> model(new Model());
+  model->mediaLimits_ = mediaLimits;
   model->artifact_ = Artifact::open(path, memory);
   const fb::Model &m = model->artifact_->manifest();
   if (m.min_runtime_version() > kRuntimeVersion)

@@ -44,12 +44,14 @@ ImagePatches loadImage(const Model &model, const MediaInput &m) {
   const int64_t budget = budgetOf(m, kDefaultImageTokenBudget);
   switch (m.source) {
   case MediaSource::File:
-    return loadImagePatches(m.path, budget, model.patchSize());
+    return loadImagePatches(m.path, budget, model.patchSize(), model.mediaLimits());
   case MediaSource::Bytes:
-    return imagePatches(decodeImageBytes(m.bytes, m.byteCount, m.path), m.path, budget,
+    return imagePatches(decodeImageBytes(m.bytes, m.byteCount, m.path, model.mediaLimits()),
+                        m.path, budget,
                         model.patchSize());
   case MediaSource::Pixels:
-    return imagePatches(imageFromPixels(m.pixels, m.width, m.height, m.path), m.path, budget,
+    return imagePatches(imageFromPixels(m.pixels, m.width, m.height, m.path, model.mediaLimits()),
+                        m.path, budget,
                         model.patchSize());
   case MediaSource::Samples:
     break;
@@ -60,12 +62,13 @@ ImagePatches loadImage(const Model &model, const MediaInput &m) {
 AudioFrames loadAudio(const Model &model, const MediaInput &m) {
   switch (m.source) {
   case MediaSource::File:
-    return loadAudioFrames(m.path, model.audioFrameSize());
+    return loadAudioFrames(m.path, model.audioFrameSize(), kAudioSampleRate, model.mediaLimits());
   case MediaSource::Bytes:
-    return loadAudioFramesFromBytes(m.bytes, m.byteCount, m.path, model.audioFrameSize());
+    return loadAudioFramesFromBytes(m.bytes, m.byteCount, m.path, model.audioFrameSize(),
+                                    kAudioSampleRate, model.mediaLimits());
   case MediaSource::Samples:
     return audioFramesFromSamples(m.samples, m.sampleFrames, m.channels, m.sampleRate, m.path,
-                                  model.audioFrameSize());
+                                  model.audioFrameSize(), kAudioSampleRate, model.mediaLimits());
   case MediaSource::Pixels:
     break;
   }
@@ -77,7 +80,8 @@ VideoInput loadVideoFor(const Model &model, const MediaInput &m) {
     fail(m.path, ": the number of video frames must be positive, got ", m.maxFrames);
   VideoInput video = loadVideo(m.path, budgetOf(m, kDefaultVideoFrameTokenBudget),
                                m.maxFrames > 0 ? m.maxFrames : kDefaultVideoMaxFrames,
-                               model.patchSize(), model.audioFrameSize());
+                               model.patchSize(), model.audioFrameSize(), kAudioSampleRate,
+                               model.mediaLimits());
   if (video.frames.empty())
     fail(m.path, ": the video has no frames: expected at least one decodable video frame");
   if (video.timestamps.size() != video.frames.size())

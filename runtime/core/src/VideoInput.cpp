@@ -70,7 +70,8 @@ FormatPtr openContainer(const std::string &path) {
   return format;
 }
 
-CodecPtr openDecoder(const std::string &path, const AVStream *stream, const char *kind) {
+CodecPtr openDecoder(const std::string &path, const AVStream *stream, const char *kind,
+                     const MediaLimits &limits) {
   const AVCodec *codec = avcodec_find_decoder(stream->codecpar->codec_id);
   if (codec == nullptr)
     fail(path, ": no decoder for the ", kind, " codec '",
@@ -80,8 +81,8 @@ CodecPtr openDecoder(const std::string &path, const AVStream *stream, const char
     fail(path, ": out of memory opening the ", kind, " decoder");
   if (stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
     checkImagePixels(path, stream->codecpar->width, stream->codecpar->height,
-                     "video stream header");
-    context->max_pixels = kMaxImagePixels; // frames that say otherwise fail to decode
+                     "video stream header", limits);
+    context->max_pixels = limits.maxImagePixels; // frames that say otherwise fail to decode
   }
   int status = avcodec_parameters_to_context(context.get(), stream->codecpar);
   if (status >= 0)
@@ -208,7 +209,8 @@ std::string videoTimestamp(double seconds) {
 }
 
 VideoInput loadVideo(const std::string &path, int64_t tokensPerFrame, int64_t maxFrames,
-                     int64_t patchSize, int64_t audioFrameSize, int64_t sampleRate) {
+                     int64_t patchSize, int64_t audioFrameSize, int64_t sampleRate,
+                     const MediaLimits &limits) {
   checkImageTokenBudget(tokensPerFrame, path);
   if (maxFrames <= 0)
     fail(path, ": invalid maximum frame count ", maxFrames, "; expected at least 1");
@@ -229,10 +231,10 @@ VideoInput loadVideo(const std::string &path, int64_t tokensPerFrame, int64_t ma
     out.timestamps.push_back(static_cast<double>(out.frameIndices.back()) / scan.fps);
   }
 
-  CodecPtr video = openDecoder(path, format->streams[videoIndex], "video");
+  CodecPtr video = openDecoder(path, format->streams[videoIndex], "video", limits);
   CodecPtr audio;
   if (audioIndex >= 0)
-    audio = openDecoder(path, format->streams[audioIndex], "audio");
+    audio = openDecoder(path, format->streams[audioIndex], "audio", limits);
   PacketPtr packet(av_packet_alloc());
   FramePtr frame(av_frame_alloc());
   SwsPtr converter;
@@ -266,7 +268,8 @@ VideoInput loadVideo(const std::string &path, int64_t tokensPerFrame, int64_t ma
         fail(path, ": corrupt audio track: ", averror(status));
       appendMonoSamples(path, *frame, mono);
       av_frame_unref(frame.get());
-      checkMediaSeconds(path, static_cast<int64_t>(mono.size()), audio->sample_rate, "audio track");
+      checkMediaSeconds(path, static_cast<int64_t>(mono.size()), audio->sample_rate, "audio track",
+                        limits);
     }
   };
 

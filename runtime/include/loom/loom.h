@@ -51,6 +51,11 @@ typedef struct loom_model_options {
      huge pages: faster decode (decode reads every weight per token, and small pages cost a
      TLB miss every 4 KiB), for the time of reading the file and its size in memory. */
   int32_t huge_page_copy;
+  /* What the media of this model's prompts may declare, checked before they are decoded: pixels
+     per image or video frame (0: 89,478,485, Pillow's MAX_IMAGE_PIXELS) and seconds of audio
+     (0: 3600). Lower them for media from strangers (loom-serve); higher values are refused. */
+  int64_t max_image_pixels;
+  int32_t max_media_seconds;
 } loom_model_options;
 void loom_model_options_init(loom_model_options *options);
 loom_status loom_model_open_with(const char *path, const loom_model_options *options,

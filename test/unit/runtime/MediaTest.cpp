@@ -681,6 +681,44 @@ TEST(MediaFromMemory, AudioBytesAndSamplesGiveTheFilesFrames) {
     std::remove(path.c_str());
 }
 
+// A model opened with lower limits (a server's) refuses larger media from their headers, in
+// every form, and names the limit; media at the limit pass.
+TEST(MediaErrors, LowerLimitsRefuseLargerMedia) {
+  loom::MediaLimits limits;
+  limits.maxImagePixels = 5999;
+  limits.maxSeconds = 1;
+  std::string png = tempPath("limit.png"), jpeg = tempPath("limit.jpg"), wav = tempPath("limit.wav");
+  writePng(png, 100, 60, PNG_COLOR_TYPE_RGB, 8, rgbSample);
+  writeJpeg(jpeg, 100, 60, [](int x, int y, int c) { return (x + y + c) % 256; });
+  const std::string pngBytes = fileBytes(png);
+  std::vector<short> twoSeconds(32000, 100);
+  writeWav(wav, 16000, 1, SF_FORMAT_PCM_16, twoSeconds);
+  const std::vector<float> samples(32000, 0.01f);
+  const uint8_t pixels[100 * 60 * 3] = {};
+  auto expectRefused = [](const std::function<void()> &body, const std::string &part) {
+    const std::string message = errorOf(body);
+    EXPECT_NE(message.find(part), std::string::npos) << message;
+  };
+  const std::string pixelLimit = "6000 pixels, more than the limit of 5999 (the model's max_image_pixels)";
+  expectRefused([&] { loom::decodeImage(png, limits); }, pixelLimit);
+  expectRefused([&] { loom::decodeImage(jpeg, limits); }, pixelLimit);
+  expectRefused([&] { loom::decodeImageBytes(pngBytes.data(), pngBytes.size(), "b", limits); },
+                pixelLimit);
+  expectRefused([&] { loom::imageFromPixels(pixels, 100, 60, "p", limits); }, pixelLimit);
+  const std::string secondLimit = "longer than the limit of 1 s (the model's max_media_seconds)";
+  expectRefused([&] { loom::loadAudioFrames(wav, 640, 16000, limits); }, secondLimit);
+  expectRefused([&] { loom::audioFramesFromSamples(samples.data(), 32000, 1, 16000, "s", 640,
+                                                   16000, limits); },
+                secondLimit);
+
+  limits.maxImagePixels = 6000;
+  limits.maxSeconds = 2;
+  EXPECT_EQ(loom::decodeImage(png, limits).width, 100);
+  EXPECT_EQ(loom::loadAudioFrames(wav, 640, 16000, limits).samples, 32000);
+  for (const std::string &path : {png, jpeg, wav})
+    std::remove(path.c_str());
+}
+
 TEST(MediaErrors, InMemoryInputsNamedInTheirErrors) {
   auto expectError = [](const std::function<void()> &body, const std::string &part) {
     const std::string message = errorOf(body);

@@ -780,6 +780,40 @@ TEST_F(SessionTest, CApiHugePageCopyRunsLikeTheMapping) {
   EXPECT_EQ(logits[0], logits[1]);
 }
 
+// The media limits of loom_model_options reach the session's media; bad ones are refused by name.
+TEST_F(SessionTest, CApiMediaLimits) {
+  loom_model_options modelOptions;
+  loom_model_options_init(&modelOptions);
+  EXPECT_EQ(modelOptions.max_image_pixels, 0);
+  EXPECT_EQ(modelOptions.max_media_seconds, 0);
+  loom_model *model = nullptr;
+  modelOptions.max_image_pixels = int64_t(1) << 40;
+  EXPECT_EQ(loom_model_open_with(artifact->c_str(), &modelOptions, &model), LOOM_ERROR_MODEL);
+  EXPECT_NE(std::string(loom_last_error()).find("max_image_pixels is 1099511627776; expected 1 to 89478485"),
+            std::string::npos)
+      << loom_last_error();
+  modelOptions.max_image_pixels = 0;
+  modelOptions.max_media_seconds = -5;
+  EXPECT_EQ(loom_model_open_with(artifact->c_str(), &modelOptions, &model), LOOM_ERROR_MODEL);
+  EXPECT_NE(std::string(loom_last_error()).find("max_media_seconds is -5"), std::string::npos)
+      << loom_last_error();
+
+  modelOptions.max_image_pixels = 100;
+  modelOptions.max_media_seconds = 0;
+  ASSERT_EQ(loom_model_open_with(artifact->c_str(), &modelOptions, &model), LOOM_OK)
+      << loom_last_error();
+  const uint8_t pixels[20 * 10 * 3] = {};
+  loom_media media;
+  loom_media_init_pixels(&media, pixels, 20, 10);
+  size_t count = 0;
+  EXPECT_EQ(loom_media_token_count(model, &media, &count), LOOM_ERROR_MODEL);
+  EXPECT_NE(std::string(loom_last_error()).find("more than the limit of 100"), std::string::npos)
+      << loom_last_error();
+  loom_media_init_pixels(&media, pixels, 10, 10);
+  EXPECT_EQ(loom_media_token_count(model, &media, &count), LOOM_OK) << loom_last_error();
+  loom_model_close(model);
+}
+
 TEST_F(SessionTest, CApi) {
   EXPECT_EQ(loom_api_version(), static_cast<uint32_t>(LOOM_API_VERSION));
   loom_model *model = nullptr;

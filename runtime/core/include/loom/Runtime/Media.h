@@ -16,6 +16,7 @@
 #pragma once
 
 #include "loom/Runtime/ImageResize.h"
+#include "loom/Runtime/MediaLimits.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,7 @@ inline constexpr int64_t kImageTokenBudgets[] = {70, 140, 280, 560, 1120};
 inline constexpr int64_t kDefaultImageTokenBudget = 280;
 inline constexpr int64_t kDefaultVideoFrameTokenBudget = 70;
 inline constexpr int64_t kDefaultVideoMaxFrames = 32;
+inline constexpr int64_t kAudioSampleRate = 16000; // the feature extractor's rate
 
 // Throws unless tokenBudget is one of kImageTokenBudgets; `what` names the flag or file.
 void checkImageTokenBudget(int64_t tokenBudget, const std::string &what);
@@ -55,7 +57,7 @@ std::pair<int64_t, int64_t> imageResizeTarget(int64_t width, int64_t height,
 
 // Decodes, resizes and patches an image file (PNG or JPEG, told apart by their signatures).
 ImagePatches loadImagePatches(const std::string &path, int64_t tokenBudget = kDefaultImageTokenBudget,
-                              int64_t patchSize = 48);
+                              int64_t patchSize = 48, const MediaLimits &limits = {});
 // The same for an image already decoded (ImageDecode.h: from bytes in memory or from pixels);
 // `name` stands for the file in messages.
 ImagePatches imagePatches(const RgbImage &image, const std::string &name,
@@ -72,15 +74,18 @@ struct AudioFrames {
 // Reads audio through libsndfile (float samples, libsndfile's normalisation), averages the
 // channels to mono and resamples to sampleRate when the file's rate differs; the result has
 // ceil(samples * sampleRate / fileRate) samples.
+// Longer than `limits` allow (the header's claim, then what decodes) is refused.
 AudioFrames loadAudioFrames(const std::string &path, int64_t frameSize = 640,
-                            int64_t sampleRate = 16000);
+                            int64_t sampleRate = kAudioSampleRate, const MediaLimits &limits = {});
 // The same for a file's contents in memory; `name` stands for the file in messages.
 AudioFrames loadAudioFramesFromBytes(const void *data, size_t size, const std::string &name,
-                                     int64_t frameSize = 640, int64_t sampleRate = 16000);
+                                     int64_t frameSize = 640, int64_t sampleRate = kAudioSampleRate,
+                                     const MediaLimits &limits = {});
 // The same for decoded samples: `frames` x `channels` floats, interleaved, at `inputRate` Hz.
 AudioFrames audioFramesFromSamples(const float *interleaved, int64_t frames, int64_t channels,
                                    int64_t inputRate, const std::string &name,
-                                   int64_t frameSize = 640, int64_t sampleRate = 16000);
+                                   int64_t frameSize = 640, int64_t sampleRate = kAudioSampleRate,
+                                   const MediaLimits &limits = {});
 
 struct VideoInput {
   std::string path;
@@ -97,7 +102,8 @@ struct VideoInput {
 // sampleRate in frames of audioFrameSize.
 VideoInput loadVideo(const std::string &path, int64_t tokensPerFrame = kDefaultVideoFrameTokenBudget,
                      int64_t maxFrames = kDefaultVideoMaxFrames, int64_t patchSize = 48,
-                     int64_t audioFrameSize = 640, int64_t sampleRate = 16000);
+                     int64_t audioFrameSize = 640, int64_t sampleRate = kAudioSampleRate,
+                     const MediaLimits &limits = {});
 
 // "mm:ss" for a frame timestamp, as the processor writes it (whole minutes and seconds,
 // truncated; minutes are not capped at 59).

@@ -5,6 +5,7 @@
 
 #include "loom/Artifact.h"
 #include "loom/Runtime/KernelLibrary.h"
+#include "loom/Runtime/MediaLimits.h"
 #include "loom/Tokenizer/Tokenizer.h"
 
 #include <cstdint>
@@ -32,9 +33,11 @@ struct SpecialTokens {
 class Model {
 public:
   // Opens and verifies the artifact, checks runtime version and CPU features, loads the
-  // tokenizer and the kernels. Throws loom::Error naming the file.
+  // tokenizer and the kernels. Throws loom::Error naming the file. `mediaLimits`: what its
+  // prompts' media may declare, at most the defaults (MediaLimits.h).
   static std::shared_ptr<const Model> open(const std::string &path,
-                                           ArtifactMemory memory = ArtifactMemory::Mapped);
+                                           ArtifactMemory memory = ArtifactMemory::Mapped,
+                                           MediaLimits mediaLimits = {});
   ~Model();
 
   const std::string &path() const { return artifact_->path(); }
@@ -58,6 +61,7 @@ public:
   int64_t patchDim() const { return patchDim_; }       // 6912
   int64_t audioFrameSize() const { return audioFrameSize_; } // 640
   const SpecialTokens &tokens() const { return tokens_; }
+  const MediaLimits &mediaLimits() const { return mediaLimits_; }
 
 private:
   Model() = default;
@@ -70,6 +74,7 @@ private:
   int64_t vocabSize_ = 0, hiddenSize_ = 0, maxContext_ = 0;
   int64_t patchSize_ = 48, patchDim_ = 6912, audioFrameSize_ = 640;
   SpecialTokens tokens_;
+  MediaLimits mediaLimits_;
 };
 
 } // namespace loom
