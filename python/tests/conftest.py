@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import loom
-from cli_tools import MEDIA, run_tool
+from loom_cli import MEDIA, run_tool
 
 
 @pytest.fixture(scope="session")

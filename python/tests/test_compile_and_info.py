@@ -6,7 +6,7 @@ import json
 import pytest
 
 import loom
-from cli_tools import run_tool
+from loom_cli import run_tool
 
 
 def test_progress_reports_every_phase(compile_log):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from cli_tools import run_tool
+from loom_cli import run_tool
 
 PROMPT = "What do you see and hear? <|image|> <|audio|>"
 

@@ -4,7 +4,7 @@
 import numpy as np
 
 import loom
-from cli_tools import run_tool
+from loom_cli import run_tool
 
 
 def prompt_ids(model, image_path, audio_path):

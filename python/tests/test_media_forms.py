@@ -9,7 +9,7 @@ from PIL import Image
 
 import loom
 
-from cli_tools import MEDIA
+from loom_cli import MEDIA
 
 
 def image_ids(model, image):

@@ -3,7 +3,7 @@ that wrote test/data/tokenizer/gemma4-cases.jsonl, and as the model's own tokeni
 
 import json
 
-from cli_tools import BUILD, REPO
+from loom_cli import BUILD, REPO
 
 import loom
 

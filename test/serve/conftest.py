@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from serve_harness import Server, tool
+from loom_cli import tool
+from serve_harness import Server
 
 
 @pytest.fixture(scope="session")

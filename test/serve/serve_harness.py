@@ -1,26 +1,13 @@
-"""loom-serve under test: paths, the command-line tools and a server started on a free loopback
-port (LOOM_BUILD_DIR, default build/). A module of its own, not conftest: python/tests has a
-conftest too, and when one pytest run collects both `from conftest import` finds either."""
+"""A loom-serve started on a free loopback port, for the tests (a module of its own, not the
+conftest: see test/support/loom_cli.py)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("LOOM_BUILD_DIR", REPO / "build"))
-MEDIA = REPO / "test" / "data" / "media"
-
-
-def tool(name: str) -> str:
-    path = BUILD / "bin" / name
-    if not path.exists():
-        pytest.fail(f"{path} is missing: build Loom first (scripts/build.sh) or set LOOM_BUILD_DIR")
-    return str(path)
+from loom_cli import tool
 
 
 class Server:

@@ -9,7 +9,8 @@ import time
 import httpx2 as httpx
 import openai
 
-from serve_harness import MEDIA, Server
+from loom_cli import MEDIA
+from serve_harness import Server
 
 CLIENTS, REQUESTS = 16, 4
 IMAGE_URL = "data:image/png;base64," + base64.b64encode((MEDIA / "coffee_144x96.png").read_bytes()).decode()

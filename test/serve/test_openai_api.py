@@ -13,7 +13,8 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from serve_harness import MEDIA, Server, tool
+from loom_cli import MEDIA, tool
+from serve_harness import Server
 
 IMAGE = MEDIA / "coffee_144x96.png"
 AUDIO = MEDIA / "hello_16k.wav"

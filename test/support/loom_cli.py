@@ -1,6 +1,7 @@
-"""Paths and the command-line tools the package is compared with (LOOM_BUILD_DIR, default
-build/). A module of its own, not conftest: test/serve has a conftest too, and when one pytest
-run collects both directories `from conftest import` would find whichever came first."""
+"""The pytest suites' paths and Loom's command-line tools (LOOM_BUILD_DIR, default build/), for
+python/tests and test/serve (on sys.path through pyproject.toml's pytest `pythonpath`). A module
+of its own, not a conftest: when one run collects both folders, `from conftest import` finds
+either folder's conftest."""
 
 from __future__ import annotations
 
