@@ -25,7 +25,8 @@ def artifact(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(artifact):
-    s = Server(artifact, "--parallel", "4", "--model-name", "tiny")
+    # --prefill-yield-ms 0: concurrent requests also run inside each other's prefills.
+    s = Server(artifact, "--parallel", "4", "--model-name", "tiny", "--prefill-yield-ms", "0")
     yield s
     s.stop()
 

@@ -1,4 +1,4 @@
-"""A bounded load test: 16 clients x 4 requests (after two warm-up rounds of the same), streamed and not, text and images, of mixed
+"""A bounded load test: 32 clients x 8 requests (after two warm-up rounds of the same), streamed and not, text and images, of mixed
 lengths, against expected answers computed one at a time first (greedy), so that a lost,
 duplicated or changed token fails; the server's RSS stays flat and it is healthy afterwards."""
 
@@ -12,7 +12,7 @@ import openai
 from loom_cli import MEDIA
 from serve_harness import Server
 
-CLIENTS, REQUESTS = 16, 4
+CLIENTS, REQUESTS = 32, 8
 IMAGE_URL = "data:image/png;base64," + base64.b64encode((MEDIA / "coffee_144x96.png").read_bytes()).decode()
 
 
@@ -39,7 +39,9 @@ def rss_kib(pid):
 
 
 def test_load(artifact):
-    server = Server(artifact, "--parallel", "4", "--queue", "64", "--model-name", "tiny")
+    # --prefill-yield-ms 0: the others get a round between every kernel dispatch of a prefill.
+    server = Server(artifact, "--parallel", "4", "--queue", "64", "--model-name", "tiny",
+                    "--prefill-yield-ms", "0")
     try:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0, timeout=600)
         kinds = 8

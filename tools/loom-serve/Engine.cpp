@@ -3,6 +3,7 @@
 #include "ApiError.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <random>
 #include <stdexcept>
 
@@ -34,6 +35,9 @@ Engine::Engine(loom_model *model, EngineOptions options)
     session.max_context = options_.context;
     session.threads = options_.threads;
     check(loom_session_create(model_, &session, &slot.session), "session");
+    slot.engine = this;
+    check(loom_session_set_prefill_yield(slot.session, &Engine::onPrefillYield, &slot),
+          "prefill yield");
   }
   stats_.slots = slots_.size();
   thread_ = std::thread([this] { loop(); });
@@ -97,21 +101,36 @@ void Engine::admit(Slot &slot, const std::shared_ptr<Job> &job) {
   slot.job = job;
 }
 
-// The next chunk: up to prefillChunk tokens, extended to the end of a media run it would cut.
+namespace {
+bool isPlaceholder(const loom_special_tokens &special, int32_t id) {
+  return id == special.image || id == special.audio || id == special.video;
+}
+} // namespace
+
+// Up to prefillChunk tokens, extended to the end of a media run it would cut.
+size_t Engine::chunkEnd(const Slot &slot) const {
+  const std::vector<int32_t> &ids = slot.job->request().promptIds;
+  size_t end = std::min(ids.size(), slot.prefilled + static_cast<size_t>(options_.prefillChunk));
+  while (end < ids.size() && isPlaceholder(special_, ids[end - 1]) && ids[end] == ids[end - 1])
+    ++end;
+  return end;
+}
+
+bool Engine::chunkHasMedia(const Slot &slot, size_t end) const {
+  const std::vector<int32_t> &ids = slot.job->request().promptIds;
+  return std::any_of(ids.begin() + static_cast<std::ptrdiff_t>(slot.prefilled),
+                     ids.begin() + static_cast<std::ptrdiff_t>(end),
+                     [&](int32_t id) { return isPlaceholder(special_, id); });
+}
+
 void Engine::prefillChunk(Slot &slot) {
   const GenerationRequest &request = slot.job->request();
   const std::vector<int32_t> &ids = request.promptIds;
-  const size_t begin = slot.prefilled;
-  size_t end = std::min(ids.size(), begin + static_cast<size_t>(options_.prefillChunk));
-  auto placeholder = [&](int32_t id) {
-    return id == special_.image || id == special_.audio || id == special_.video;
-  };
-  while (end < ids.size() && placeholder(ids[end - 1]) && ids[end] == ids[end - 1])
-    ++end;
+  const size_t begin = slot.prefilled, end = chunkEnd(slot);
   // The media whose runs start in this chunk, in order.
   std::vector<loom_media> media;
   for (size_t i = begin; i < end; ++i)
-    if (placeholder(ids[i]) && (i == 0 || ids[i - 1] != ids[i])) {
+    if (isPlaceholder(special_, ids[i]) && (i == 0 || ids[i - 1] != ids[i])) {
       const Medium &medium = request.media.at(slot.mediaUsed++);
       loom_media m;
       loom_media_init_bytes(&m, medium.kind, medium.bytes.data(), medium.bytes.size());
@@ -185,10 +204,6 @@ int32_t Engine::sampleNext(Slot &slot) {
 }
 
 void Engine::loop() {
-  std::vector<loom_session *> sessions;
-  std::vector<int32_t> tokens;
-  std::vector<Slot *> stepping;
-  std::vector<float> logits;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -198,82 +213,130 @@ void Engine::loop() {
       });
       if (stopping_)
         return;
-      for (Slot &slot : slots_)
-        if (!slot.job && !queue_.empty()) {
-          std::shared_ptr<Job> job = std::move(queue_.front());
-          queue_.pop_front();
-          lock.unlock();
-          std::string refused;
-          if (job->cancelled())
-            refused = "cancelled";
-          else
-            try {
-              admit(slot, job);
-            } catch (const std::exception &e) {
-              refused = e.what();
-            }
-          lock.lock();
-          if (!refused.empty()) {
-            job->finish("", refused);
-            --busy_;
-          }
-        }
-      stats_.queued = queue_.size();
-      stats_.active = activeSlots();
     }
-    for (Slot &slot : slots_)
-      if (slot.job && slot.job->cancelled())
-        finish(slot, "", "cancelled");
-
-    // One chunk of the longest-waiting prompt, then one decode step of everyone decoding.
-    Slot *prefilling = nullptr;
-    for (Slot &slot : slots_)
-      if (slot.job && !slot.decoding && (!prefilling || slot.started < prefilling->started))
-        prefilling = &slot;
-    if (prefilling)
-      try {
-        prefillChunk(*prefilling);
-      } catch (const std::exception &e) {
-        finish(*prefilling, "", e.what());
-      }
-
-    sessions.clear();
-    tokens.clear();
-    stepping.clear();
-    for (Slot &slot : slots_) {
-      if (!slot.job || !slot.decoding)
-        continue;
-      try {
-        const int32_t token = sampleNext(slot);
-        if (token >= 0) {
-          sessions.push_back(slot.session);
-          tokens.push_back(token);
-          stepping.push_back(&slot);
-        }
-      } catch (const std::exception &e) {
-        finish(slot, "", e.what());
-      }
-    }
-    if (sessions.empty())
-      continue;
-    logits.resize(sessions.size() * static_cast<size_t>(vocab_));
-    const auto start = Clock::now();
-    if (loom_batch_decode(batch_, sessions.data(), tokens.data(), sessions.size(), logits.data(),
-                          logits.size()) != LOOM_OK) {
-      const std::string error = loom_last_error();
-      for (Slot *slot : stepping)
-        finish(*slot, "", error);
-      continue;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stats_.decodeSeconds += std::chrono::duration<double>(Clock::now() - start).count();
-      stats_.decodeTokens += sessions.size();
-    }
-    for (size_t i = 0; i < stepping.size(); ++i)
-      std::copy_n(logits.data() + i * static_cast<size_t>(vocab_), vocab_,
-                  stepping[i]->logits.data());
+    round(nullptr);
   }
+}
+
+void Engine::round(Slot *busy) {
+  admitWaiting();
+  for (Slot &slot : slots_)
+    if (&slot != busy && slot.job && slot.job->cancelled())
+      finish(slot, "", "cancelled");
+
+  // One chunk of the longest-waiting prompt. Inside a yield, not one with media: that would
+  // nest one long prefill in another.
+  Slot *prefilling = nullptr;
+  for (Slot &slot : slots_)
+    if (&slot != busy && slot.job && !slot.decoding &&
+        (!prefilling || slot.started < prefilling->started) &&
+        !(busy && chunkHasMedia(slot, chunkEnd(slot))))
+      prefilling = &slot;
+  if (prefilling)
+    try {
+      prefillChunk(*prefilling);
+    } catch (const std::exception &e) {
+      finish(*prefilling, "", e.what());
+    }
+  decodeStep(); // the busy slot is prefilling, so it is not among the decoding
+}
+
+void Engine::admitWaiting() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (Slot &slot : slots_)
+    if (!slot.job && !queue_.empty()) {
+      std::shared_ptr<Job> job = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      std::string refused;
+      if (job->cancelled())
+        refused = "cancelled";
+      else
+        try {
+          admit(slot, job);
+        } catch (const std::exception &e) {
+          refused = e.what();
+        }
+      lock.lock();
+      if (!refused.empty()) {
+        job->finish("", refused);
+        --busy_;
+      }
+    }
+  stats_.queued = queue_.size();
+  stats_.active = activeSlots();
+}
+
+// One batched decode step of every decoding job.
+void Engine::decodeStep() {
+  stepSessions_.clear();
+  stepTokens_.clear();
+  stepSlots_.clear();
+  for (Slot &slot : slots_) {
+    if (!slot.job || !slot.decoding)
+      continue;
+    try {
+      const int32_t token = sampleNext(slot);
+      if (token >= 0) {
+        stepSessions_.push_back(slot.session);
+        stepTokens_.push_back(token);
+        stepSlots_.push_back(&slot);
+      }
+    } catch (const std::exception &e) {
+      finish(slot, "", e.what());
+    }
+  }
+  if (stepSessions_.empty())
+    return;
+  stepLogits_.resize(stepSessions_.size() * static_cast<size_t>(vocab_));
+  const auto start = Clock::now();
+  if (loom_batch_decode(batch_, stepSessions_.data(), stepTokens_.data(), stepSessions_.size(),
+                        stepLogits_.data(), stepLogits_.size()) != LOOM_OK) {
+    const std::string error = loom_last_error();
+    for (Slot *slot : stepSlots_)
+      finish(*slot, "", error);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.decodeSeconds += std::chrono::duration<double>(Clock::now() - start).count();
+    stats_.decodeTokens += stepSessions_.size();
+  }
+  for (size_t i = 0; i < stepSlots_.size(); ++i)
+    std::copy_n(stepLogits_.data() + i * static_cast<size_t>(vocab_), vocab_,
+                stepSlots_[i]->logits.data());
+}
+
+void Engine::onPrefillYield(void *slot) {
+  Slot &busy = *static_cast<Slot *>(slot);
+  busy.engine->yieldDuringPrefill(busy);
+}
+
+// Between the dispatches of a prefill, the other jobs get a round once the prefill has run
+// as long as the last such round took (and at least options_.prefillYield): a long media
+// prefill and the others share the time about equally, and a short request's first token does
+// not wait for a whole image.
+void Engine::yieldDuringPrefill(Slot &busy) {
+  const auto now = Clock::now();
+  if (inYield_ || now < nextYield_)
+    return;
+  bool others = std::any_of(slots_.begin(), slots_.end(),
+                            [&](const Slot &s) { return &s != &busy && s.job; });
+  if (!others) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    others = !queue_.empty();
+  }
+  if (!others)
+    return;
+  inYield_ = true;
+  try {
+    round(&busy);
+  } catch (...) {
+    // round() ends a failing job itself; nothing here may fail the prefill that yielded.
+  }
+  inYield_ = false;
+  const auto end = Clock::now();
+  nextYield_ = end + std::max<Clock::duration>(options_.prefillYield, end - now);
 }
 
 } // namespace loom::serve

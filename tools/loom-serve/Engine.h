@@ -3,7 +3,9 @@
 // allow), is prefilled in chunks (never splitting an image or audio run), and then decodes
 // with every other decoding request in one batched step (loom_batch_decode), so each weight is
 // read once per step for all of them. A prompt's chunks alternate with the others' decode
-// steps, so a long prompt does not stall them. A cancelled job frees its slot at the next step.
+// steps, so a long prompt does not stall them; within a chunk that must go in one call (an
+// image's soft tokens), the others get rounds between its kernel dispatches
+// (loom_session_set_prefill_yield). A cancelled job frees its slot at the next step.
 #pragma once
 
 #include "Job.h"
@@ -29,6 +31,9 @@ struct EngineOptions {
   int64_t prefillChunk = 256; // prompt tokens per prefill call
   int threads = 0;           // kernel threads (0: the runtime's default)
   int64_t context = 0;       // each session's max_context
+  // The least time a prefill runs between two rounds of the others inside it (0: a round at
+  // every kernel dispatch when anyone else is waiting).
+  std::chrono::milliseconds prefillYield{20};
 };
 
 // What /metrics reports.
@@ -55,6 +60,7 @@ public:
 private:
   using Clock = std::chrono::steady_clock;
   struct Slot {
+    Engine *engine = nullptr;
     loom_session *session = nullptr;
     loom_detokenizer *detokenizer = nullptr;
     std::shared_ptr<Job> job; // null: free
@@ -67,8 +73,18 @@ private:
   };
 
   void loop();
+  // One round: admit waiting jobs, drop cancelled ones, prefill one chunk, step every decoding
+  // job. `busy`: the slot whose prefill yielded to this round, left alone.
+  void round(Slot *busy);
+  void admitWaiting();
   void admit(Slot &slot, const std::shared_ptr<Job> &job);
+  // Where the slot's next prefill chunk ends, and whether it holds media.
+  size_t chunkEnd(const Slot &slot) const;
+  bool chunkHasMedia(const Slot &slot, size_t end) const;
   void prefillChunk(Slot &slot);
+  void decodeStep();
+  static void onPrefillYield(void *slot);
+  void yieldDuringPrefill(Slot &busy);
   // Samples the slot's next token; returns it when the job goes on, -1 when it finished.
   int32_t sampleNext(Slot &slot);
   void finish(Slot &slot, const std::string &reason, const std::string &error = "");
@@ -88,6 +104,13 @@ private:
   EngineStats stats_;
   size_t busy_ = 0; // jobs accepted and not finished (queued or in a slot)
   bool stopping_ = false;
+  // The engine thread's own: a round running inside a prefill's yield, and when the next may.
+  bool inYield_ = false;
+  Clock::time_point nextYield_;
+  std::vector<loom_session *> stepSessions_;
+  std::vector<int32_t> stepTokens_;
+  std::vector<Slot *> stepSlots_;
+  std::vector<float> stepLogits_;
   std::thread thread_;
 };
 

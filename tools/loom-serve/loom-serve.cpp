@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <malloc.h>
 #include <pthread.h>
 #include <thread>
 
@@ -35,6 +36,7 @@ struct Options {
   uint64_t kvBudget = 0;
   size_t queue = 64;
   int64_t prefillChunk = 256, maxPromptTokens = 0, maxContext = 0, defaultMaxTokens = 256;
+  int prefillYieldMs = 20;
   size_t maxBodyBytes = 64u << 20;
   // Below the runtime's own limits: decoding is bounded before a request is admitted.
   int64_t maxImagePixels = 33'554'432; // 32 MP: a 24 MP camera's photos pass
@@ -286,6 +288,10 @@ int run(int argc, char **argv) {
   app.add_option("--prefill-chunk", o.prefillChunk,
                  "Prompt tokens per prefill step, between the others' decode steps")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  app.add_option("--prefill-yield-ms", o.prefillYieldMs,
+                 "Least time a prefill call runs between two rounds of the other requests inside "
+                 "it (0: between every kernel dispatch)")
+      ->check(CLI::Range(0, 60000));
   app.add_option("--max-context", o.maxContext, "Positions per request (0: the artifact's)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--max-prompt-tokens", o.maxPromptTokens,
@@ -349,6 +355,7 @@ int run(int argc, char **argv) {
     engineOptions.slots = slots;
     engineOptions.queueLimit = o.queue;
     engineOptions.prefillChunk = o.prefillChunk;
+    engineOptions.prefillYield = std::chrono::milliseconds(o.prefillYieldMs);
     engineOptions.threads = o.threads;
     engineOptions.context = context;
     serve::Engine engine(model, engineOptions);
@@ -375,4 +382,11 @@ int run(int argc, char **argv) {
 
 } // namespace
 
-int main(int argc, char **argv) { return run(argc, argv); }
+int main(int argc, char **argv) {
+  // A request's media take megabytes (an image's patches: 280 x 6912 floats, 7.7 MB), freed when
+  // it ends, on whichever HTTP thread parsed it. glibc's dynamic mmap threshold would rise to
+  // that size and keep such blocks in each thread's heap, so the server's RSS would climb in
+  // steps to (threads x the largest request). A fixed threshold maps them and returns them.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  return run(argc, argv);
+}

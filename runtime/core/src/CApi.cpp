@@ -510,6 +510,17 @@ loom_status loom_session_reset(loom_session *session) {
   });
 }
 
+loom_status loom_session_set_prefill_yield(loom_session *session, loom_prefill_yield yield,
+                                           void *user) {
+  if (session == nullptr)
+    return invalid("loom_session_set_prefill_yield: null session");
+  if (yield)
+    session->session->setPrefillYield([yield, user] { yield(user); });
+  else
+    session->session->setPrefillYield(nullptr);
+  return LOOM_OK;
+}
+
 loom_status loom_session_set_seed(loom_session *session, uint64_t seed) {
   if (session == nullptr)
     return invalid("loom_session_set_seed: null session");

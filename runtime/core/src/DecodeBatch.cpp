@@ -67,6 +67,9 @@ void DecodeBatch::decode(const std::vector<Session *> &sessions,
            session->model().path(), ")");
     if (std::count(sessions.begin(), sessions.end(), session) > 1)
       fail("batched decode: session ", i, " appears more than once in the batch");
+    if (session->running_)
+      fail("batched decode: session ", i, " is in the middle of a prefill (called from its own "
+           "prefill yield, which may use other sessions only)");
     if (tokens[i] < 0 || tokens[i] >= vocab)
       fail("batched decode: token id ", tokens[i], " of session ", i, " is out of range [0, ",
            vocab, ")");

@@ -434,6 +434,8 @@ void Executor::run(int64_t tokens, int32_t startPosition, const void *const *inp
   plan.startPosition = startPosition;
   bindIo(plan, inputs, inputCount, outputs, outputCount);
   for (size_t s = 0; s < plan.steps.size(); ++s) {
+    if (s > 0 && state.betweenDispatches)
+      state.betweenDispatches();
     if (plan.steps[s].kvWrite)
       writeKv(plan, s, 0, tokens, startPosition, state);
     else

@@ -246,7 +246,26 @@ Session::~Session() {
     munmap(state_.arena, state_.arenaBytes ? state_.arenaBytes : 1);
 }
 
+// Refuses a call on a session from inside its own run (its prefill yield), and installs the
+// yield for a prefill.
+struct Session::RunScope {
+  Session &session;
+  RunScope(Session &s, const char *what, bool yields) : session(s) {
+    if (s.running_)
+      fail(what, ": the session is in the middle of a prefill (called from its own prefill "
+                 "yield, which may use other sessions only)");
+    s.running_ = true;
+    if (yields)
+      s.state_.betweenDispatches = s.prefillYield_;
+  }
+  ~RunScope() {
+    session.running_ = false;
+    session.state_.betweenDispatches = nullptr;
+  }
+};
+
 void Session::reset() {
+  RunScope scope(*this, "reset", false);
   position_ = 0;
   for (auto &[address, bytes] : mappings_)
     if (bytes)
@@ -313,6 +332,7 @@ void Session::prefill(const std::vector<int32_t> &ids, const PromptMedia &media,
     if (ids[i] < 0 || ids[i] >= vocab)
       fail("prefill: token id ", ids[i], " at index ", i, " is out of range [0, ", vocab, ")");
   checkRoom(T);
+  RunScope scope(*this, "prefill", true);
 
   const SpecialTokens &tok = model_->tokens();
   std::vector<Run> imageRuns, audioRuns, videoRuns;
@@ -437,6 +457,7 @@ void Session::decode(int32_t token, float *logits) {
   if (logits == nullptr)
     fail("decode: no logits buffer");
   checkRoom(1);
+  RunScope scope(*this, "decode", false);
   ensureCapacity(1);
   const SpecialTokens &tok = model_->tokens();
   ids_[0] = (token == tok.image || token == tok.audio || token == tok.video) ? tok.pad : token;

@@ -194,6 +194,14 @@ loom_status loom_session_decode(loom_session *session, int32_t token, float *log
 int64_t loom_session_position(const loom_session *session);
 /* Forgets the conversation (position 0, KV cache cleared). */
 loom_status loom_session_reset(loom_session *session);
+/* yield(user) is called on the prefilling thread between the kernel dispatches of this session's
+ * prefills (every few to a few hundred milliseconds), so that a caller serving several sessions
+ * can step the others while a long prompt is prefilled: an image's soft tokens attend to each
+ * other both ways, so a run of them is prefilled in one call. yield may prefill, decode and
+ * batch-decode other sessions of the model; a call on this session fails. NULL removes it. */
+typedef void (*loom_prefill_yield)(void *user);
+loom_status loom_session_set_prefill_yield(loom_session *session, loom_prefill_yield yield,
+                                           void *user);
 
 /* ---- batched decode (continuous batching) ---- */
 /* Steps several sessions of one model together: each projection, the MLP and the LM head run

@@ -780,6 +780,45 @@ TEST_F(SessionTest, CApiHugePageCopyRunsLikeTheMapping) {
   EXPECT_EQ(logits[0], logits[1]);
 }
 
+// A prefill yield may step other sessions between the prefill's dispatches (alone and batched):
+// both sessions still get their references' logits. Calls on the prefilling session itself are
+// refused, and decode runs no yield.
+TEST_F(SessionTest, PrefillYieldStepsOtherSessionsBetweenDispatches) {
+  auto model = loom::Model::open(*artifact);
+  loom::Session busy(model, {}), other(model, {});
+  Reference busyRef, otherRef;
+  expectTextPrefill(other, {2, 9}, otherRef);
+  loom::DecodeBatch batch(model);
+  std::vector<float> logits(kVocab);
+  std::vector<std::string> refusals;
+  const int32_t plain[] = {3, 4, 5, 6, 7, 8, 9};
+  int calls = 0;
+  busy.setPrefillYield([&] {
+    if (other.position() < 9) {
+      const int32_t token = plain[calls % 7];
+      if (calls % 2)
+        other.decode(token, logits.data());
+      else
+        batch.decode({&other}, {token}, logits.data());
+      expectRow(logits.data(), otherRef.run({Reference::text(token)}, {-1})[0],
+                "the other session at " + std::to_string(other.position() - 1));
+    }
+    refusals.push_back(errorOf([&] { busy.decode(3, logits.data()); }));
+    refusals.push_back(errorOf([&] { batch.decode({&busy}, {3}, logits.data()); }));
+    ++calls;
+  });
+  expectTextPrefill(busy, {2, 5, 7}, busyRef);
+  EXPECT_GE(calls, 2);
+  EXPECT_EQ(other.position(), std::min(2 + calls, 9));
+  for (const std::string &m : refusals)
+    EXPECT_NE(m.find("in the middle of a prefill"), std::string::npos) << m;
+  EXPECT_EQ(busy.position(), 3);
+  const int before = calls;
+  busy.decode(3, logits.data());
+  EXPECT_EQ(calls, before);
+  expectRow(logits.data(), busyRef.run({Reference::text(3)}, {-1})[0], "busy, decoding");
+}
+
 // The media limits of loom_model_options reach the session's media; bad ones are refused by name.
 TEST_F(SessionTest, CApiMediaLimits) {
   loom_model_options modelOptions;

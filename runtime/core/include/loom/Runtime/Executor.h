@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,8 @@ struct ExecutionState {
   std::vector<KvLayer> kv;
   // CUDA artifacts: the session's GPU state (KV cache, arena, stream), made by the first call.
   std::shared_ptr<cuda::DeviceSession> device;
+  // When set, called between the kernel dispatches of a CPU run (Session::setPrefillYield).
+  std::function<void()> betweenDispatches;
 };
 
 class Executor {

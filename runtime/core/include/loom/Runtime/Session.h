@@ -17,6 +17,7 @@
 #include "loom/Runtime/Sampler.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,12 +103,19 @@ public:
   // Forgets the conversation: position 0 and a zeroed KV cache.
   void reset();
 
+  // Called on the prefilling thread between the kernel dispatches of this session's prefills,
+  // so that a caller serving several sessions can step the others while a long prompt is
+  // prefilled (an image's soft tokens attend to each other both ways and go in one call). It may
+  // use other sessions of the model, not this one (that fails). Empty: none.
+  void setPrefillYield(std::function<void()> yield) { prefillYield_ = std::move(yield); }
+
   const Model &model() const { return *model_; }
   int64_t position() const { return position_; }
   int64_t maxContext() const { return maxContext_; }
 
 private:
   friend class DecodeBatch; // steps this session's state within a batch
+  struct RunScope;          // marks a prefill or decode under way
   void ensureCapacity(int64_t tokens);
   void checkRoom(int64_t tokens) const;
   Executor *executor(const char *name);
@@ -117,6 +125,8 @@ private:
   int64_t position_ = 0;
   Sampler sampler_;
   ExecutionState state_;
+  std::function<void()> prefillYield_;
+  bool running_ = false; // a prefill or decode is under way (its yield must not re-enter)
   std::vector<std::pair<void *, size_t>> mappings_; // munmap on destruction
   uint64_t maxArenaBytesPerToken_ = 0;
   int64_t capacity_ = 0; // tokens the buffers below hold
