@@ -11,6 +11,10 @@
 namespace loom {
 namespace {
 
+// Far above any checkpoint (Gemma 4 12B has 48), and a bound on what parsing allocates per
+// layer: a config claiming 2e11 layers ran the fuzzer out of memory.
+constexpr int64_t kMaxLayers = 4096;
+
 using json = nlohmann::json;
 
 std::string typeName(const json &v) { return v.is_null() ? "null" : v.type_name(); }
@@ -216,6 +220,9 @@ void validateModelConfig(const ModelConfig &c, const std::string &source) {
   positive("text_config.hidden_size", c.hiddenSize);
   positive("text_config.intermediate_size", c.intermediateSize);
   positive("text_config.num_hidden_layers", c.numLayers);
+  if (c.numLayers > kMaxLayers)
+    fail(source, ": field 'text_config.num_hidden_layers': expected at most ", kMaxLayers,
+         ", found ", c.numLayers);
   positive("text_config.num_attention_heads", c.numHeads);
   positive("text_config.head_dim", c.headDim);
   positive("text_config.num_key_value_heads", c.numKvHeads);
@@ -297,6 +304,8 @@ ModelConfig parseModelConfigText(const std::string &text, const std::string &sou
   c.hiddenSize = t.positive("hidden_size", 2304);
   c.intermediateSize = t.positive("intermediate_size", 9216);
   c.numLayers = t.positive("num_hidden_layers", 30);
+  if (c.numLayers > kMaxLayers)
+    t.bad("num_hidden_layers", "at most " + std::to_string(kMaxLayers), std::to_string(c.numLayers));
   c.numHeads = t.positive("num_attention_heads", 8);
   c.numKvHeads = t.positive("num_key_value_heads", 4);
   c.headDim = t.positive("head_dim", 256);

@@ -292,6 +292,11 @@ TEST(ModelConfig, Refusals) {
       {"layer_types", [](json &j) { j["text_config"]["layer_types"].push_back("full_attention"); }},
       {"layer_types[1]", [](json &j) { j["text_config"]["layer_types"][1] = "chunked_attention"; }},
       {"hidden_size", [](json &j) { j["text_config"]["hidden_size"] = 0; }},
+      // Found by ConfigJsonFuzzer: without layer_types, 2e11 default layer kinds were allocated.
+      {"num_hidden_layers", [](json &j) {
+         j["text_config"]["num_hidden_layers"] = 222222222222;
+         j["text_config"].erase("layer_types");
+       }},
       {"intermediate_size", [](json &j) { j["text_config"]["intermediate_size"] = -5; }},
       {"vocab_size", [](json &j) { j["text_config"]["vocab_size"] = "big"; }},
       {"num_key_value_heads", [](json &j) { j["text_config"]["num_key_value_heads"] = 3; }},
