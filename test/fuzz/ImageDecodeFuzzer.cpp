@@ -11,8 +11,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static loom::fuzz::MemoryFile file("loom-image-fuzz");
+  // 16 MP, below the runtime's 89 MP: a 352-byte JPEG may declare 2048x43333 pixels, which is
+  // legal and takes 9 s to decode under ASan, so libFuzzer's 10 s timeout would call every such
+  // input a hang. The limit is checked by the same code at any value (MediaTest checks 89 MP).
+  static const loom::MediaLimits limits{int64_t(1) << 24, loom::kMaxMediaSeconds};
   try {
-    loom::loadImagePatches(file.write(data, size), loom::kImageTokenBudgets[0]);
+    loom::loadImagePatches(file.write(data, size), loom::kImageTokenBudgets[0], 48, limits);
   } catch (const loom::Error &) {
   }
   return 0;
