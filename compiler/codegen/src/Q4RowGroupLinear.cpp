@@ -34,6 +34,12 @@ constexpr float kActivationLevels = 127.0f;            // int8 activations: +-12
 constexpr int kGemvGroupsPerTask = 8;
 constexpr int kGemmGroupsPerTask = 8;
 constexpr int kGemmTileTokens = 4;
+// Row groups per unpacked GEMM tile with AVX-512 VNNI (32 vector registers): each activation
+// broadcast then serves 2 vpdpbusds. With 1 group a block needs 49 loads for its 32 vpdpbusds
+// and Zen 4's 2 vector loads a cycle bound the tile at 25 cycles per block (81 multiply-adds a
+// cycle); with 2 groups, 66 loads for 64, and the tile runs at 41 cycles per 2 blocks
+// (bench/RESULTS.md, issue 17). AVX2's 16 registers hold one group's tile.
+constexpr int kVnniTileGroups = 2;
 // The tiled path from one tile of tokens on, not from kGemmMinTokens as the float products: it
 // reads each weight byte once per tile, where the GEMV reads it once per token, so a short
 // prompt costs a quarter of the instructions per token.
@@ -170,17 +176,21 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
 
   // Per block of an accumulator: the pair sums of the block's 8 nibble halves, their int16
   // total and the widened dot product, all in registers.
-  auto scheduleBlockProducts = [&](Products &a) {
+  auto scheduleBlockProducts = [&](Products &a, int tileGroups) {
     LoopLevel block = LoopLevel(a.acc, a.steps.x);
     a.dot.compute_at(block).vectorize(r).unroll(t);
     if (vnni) { // 4 bytes x 8 rows per vpdpbusd, the halves unrolled
-      a.dot.update()
-          .reorder(a.quad.x, r, a.quad.y, t)
-          .atomic()
-          .vectorize(a.quad.x)
-          .vectorize(r)
-          .unroll(a.quad.y)
-          .unroll(t);
+      Stage update = a.dot.update()
+                         .reorder(a.quad.x, r, t, g, a.quad.y)
+                         .atomic()
+                         .vectorize(a.quad.x)
+                         .vectorize(r)
+                         .unroll(t)
+                         .unroll(a.quad.y);
+      if (tileGroups > 1) {
+        a.dot.unroll(g);
+        update.unroll(g);
+      }
       return;
     }
     a.dot.update().reorder(a.widen, r, t).atomic().vectorize(a.widen).vectorize(r).unroll(t);
@@ -201,37 +211,58 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
         .unroll(k)
         .unroll(t);
   };
-  // An accumulator tile (one group, all its tokens unrolled) over every block of the row.
-  auto scheduleTile = [&](Products &a, LoopLevel tile) {
+  // An accumulator tile (tileGroups groups, all their tokens unrolled) over every block of the
+  // row.
+  auto scheduleTile = [&](Products &a, LoopLevel tile, int tileGroups) {
     a.acc.compute_at(tile).bound(r, 0, kGroupRows).vectorize(r).unroll(t);
-    a.acc.update().reorder(r, t, a.steps.x, a.steps.y).vectorize(r).unroll(t);
-    scheduleBlockProducts(a);
+    Stage update = a.acc.update().reorder(r, t, g, a.steps.x, a.steps.y).vectorize(r).unroll(t);
+    if (tileGroups > 1) {
+      a.acc.unroll(g);
+      update.unroll(g);
+    }
+    scheduleBlockProducts(a, tileGroups);
   };
 
   // Rows split into groups of 8 (one vector); a partial last group only when rows % 8 != 0.
   const TailStrategy rowTail =
       rows % kGroupRows == 0 ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
   Var og("og"), oi("oi"), ogo("ogo"), ogi("ogi"), tb("tb"), ti("ti"), tbo("tbo"), tbi("tbi");
+  Var ogio("ogio"), ogii("ogii");
   // GEMM: per task kGemmGroupsPerTask groups for all tokens, in blocks of kGemmMinTokens tokens
-  // (the task's weights and a token block's activations stay in L2), tiles of 1 group x
-  // kGemmTileTokens tokens.
-  auto scheduleGemm = [&](Stage specialization, Products &a) {
+  // (the task's weights and a token block's activations stay in L2), tiles of tileGroups groups
+  // x kGemmTileTokens tokens. Returns the loop over the task's groups (tiles of 1 group) or
+  // pairs of groups.
+  auto scheduleGemm = [&](Stage specialization, Products &a, int tileGroups) {
+    // A tile of several groups unrolls its groups: only where tasks hold whole tiles.
+    const bool wholeTasks = rows % (kGroupRows * kGemmGroupsPerTask) == 0;
+    if (!wholeTasks)
+      tileGroups = 1;
     specialization.split(o, og, oi, kGroupRows, rowTail)
         .split(t, tb, ti, kGemmTileTokens, TailStrategy::ShiftInwards)
-        .split(og, ogo, ogi, kGemmGroupsPerTask, TailStrategy::GuardWithIf)
-        .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf)
-        .reorder(oi, ti, tbi, ogi, tbo, ogo)
+        .split(og, ogo, ogi, kGemmGroupsPerTask,
+               wholeTasks ? TailStrategy::RoundUp : TailStrategy::GuardWithIf)
+        .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf);
+    if (tileGroups == 1) {
+      specialization.reorder(oi, ti, tbi, ogi, tbo, ogo).vectorize(oi).unroll(ti).parallel(ogo);
+      scheduleTile(a, LoopLevel(out, tbi), 1);
+      return ogi;
+    }
+    specialization.split(ogi, ogio, ogii, tileGroups, TailStrategy::RoundUp)
+        .reorder(oi, ti, ogii, tbi, ogio, tbo, ogo)
         .vectorize(oi)
         .unroll(ti)
+        .unroll(ogii)
         .parallel(ogo);
-    scheduleTile(a, LoopLevel(out, tbi));
+    scheduleTile(a, LoopLevel(out, tbi), tileGroups);
+    return ogio;
   };
-  scheduleGemm(out.specialize(unpackCondition), unpackedGemm);
-  scheduleGemm(out.specialize(gemmCondition), gemm);
+  const Var unpackLoop =
+      scheduleGemm(out.specialize(unpackCondition), unpackedGemm, vnni ? kVnniTileGroups : 1);
+  scheduleGemm(out.specialize(gemmCondition), gemm, 1);
   // Long prompts: a group's nibbles and scales unpacked once per token block, for all its tiles;
   // the tile then reads each nibble half with one load, and its registers hold no unpacked
   // weights.
-  unpackedGemm.nibbles.compute_at(out, ogi)
+  unpackedGemm.nibbles.compute_at(out, unpackLoop)
       .bound(q, 0, 2)
       .bound(p2, 0, 2)
       .bound(r, 0, kGroupRows)
@@ -240,7 +271,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       .vectorize(p2)
       .vectorize(r)
       .unroll(k);
-  unpackedGemm.scales.compute_at(out, ogi).bound(r, 0, kGroupRows).vectorize(r);
+  unpackedGemm.scales.compute_at(out, unpackLoop).bound(r, 0, kGroupRows).vectorize(r);
 
   // GEMV: per task kGemvGroupsPerTask groups, each group's rows read once per token.
   if (panels == 1) {
@@ -249,7 +280,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
         .reorder(oi, t, ogi, ogo)
         .vectorize(oi)
         .parallel(ogo);
-    scheduleTile(gemv, LoopLevel(out, t));
+    scheduleTile(gemv, LoopLevel(out, t), 1);
     return;
   }
   // GEMV over column panels (whole bands of rows): a task is one band, stored panel by panel,
@@ -262,7 +293,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       .parallel(ogo);
   gemv.acc.compute_at(out, ogo).bound(r, 0, kGroupRows).vectorize(r);
   gemv.acc.update().reorder(r, gemv.steps.x, g, gemv.steps.y, t).vectorize(r);
-  scheduleBlockProducts(gemv);
+  scheduleBlockProducts(gemv, 1);
 }
 
 } // namespace loom::codegen::detail
