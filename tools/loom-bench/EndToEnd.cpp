@@ -6,6 +6,8 @@
 #include "loom/Artifact.h"
 #include "loom/Error.h"
 #include "loom/Schema/loom_generated.h"
+#include "loom/Runtime/Model.h"
+#include "loom/Runtime/Session.h"
 #include "loom/loom.h"
 
 #include <algorithm>
@@ -38,8 +40,8 @@ bool isMediaTensor(const std::string &name) {
   return name.find("vision") != std::string::npos || name.find("audio") != std::string::npos;
 }
 
-// The instruction a matrix's product multiplies with, by its stored format: f32 FMAs (f32,
-// bf16), vpmaddwd (q8: int16 activations) or vpmaddubsw (q4: int8 activations).
+// The products a matrix is made of, by its stored format: f32 FMAs (f32, bf16), int16
+// multiply-adds (q8: int16 activations) or int8 ones (q4: int8 activations).
 enum Product { kFmaProduct, kInt16Product, kInt8Product, kProducts };
 
 Product productOf(const fb::Tensor &t) {
@@ -61,6 +63,7 @@ struct ModelCost {
   double matrixParams[kProducts] = {}; // decoder projection parameters (per token: 2 ops each)
   double lmHeadParams = 0;           // vocab x hidden
   Product lmHeadProduct = kFmaProduct;
+  double visionParams[kProducts] = {}; // the patch embedder's matrices (per patch: 2 ops each)
   double attentionFlops(int64_t tokens) const {
     double total = 0;
     for (const Layer &l : layers) {
@@ -84,13 +87,17 @@ ModelCost modelCost(const std::string &path) {
   if (m.tensors())
     for (const fb::Tensor *t : *m.tensors()) {
       const std::string name = t->name() ? t->name()->str() : "";
-      if (isMediaTensor(name))
-        continue;
-      cost.decodeBytes += t->size();
       const auto *shape = t->logical_shape() && t->logical_shape()->size() ? t->logical_shape() : t->shape();
-      if (!shape || shape->size() != 2)
+      const bool matrix = shape && shape->size() == 2;
+      const double params = matrix ? double(shape->Get(0)) * double(shape->Get(1)) : 0;
+      if (isMediaTensor(name)) {
+        if (matrix && name.find("vision") != std::string::npos)
+          cost.visionParams[productOf(*t)] += params;
         continue;
-      const double params = double(shape->Get(0)) * double(shape->Get(1));
+      }
+      cost.decodeBytes += t->size();
+      if (!matrix)
+        continue;
       if (name.find("embed_tokens") != std::string::npos) {
         cost.lmHeadParams = params;
         cost.lmHeadProduct = productOf(*t);
@@ -108,13 +115,47 @@ ModelCost modelCost(const std::string &path) {
   return cost;
 }
 
+// A prefill's operations and the seconds they take at the peaks (GOP/s, by product): each
+// matrix at the peak of its product, attention at the FMA peak, the lm_head for one row.
+struct PrefillBound {
+  double ops = 0, seconds = 0;
+};
+PrefillBound prefillBound(const ModelCost &cost, int64_t tokens, int64_t patches,
+                          const double (&peaks)[kProducts]) {
+  PrefillBound b;
+  auto add = [&](double ops, double peakGops) {
+    b.ops += ops;
+    b.seconds += ops / peakGops / 1e9;
+  };
+  add(2.0 * cost.lmHeadParams, peaks[cost.lmHeadProduct]);
+  add(cost.attentionFlops(tokens), peaks[kFmaProduct]);
+  for (int k = 0; k < kProducts; ++k) {
+    add(2.0 * cost.matrixParams[k] * double(tokens), peaks[k]);
+    add(2.0 * cost.visionParams[k] * double(patches), peaks[k]);
+  }
+  return b;
+}
+
+nlohmann::json stats(const std::vector<double> &v) {
+  return nlohmann::json{{"median", percentile(v, 0.5)},
+                        {"p95", percentile(v, 0.95)},
+                        {"p05", percentile(v, 0.05)},
+                        {"min", *std::min_element(v.begin(), v.end())},
+                        {"max", *std::max_element(v.begin(), v.end())},
+                        {"values", v}};
+}
+
+int resolveThreads(int requested) {
+  return requested > 0 ? requested : int(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 } // namespace
 
 nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   if (o.promptTokens < 1 || o.decodeTokens < 1 || o.repetitions < 1 || o.warmup < 0)
     fail("--e2e: --prompt-tokens and --decode-tokens must be >= 1, --repetitions >= 1, --warmup >= 0");
   const ModelCost cost = modelCost(o.artifact);
-  const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = resolveThreads(o.threads);
 
   loom_model *model = nullptr;
   loom_model_options modelOptions;
@@ -140,8 +181,12 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   greedy.greedy = 1;
 
   ThreadTeam team(threads);
-  BandwidthProbe probe(512ull << 20, o.hugePages ? PageSize::Huge : PageSize::Small);
+  // The probe takes the best of its read shapes, huge pages among them even when the artifact is
+  // mapped: a roofline is the best the machine can do.
+  BandwidthProbe probe(512ull << 20);
+  probe.calibrate(team);
   std::vector<double> prefillTps, decodeTps, ttft, bandwidth, peak, int16Peak, int8Peak;
+  std::string peakForms[kProducts];
   for (int rep = 0; rep < o.warmup + o.repetitions; ++rep) {
     loom_session_options options;
     loom_session_options_init(&options);
@@ -165,13 +210,15 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
     const double decodeSeconds = since(start);
     // The rooflines, measured between repetitions on the same threads.
     const double bw = double(probe.bytes()) / probe.read(team) / 1e9;
-    const uint64_t fmaIterations = 4'000'000;
-    const double pk = kFmaProbeFlopsPerIteration * double(fmaIterations) * threads /
-                      fmaPeak(team, fmaIterations) / 1e9;
-    const double int16Pk = kInt16ProbeOpsPerIteration * double(fmaIterations) * threads /
-                           int16DotPeak(team, fmaIterations) / 1e9;
-    const double int8Pk = kInt8ProbeOpsPerIteration * double(fmaIterations) * threads /
-                          int8DotPeak(team, fmaIterations) / 1e9;
+    const uint64_t peakIterations = 4'000'000;
+    const ComputePeak fma = computePeak(team, ProductKind::F32Fma, peakIterations);
+    const ComputePeak int16 = computePeak(team, ProductKind::Int16Dot, peakIterations);
+    const ComputePeak int8 = computePeak(team, ProductKind::Int8Dot, peakIterations);
+    const double pk = fma.opsPerSecond / 1e9, int16Pk = int16.opsPerSecond / 1e9,
+                 int8Pk = int8.opsPerSecond / 1e9;
+    peakForms[0] = fma.instruction;
+    peakForms[kInt16Product] = int16.instruction;
+    peakForms[kInt8Product] = int8.instruction;
     if (rep < o.warmup)
       continue;
     prefillTps.push_back(double(o.promptTokens) / prefillSeconds);
@@ -189,23 +236,9 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   // uses, attention at the FMA peak.
   const double peaks[kProducts] = {peakMedian, percentile(int16Peak, 0.5),
                                    percentile(int8Peak, 0.5)};
-  const double tokens = double(o.promptTokens);
-  double prefillFlops = 2.0 * cost.lmHeadParams + cost.attentionFlops(o.promptTokens);
-  double prefillSeconds = (2.0 * cost.lmHeadParams / peaks[cost.lmHeadProduct] +
-                           cost.attentionFlops(o.promptTokens) / peakMedian) / 1e9;
-  for (int k = 0; k < kProducts; ++k) {
-    prefillFlops += 2.0 * cost.matrixParams[k] * tokens;
-    prefillSeconds += 2.0 * cost.matrixParams[k] * tokens / peaks[k] / 1e9;
-  }
-  const double prefillRoofline = tokens / prefillSeconds;
-  auto stats = [](const std::vector<double> &v) {
-    return nlohmann::json{{"median", percentile(v, 0.5)},
-                          {"p95", percentile(v, 0.95)},
-                          {"p05", percentile(v, 0.05)},
-                          {"min", *std::min_element(v.begin(), v.end())},
-                          {"max", *std::max_element(v.begin(), v.end())},
-                          {"values", v}};
-  };
+  const PrefillBound bound = prefillBound(cost, o.promptTokens, 0, peaks);
+  const double prefillFlops = bound.ops;
+  const double prefillRoofline = double(o.promptTokens) / bound.seconds;
   nlohmann::json out = {
       {"artifact", o.artifact},
       {"threads", threads},
@@ -217,6 +250,9 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
       {"decode_tokens_per_s", stats(decodeTps)},
       {"ttft_s", stats(ttft)},
       {"probe_bandwidth_GBps", stats(bandwidth)},
+      {"probe_bandwidth_shape", probe.shape()},
+      {"probe_peak_instructions",
+       {{"f32", peakForms[0]}, {"int16", peakForms[kInt16Product]}, {"int8", peakForms[kInt8Product]}}},
       {"probe_peak_GFLOPs", stats(peak)},
       {"probe_int16_peak_GOPs", stats(int16Peak)},
       {"probe_int8_peak_GOPs", stats(int8Peak)},
@@ -232,13 +268,133 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
               o.artifact.c_str(), threads, (long long)o.promptTokens, (long long)o.decodeTokens,
               o.warmup, o.repetitions);
   std::printf("  prefill  %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s at "
-              "%.1f GFLOP/s (f32 FMA), %.1f (int16), %.1f GOP/s (int8): %.1f%%\n",
+              "%.1f GFLOP/s (f32, %s), %.1f (int16, %s), %.1f GOP/s (int8, %s): %.1f%%\n",
               percentile(prefillTps, 0.5), percentile(prefillTps, 0.05), prefillRoofline, peakMedian,
-              peaks[kInt16Product], peaks[kInt8Product], out["prefill_roofline_pct"].get<double>());
+              peakForms[0].c_str(), peaks[kInt16Product], peakForms[kInt16Product].c_str(),
+              peaks[kInt8Product], peakForms[kInt8Product].c_str(),
+              out["prefill_roofline_pct"].get<double>());
   std::printf("  TTFT     %10.4f s median      (p95 %.4f)\n", percentile(ttft, 0.5), percentile(ttft, 0.95));
   std::printf("  decode   %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s = %.2f GB/s / %.3f GB: %.1f%%\n",
               percentile(decodeTps, 0.5), percentile(decodeTps, 0.05), decodeRoofline, bwMedian,
               double(cost.decodeBytes) / 1e9, out["decode_roofline_pct"].get<double>());
+  std::printf("  bandwidth probe: %s (the fastest of its shapes)\n", probe.shape().c_str());
+  return out;
+}
+
+nlohmann::json runImageEndToEnd(const EndToEndOptions &o) {
+  if (o.questionTokens < 1 || o.repetitions < 1 || o.warmup < 0)
+    fail("--e2e --image: --question-tokens must be >= 1, --repetitions >= 1, --warmup >= 0");
+  const ModelCost cost = modelCost(o.artifact);
+  const int threads = resolveThreads(o.threads);
+  std::shared_ptr<const Model> model =
+      Model::open(o.artifact, o.hugePages ? ArtifactMemory::HugePageCopy : ArtifactMemory::Mapped);
+  const SpecialTokens &special = model->tokens();
+  if (special.image < 0 || special.boi < 0 || special.eoi < 0)
+    fail(o.artifact, ": the model has no image tokens (config image_token_id, boi_token_id, "
+                     "eoi_token_id); --image needs a vision model");
+  MediaInput input;
+  input.kind = MediaKind::Image;
+  input.path = o.image;
+  input.tokenBudget = o.imageBudget;
+  const int64_t patches = mediaTokenCount(*model, input);
+  // bos, <|image> + patches x <|image|> + <image|>, then the question's ordinary text ids.
+  std::vector<int32_t> ids{special.bos, special.boi};
+  ids.insert(ids.end(), size_t(patches), special.image);
+  ids.push_back(special.eoi);
+  for (int64_t i = 0; i < o.questionTokens; ++i)
+    ids.push_back(int32_t(1000 + (i * 7919) % 20000) % int32_t(model->vocabSize()));
+  const int64_t T = int64_t(ids.size());
+  if (T > model->maxContext())
+    fail(o.artifact, ": the image prompt's ", T, " tokens exceed the artifact's max_context ",
+         model->maxContext());
+  std::vector<float> logits(size_t(model->vocabSize()));
+  SamplingParams greedy;
+  greedy.greedy = true;
+
+  ThreadTeam team(threads);
+  std::vector<double> load, embedText, embedImage, decoder, lmHead, sample, ttft, int8Peak,
+      int16Peak, fmaPeak;
+  for (int rep = 0; rep < o.warmup + o.repetitions; ++rep) {
+    SessionOptions options;
+    options.maxContext = T;
+    options.threads = threads;
+    Session session(model, options);
+    auto start = Clock::now();
+    PromptMedia media;
+    loadPromptMedia(*model, {input}, media);
+    const double loadSeconds = since(start);
+    session.prefill(ids, media, false, logits.data());
+    auto sampleStart = Clock::now();
+    session.sample(logits.data(), greedy);
+    const double sampleSeconds = since(sampleStart);
+    const double total = since(start);
+    const PrefillTimes &times = session.lastPrefillTimes();
+    const uint64_t peakIterations = 4'000'000;
+    const double fma = computePeak(team, ProductKind::F32Fma, peakIterations).opsPerSecond / 1e9;
+    const double int16 = computePeak(team, ProductKind::Int16Dot, peakIterations).opsPerSecond / 1e9;
+    const double int8 = computePeak(team, ProductKind::Int8Dot, peakIterations).opsPerSecond / 1e9;
+    if (rep < o.warmup)
+      continue;
+    load.push_back(loadSeconds);
+    embedText.push_back(times.embedText);
+    embedImage.push_back(times.embedMedia);
+    decoder.push_back(times.decoder);
+    lmHead.push_back(times.lmHead);
+    sample.push_back(sampleSeconds);
+    ttft.push_back(total);
+    fmaPeak.push_back(fma);
+    int16Peak.push_back(int16);
+    int8Peak.push_back(int8);
+  }
+  const double peaks[kProducts] = {percentile(fmaPeak, 0.5), percentile(int16Peak, 0.5),
+                                   percentile(int8Peak, 0.5)};
+  // The compute bound of the model's part: patch embedding, decoder and lm_head.
+  const PrefillBound bound = prefillBound(cost, T, patches, peaks);
+  std::vector<double> modelSeconds;
+  for (size_t i = 0; i < ttft.size(); ++i)
+    modelSeconds.push_back(embedText[i] + embedImage[i] + decoder[i] + lmHead[i]);
+  const double modelMedian = percentile(modelSeconds, 0.5);
+  nlohmann::json out = {
+      {"artifact", o.artifact},
+      {"image", o.image},
+      {"image_tokens", patches},
+      {"prompt_tokens", T},
+      {"threads", threads},
+      {"warmup", o.warmup},
+      {"repetitions", o.repetitions},
+      {"ttft_s", stats(ttft)},
+      {"image_decode_resize_s", stats(load)},
+      {"embed_text_s", stats(embedText)},
+      {"patch_embed_s", stats(embedImage)},
+      {"decoder_s", stats(decoder)},
+      {"lm_head_s", stats(lmHead)},
+      {"sample_s", stats(sample)},
+      {"prefill_ops", bound.ops},
+      {"prefill_bound_s", bound.seconds},
+      {"prefill_roofline_pct", 100.0 * bound.seconds / modelMedian},
+      {"probe_peak_GFLOPs", stats(fmaPeak)},
+      {"probe_int16_peak_GOPs", stats(int16Peak)},
+      {"probe_int8_peak_GOPs", stats(int8Peak)},
+  };
+  std::printf("loom-bench e2e %s: %d threads, image %s (%lld soft tokens) + %lld question tokens "
+              "= %lld prompt tokens, %d warm-up + %d repetitions\n",
+              o.artifact.c_str(), threads, o.image.c_str(), (long long)patches,
+              (long long)o.questionTokens, (long long)T, o.warmup, o.repetitions);
+  std::printf("  TTFT                  %8.4f s median (p95 %.4f)\n", percentile(ttft, 0.5),
+              percentile(ttft, 0.95));
+  auto phase = [&](const char *name, const std::vector<double> &v) {
+    std::printf("    %-20s%8.4f s  %5.1f%%\n", name, percentile(v, 0.5),
+                100.0 * percentile(v, 0.5) / percentile(ttft, 0.5));
+  };
+  phase("decode + resize", load);
+  phase("text embedding", embedText);
+  phase("patch embedding", embedImage);
+  phase("decoder layers", decoder);
+  phase("lm_head", lmHead);
+  phase("sampling", sample);
+  std::printf("  model part %.4f s = %.1f tok/s; compute bound %.4f s: %.1f%% of the roofline\n",
+              modelMedian, double(T) / modelMedian, bound.seconds,
+              out["prefill_roofline_pct"].get<double>());
   return out;
 }
 

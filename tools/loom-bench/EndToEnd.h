@@ -22,9 +22,17 @@ struct EndToEndOptions {
   int repetitions = 10;
   int threads = 0; // 0: all cores
   bool hugePages = false; // read the artifact into huge pages (loom_model_options)
+  // Image mode: the prompt is one image (at imageBudget soft tokens) and questionTokens text
+  // tokens; the time to first token is split into decoding and resizing the image, each
+  // prefill phase (text embedding, patch embedding, decoder layers, lm_head) and sampling.
+  std::string image;
+  int64_t imageBudget = 280;
+  int64_t questionTokens = 16;
 };
 
 // Runs the measurement, prints a summary and returns it as JSON. Throws loom::Error.
 nlohmann::json runEndToEnd(const EndToEndOptions &options);
+// The same in image mode (options.image).
+nlohmann::json runImageEndToEnd(const EndToEndOptions &options);
 
 } // namespace loom::bench

@@ -308,21 +308,17 @@ CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references, Pa
   return *current;
 }
 
-// A GEMM's compute roofline: the peak of the instruction its products are made of (an FMA for
-// f32 and bf16, vpmaddwd for q8's int16 products, vpmaddubsw for q4's int8 ones).
-struct ComputePeak {
-  double (*seconds)(ThreadTeam &, uint64_t iterations);
-  double opsPerIteration;
-};
-ComputePeak computePeak(ElementType weights) {
+// A GEMM's compute roofline: the peak of the products it is made of (FMAs for f32 and bf16,
+// int16 multiply-adds for q8, int8 ones for q4), in the fastest form this CPU has.
+ProductKind productOf(ElementType weights) {
   switch (weights) {
   case ElementType::Q8:
-    return {int16DotPeak, kInt16ProbeOpsPerIteration};
+    return ProductKind::Int16Dot;
   case ElementType::Q4G32:
   case ElementType::Q4G128:
-    return {int8DotPeak, kInt8ProbeOpsPerIteration};
+    return ProductKind::Int8Dot;
   default:
-    return {fmaPeak, kFmaProbeFlopsPerIteration};
+    return ProductKind::F32Fma;
   }
 }
 
@@ -337,20 +333,28 @@ void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, 
   ThreadTeam team(threads);
   static std::unique_ptr<BandwidthProbe> probe;
   const bool gemv = tokens == 1;
-  if (gemv && !probe)
-    probe = std::make_unique<BandwidthProbe>(kProbeBytes, options.weightPages);
+  if (gemv && !probe) {
+    probe = std::make_unique<BandwidthProbe>(kProbeBytes);
+    probe->calibrate(team);
+  }
   const uint64_t weightBytes = matrixBytes(shape.weights, shape.out, shape.in);
   const double flops = 2.0 * double(tokens) * double(shape.in) * double(shape.out);
   // 7-20 ms of the peak probe per gemm iteration: the compute roofline, measured next to each
   // call.
   const uint64_t peakIterations = 4'000'000;
 
-  const ComputePeak peak = computePeak(shape.weights);
   std::vector<Reference> refs;
+  double peakOpsSum = 0; // per iteration, the best form's rate
+  std::string peakForm;
   if (gemv)
     refs.push_back({"bandwidth_probe", [&] { probe->read(team); }});
   else
-    refs.push_back({"compute_peak", [&] { peak.seconds(team, peakIterations); }});
+    refs.push_back({"compute_peak", [&] {
+                      const ComputePeak peak =
+                          computePeak(team, productOf(shape.weights), peakIterations);
+                      peakOpsSum += peak.opsPerSecond;
+                      peakForm = peak.instruction;
+                    }});
   if (!d.blasLabel.empty())
     refs.push_back({d.blasLabel, [&] {
                       openBlasLinear(tokens, shape.in, shape.out, d.x.data(), d.copies[0].f32.data(),
@@ -388,7 +392,7 @@ void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, 
       state.counters["probe_GBps"] = probeGBps;
       state.counters["roofline_pct"] = 100.0 * (double(weightBytes) * n / ourSeconds / 1e9) / probeGBps;
     } else if (refs[r].name == "compute_peak") {
-      const double peakGops = peak.opsPerIteration * double(peakIterations) * threads / perCall / 1e9;
+      const double peakGops = peakOpsSum / n / 1e9;
       state.counters["peak_GFLOPs"] = peakGops;
       state.counters["roofline_pct"] = 100.0 * (flops * n / ourSeconds / 1e9) / peakGops;
     } else {
@@ -426,7 +430,12 @@ void runCase(benchmark::State &state, const LinearShape &shape, int64_t tokens, 
   }
   if (references)
     state.counters["max_rel_err"] = d.maxRelError;
-  state.SetLabel(kernels->target());
+  std::string label = kernels->target();
+  if (!peakForm.empty())
+    label += ", peak: " + peakForm;
+  if (gemv)
+    label += ", probe: " + probe->shape();
+  state.SetLabel(label);
 }
 
 double statMin(const std::vector<double> &v) { return *std::min_element(v.begin(), v.end()); }

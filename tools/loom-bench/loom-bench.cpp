@@ -165,6 +165,14 @@ int main(int argc, char **argv) {
   app.add_option("--repetitions", e2eOptions.repetitions, "--e2e: measured runs")->check(CLI::PositiveNumber);
   app.add_option("--e2e-threads", e2eOptions.threads, "--e2e: kernel threads (0: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--e2e-out", e2eOut, "--e2e: write the results as JSON here");
+  app.add_option("--image", e2eOptions.image,
+                 "--e2e image mode: the prompt is this image (PNG/JPEG) and --question-tokens "
+                 "text tokens; the time to first token is split into its phases");
+  app.add_option("--image-budget", e2eOptions.imageBudget,
+                 "--e2e --image: soft tokens of the image (70, 140, 280, 560 or 1120)");
+  app.add_option("--question-tokens", e2eOptions.questionTokens,
+                 "--e2e --image: text tokens after the image")
+      ->check(CLI::PositiveNumber);
   loom::bench::BatchDecodeOptions batchOptions;
   std::string batchDecode, streamList;
   app.add_option("--batch-decode", batchDecode,
@@ -174,7 +182,8 @@ int main(int argc, char **argv) {
   bool hugePages = false;
   app.add_flag("--huge-pages", hugePages,
                "2 MiB transparent huge pages: --e2e reads the artifact into them instead of "
-               "mapping it; gemv puts its weights and the bandwidth probe in them");
+               "mapping it; gemv puts its weights in them (the bandwidth probe tries both page "
+               "sizes either way)");
   try {
     app.parse(count, args.data());
   } catch (const CLI::ParseError &e) {
@@ -210,7 +219,8 @@ int main(int argc, char **argv) {
     if (!e2e.empty()) {
       e2eOptions.artifact = e2e;
       e2eOptions.hugePages = hugePages;
-      nlohmann::json result = loom::bench::runEndToEnd(e2eOptions);
+      nlohmann::json result = e2eOptions.image.empty() ? loom::bench::runEndToEnd(e2eOptions)
+                                                        : loom::bench::runImageEndToEnd(e2eOptions);
       if (!e2eOut.empty()) {
         std::ofstream out(e2eOut);
         out << result.dump(2) << "\n";

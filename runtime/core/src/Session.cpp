@@ -9,13 +9,13 @@
 #include "loom/Schema/loom_generated.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <sys/mman.h>
 
 namespace loom {
 namespace {
-
 
 // Zero-filled memory committed only when touched: a full-context KV cache costs what is used.
 uint8_t *mapZeroed(uint64_t bytes, const std::string &what) {
@@ -28,6 +28,20 @@ uint8_t *mapZeroed(uint64_t bytes, const std::string &what) {
 
 struct Run {
   int64_t start, length;
+};
+
+// Seconds since the last lap (or construction).
+class PrefillPhaseClock {
+public:
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return seconds;
+  }
+
+private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
 } // namespace
@@ -410,11 +424,13 @@ void Session::prefill(const std::vector<int32_t> &ids, const PromptMedia &media,
   }
 
   const auto start = static_cast<int32_t>(position_);
+  PrefillPhaseClock clock;
   {
     const void *in[] = {ids_.data()};
     void *out[] = {hidden_.data()};
     embedText_->run(T, start, in, out, state_);
   }
+  prefillTimes_.embedText = clock.lap();
   for (size_t k = 0; k < imageRuns.size(); ++k) {
     const void *in[] = {images[k].patches.data(), images[k].positions.data()};
     void *out[] = {media_.data()};
@@ -436,17 +452,20 @@ void Session::prefill(const std::vector<int32_t> &ids, const PromptMedia &media,
     std::memcpy(hidden_.data() + audioRuns[k].start * hidden, media_.data(),
                 sizeof(float) * audioRuns[k].length * hidden);
   }
+  prefillTimes_.embedMedia = clock.lap();
   {
     const void *in[] = {hidden_.data(), blockIds_.data()};
     void *out[] = {decoded_.data()};
     decoder_->run(T, start, in, out, state_);
   }
+  prefillTimes_.decoder = clock.lap();
   {
     const int64_t rows = allLogits ? T : 1;
     const void *in[] = {decoded_.data() + (T - rows) * hidden};
     void *out[] = {logits};
     lmHead_->run(rows, start, in, out, state_);
   }
+  prefillTimes_.lmHead = clock.lap();
   position_ += T;
 }
 

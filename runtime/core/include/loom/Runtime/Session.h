@@ -78,6 +78,14 @@ std::string mediaPromptText(const Model &model, const MediaInput &media);
 // Soft tokens `path` gives (patches, frames, or all of a video's frame and audio tokens).
 int64_t mediaTokenCount(const Model &model, const MediaInput &media);
 
+// Where a prefill's time went, in seconds (loom-bench's image mode reports it).
+struct PrefillTimes {
+  double embedText = 0;  // the text embedding of every position
+  double embedMedia = 0; // the patch and audio-frame embedders
+  double decoder = 0;    // the decoder layers
+  double lmHead = 0;     // the final norm, lm_head and softcap of the logits' rows
+};
+
 class Session {
 public:
   Session(std::shared_ptr<const Model> model, const SessionOptions &options = {});
@@ -111,6 +119,7 @@ public:
 
   const Model &model() const { return *model_; }
   int64_t position() const { return position_; }
+  const PrefillTimes &lastPrefillTimes() const { return prefillTimes_; }
   int64_t maxContext() const { return maxContext_; }
 
 private:
@@ -126,6 +135,7 @@ private:
   Sampler sampler_;
   ExecutionState state_;
   std::function<void()> prefillYield_;
+  PrefillTimes prefillTimes_;
   bool running_ = false; // a prefill or decode is under way (its yield must not re-enter)
   std::vector<std::pair<void *, size_t>> mappings_; // munmap on destruction
   uint64_t maxArenaBytesPerToken_ = 0;
