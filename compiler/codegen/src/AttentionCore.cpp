@@ -47,37 +47,60 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   }
   Expr lastKey = nPast + lastOwn;
   Expr firstKey = p.window > 0 ? max(nPast + t - checkedInt(p.window, "window") + 1, 0) : Expr(0);
+  // Scores and softmax weights are defined over the visible keys only: `undef` elsewhere and an
+  // update over an RDom restricted to [firstKey, lastKey]. Halide trims such a loop to the
+  // range even where lastKey is data (an image block's end), which bounds inference of a pure
+  // definition cannot: with image blocks it computed every key from firstKey to the end of
+  // the call (a 4096-token prompt's sliding layer: 31% of the prefill).
+  auto visibleKeys = [&](Expr base, Expr count, const std::string &name) {
+    RDom r(0, count, name);
+    r.where(base + r >= firstKey && base + r <= lastKey);
+    return r;
+  };
 
   // The query-key dot products of `key`, `lanes` partial sums per key (the head dim is split
   // across them; a head dim under one vector is summed whole), then their lane sum; scheduled
   // below.
   const int dotLanes = headDim % lanes == 0 ? lanes : 1;
   RDom chunk(0, headDim / dotLanes, "att_qk_r");
+  // Scores in tiles of keysPerTile keys x the task's heads (scheduled below): tiles.x is the
+  // key in the tile, tiles.y the tile; only tiles holding a visible key are computed, whole.
+  const int heads = group % kHeadsPerTask == 0 ? kHeadsPerTask : 1;
+  const int keysPerTile = kScoreAccumulators / heads;
   struct Scores {
     Func dot, score;
+    RDom tiles;
   };
   std::vector<Scores> scores;
-  auto scoresOf = [&](const std::string &suffix, Func key) {
-    Scores s{Func("att_qk_lanes" + suffix), Func("att_score" + suffix)};
+  // `key` holds `count` keys, the first being key `base` of the call.
+  auto scoresOf = [&](const std::string &suffix, Func key, Expr base, Expr count) {
+    RDom tiles(0, keysPerTile, 0, (count + keysPerTile - 1) / keysPerTile, "att_score_tile" + suffix);
+    Expr first = base + tiles.y * keysPerTile;
+    tiles.where(first + keysPerTile - 1 >= firstKey && first <= lastKey);
+    Scores s{Func("att_qk_lanes" + suffix), Func("att_score" + suffix), tiles};
     s.dot(lane, j, h, t) = 0.0f;
     s.dot(lane, j, h, t) +=
         q(chunk * dotLanes + lane, h, t) * key(chunk * dotLanes + lane, h / group, j);
+    Expr tileKey = tiles.y * keysPerTile + tiles.x;
     std::vector<Expr> laneTerms;
     for (int l = 0; l < dotLanes; ++l)
-      laneTerms.push_back(s.dot(l, j, h, t));
-    s.score(j, h, t) = treeSum(laneTerms) * float(p.scale);
+      laneTerms.push_back(s.dot(l, tileKey, h, t));
+    s.score(j, h, t) = undef<float>();
+    s.score(tileKey, h, t) = treeSum(laneTerms) * float(p.scale);
     scores.push_back(s);
     return s.score;
   };
   Func score("att_score");
+  RDom joined;
   if (keys.all.defined()) {
-    score = scoresOf("", keys.all);
+    score = scoresOf("", keys.all, 0, nKeys);
   } else {
-    // Each half over the keys it holds (the clamps bound what is computed to them; with an
-    // empty cache, one tile of unused past scores over the cache's first slots).
-    Func past = scoresOf("_past", keys.past), own = scoresOf("_own", keys.own);
-    score(j, h, t) = select(j < nPast, past(clamp(j, 0, max(nPast - 1, 0)), h, t),
-                            own(clamp(j - nPast, 0, T - 1), h, t));
+    // Each half over the keys it holds, joined once per visible key.
+    Func past = scoresOf("_past", keys.past, 0, nPast), own = scoresOf("_own", keys.own, nPast, T);
+    joined = visibleKeys(0, nKeys, "att_score_key");
+    score(j, h, t) = undef<float>();
+    score(joined, h, t) = select(joined < nPast, past(clamp(joined, 0, max(nPast - 1, 0)), h, t),
+                                 own(clamp(joined - nPast, 0, T - 1), h, t));
   }
 
   Expr keyPos = pastStart + j, queryPos = startPos + t;
@@ -92,12 +115,18 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   const Expr lowest = Expr(-std::numeric_limits<float>::max());
   // The softmax and value loops run over the visible range only; bounds inference then asks
   // for the scores of that range alone.
-  RDom rk(0, nKeys, "att_rk");
-  rk.where(rk >= firstKey && rk <= lastKey);
+  RDom rk = visibleKeys(0, nKeys, "att_rk");
   Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
   rowMax(h, t) = lowest;
   rowMax(h, t) = max(rowMax(h, t), select(visible(rk, t), score(rk, h, t), lowest));
-  weights(j, h, t) = select(visible(j, t), exp(score(j, h, t) - rowMax(h, t)), 0.0f);
+  // The weights in vectors of `lanes` keys (weighted.x), only the vectors holding a visible key
+  // (weighted.y); a vector's invisible keys read scores that were not computed and get 0.
+  RDom weighted(0, lanes, 0, (nKeys + lanes - 1) / lanes, "att_exp_key");
+  Expr weightKey = weighted.y * lanes + weighted.x;
+  weighted.where(weighted.y * lanes + lanes - 1 >= firstKey && weighted.y * lanes <= lastKey);
+  weights(j, h, t) = undef<float>();
+  weights(weightKey, h, t) =
+      select(visible(weightKey, t), exp(score(weightKey, h, t) - rowMax(h, t)), 0.0f);
   denom(h, t) = 0.0f;
   denom(h, t) += weights(rk, h, t);
   acc(d, h, t) = 0.0f;
@@ -106,25 +135,23 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   out(d, h, t) = acc(d, h, t) / denom(h, t);
 
   // One task per (heads of a group sharing their key/value head, token).
-  const int heads = group % kHeadsPerTask == 0 ? kHeadsPerTask : 1;
   Var hg("hg"), hi("hi"), task("task");
   out.split(h, hg, hi, heads).reorder(d, hi, hg, t).fuse(hg, t, task).parallel(task);
   if (headDim >= lanes)
     out.vectorize(d, lanes, TailStrategy::ShiftInwards);
   // Scores in tiles of keys x the task's heads: per chunk of the head dim, one load per query
   // and per key and one FMA per (key, head) into its own accumulator (one key at a time, a
-  // chain of dependent FMAs, was 8x slower). A last partial tile is computed whole (RoundUp: a
-  // guarded one keeps its accumulators in memory), over clamped keys beyond nKeys, as the key
-  // Funcs allow.
-  const int keysPerTile = kScoreAccumulators / heads;
+  // chain of dependent FMAs, was 8x slower). Tiles are computed whole (a guarded one keeps its
+  // accumulators in memory), the last over clamped keys beyond the half's, as the key Funcs
+  // allow.
   for (Scores &s : scores) {
-    s.score.compute_at(out, task)
-        .bound_extent(h, heads)
-        .split(j, jo, ji, keysPerTile, TailStrategy::RoundUp)
-        .reorder(ji, h, jo)
-        .unroll(ji)
+    s.score.compute_at(out, task).bound_extent(h, heads);
+    s.score.update().reorder(s.tiles.x, h, s.tiles.y).unroll(s.tiles.x).unroll(h);
+    s.dot.compute_at(s.score, s.tiles.y)
+        .bound_extent(lane, dotLanes)
+        .bound_extent(j, keysPerTile)
+        .unroll(j)
         .unroll(h);
-    s.dot.compute_at(s.score, jo).bound_extent(lane, dotLanes).unroll(j).unroll(h);
     s.dot.update().reorder(lane, j, h, chunk).unroll(j).unroll(h);
     if (dotLanes > 1) {
       s.dot.vectorize(lane);
@@ -136,7 +163,9 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   if (p.imageBlocks)
     blockEnd.compute_root();
   rowMax.compute_at(out, task);
-  weights.compute_at(out, task).vectorize(j, lanes, TailStrategy::GuardWithIf);
+  weights.compute_at(out, task);
+  // Each (x, y) writes its own key y * lanes + x, which Halide cannot prove: no race.
+  weights.update().allow_race_conditions().vectorize(weighted.x);
   denom.compute_at(out, task);
   // The weighted values in tiles of output vectors x the task's heads, each tile's accumulators
   // in registers over all the keys.
