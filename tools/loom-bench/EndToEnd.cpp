@@ -196,9 +196,12 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
     check(loom_session_create(model, &options, &session), "session");
     std::unique_ptr<loom_session, void (*)(loom_session *)> guard(session, loom_session_destroy);
     auto start = Clock::now();
-    check(loom_session_prefill(session, prompt.data(), prompt.size(), nullptr, 0, 0, logits.data(),
-                               logits.size()),
-          "prefill");
+    // In calls of at most prefillChunk tokens (0: one call), as a server feeds a long prompt.
+    const size_t chunk = o.prefillChunk > 0 ? size_t(o.prefillChunk) : prompt.size();
+    for (size_t at = 0; at < prompt.size(); at += chunk)
+      check(loom_session_prefill(session, prompt.data() + at, std::min(chunk, prompt.size() - at),
+                                 nullptr, 0, 0, logits.data(), logits.size()),
+            "prefill");
     int32_t token = 0;
     check(loom_sample(session, logits.data(), logits.size(), &greedy, &token), "sample");
     const double prefillSeconds = since(start);
@@ -243,6 +246,7 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
       {"artifact", o.artifact},
       {"threads", threads},
       {"prompt_tokens", o.promptTokens},
+      {"prefill_chunk", o.prefillChunk},
       {"decode_tokens", o.decodeTokens},
       {"warmup", o.warmup},
       {"repetitions", o.repetitions},
@@ -264,9 +268,12 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
       {"prefill_roofline_pct", 100.0 * percentile(prefillTps, 0.5) / prefillRoofline},
   };
   std::printf("loom-bench e2e %s: %d threads, %lld prompt + %lld decoded tokens, %d warm-up + %d "
-              "repetitions\n",
+              "repetitions%s\n",
               o.artifact.c_str(), threads, (long long)o.promptTokens, (long long)o.decodeTokens,
-              o.warmup, o.repetitions);
+              o.warmup, o.repetitions,
+              o.prefillChunk > 0
+                  ? (", prefill in chunks of " + std::to_string(o.prefillChunk) + " tokens").c_str()
+                  : "");
   std::printf("  prefill  %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s at "
               "%.1f GFLOP/s (f32, %s), %.1f (int16, %s), %.1f GOP/s (int8, %s): %.1f%%\n",
               percentile(prefillTps, 0.5), percentile(prefillTps, 0.05), prefillRoofline, peakMedian,

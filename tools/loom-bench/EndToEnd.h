@@ -22,6 +22,7 @@ struct EndToEndOptions {
   int repetitions = 10;
   int threads = 0; // 0: all cores
   bool hugePages = false; // read the artifact into huge pages (loom_model_options)
+  int64_t prefillChunk = 0; // prefill in calls of at most this many tokens; 0: one call
   // Image mode: the prompt is one image (at imageBudget soft tokens) and questionTokens text
   // tokens; the time to first token is split into decoding and resizing the image, each
   // prefill phase (text embedding, patch embedding, decoder layers, lm_head) and sampling.

@@ -165,6 +165,9 @@ int main(int argc, char **argv) {
   app.add_option("--repetitions", e2eOptions.repetitions, "--e2e: measured runs")->check(CLI::PositiveNumber);
   app.add_option("--e2e-threads", e2eOptions.threads, "--e2e: kernel threads (0: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--e2e-out", e2eOut, "--e2e: write the results as JSON here");
+  app.add_option("--prefill-chunk", e2eOptions.prefillChunk,
+                 "--e2e: prefill the prompt in calls of at most this many tokens (0: one call)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--image", e2eOptions.image,
                  "--e2e image mode: the prompt is this image (PNG/JPEG) and --question-tokens "
                  "text tokens; the time to first token is split into its phases");

@@ -130,7 +130,16 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   denom(h, t) = 0.0f;
   denom(h, t) += weights(rk, h, t);
   acc(d, h, t) = 0.0f;
-  acc(d, h, t) += weights(rk, h, t) * value(d, h / group, rk);
+  std::vector<RVar> valueKeys; // the key loop of each update of acc
+  if (keys.all.defined()) {
+    acc(d, h, t) += weights(rk, h, t) * value(d, h / group, rk);
+    valueKeys.push_back(rk);
+  } else {
+    RDom past = visibleKeys(0, nPast, "att_rk_past"), own = visibleKeys(nPast, T, "att_rk_own");
+    acc(d, h, t) += weights(past, h, t) * keys.pastValue(d, h / group, past);
+    acc(d, h, t) += weights(nPast + own, h, t) * keys.ownValue(d, h / group, own);
+    valueKeys = {past, own};
+  }
   Func out("out"); // output buffer name in the metadata
   out(d, h, t) = acc(d, h, t) / denom(h, t);
 
@@ -174,12 +183,13 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
     acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
     const int vectors = kValueAccumulators / heads;
     const int tile = headDim % (vectors * lanes) == 0 ? vectors * lanes : lanes;
-    acc.update()
-        .split(d, dO, d, tile, TailStrategy::GuardWithIf)
-        .reorder(d, h, rk, dO)
-        .vectorize(d, lanes)
-        .unroll(d)
-        .unroll(h);
+    for (size_t stage = 0; stage < valueKeys.size(); ++stage)
+      acc.update(int(stage))
+          .split(d, dO, d, tile, TailStrategy::GuardWithIf)
+          .reorder(d, h, valueKeys[stage], dO)
+          .vectorize(d, lanes)
+          .unroll(d)
+          .unroll(h);
   }
   return out;
 }

@@ -9,16 +9,19 @@
 namespace loom::codegen::detail {
 
 // The keys, key(d, kv head, j): either `all` over j in [0, nPast + T), or `past` over the
-// cached j in [0, nPast) and `own` over the call's tokens u in [0, T) (key j = nPast + u). Split,
-// each half's dot products run in a loop of their own, without a choice per key and chunk
-// between cache and call (which LLVM leaves in the loop: 75 instructions for 8 FMAs).
+// cached j in [0, nPast) and `own` over the call's tokens u in [0, T) (key j = nPast + u), with
+// the values split the same way (pastValue, ownValue; `all` takes attend's `value`). Split,
+// each half's dot products and weighted values run in loops of their own, without a choice per
+// key and chunk between cache and call (which LLVM leaves in the loop: 75 instructions for 8
+// FMAs).
 struct AttentionKeys {
   Halide::Func all;
   Halide::Func past, own;
+  Halide::Func pastValue, ownValue;
 };
 
 // out(d, h, t) = sum_j softmax_j(mask ? q(., h, t) . key(., h / group, j) * scale : -inf) *
-// value(d, h / group, j) over the keys j in [0, nPast + T): the first nPast from the cache, at
+// value(d, h / group, j) over the keys j in [0, nPast + T) (`value` with keys.all): the first nPast from the cache, at
 // positions pastStart + j; the call's own T tokens after them. The mask is causal, within
 // p.window when it is set, and bidirectional inside an image block (blockIds >= 0) when
 // p.imageBlocks (a block is one run of consecutive tokens with one id). Only the keys in each

@@ -172,7 +172,10 @@ KernelPipeline attention(const Attention &p, int lanes) {
     keys.past(d, kvh, j) = cacheKeys(d, kvh, slot);
     keys.own = Func("att_key_own");
     keys.own(d, kvh, j) = k(d, kvh, min(j, T - 1)); // score tiles round up past the last
-    value(d, kvh, j) = select(j < nPast, cacheValues(d, kvh, slot), v(d, kvh, own));
+    keys.pastValue = Func("att_value_past");
+    keys.pastValue(d, kvh, j) = cacheValues(d, kvh, slot);
+    keys.ownValue = Func("att_value_own");
+    keys.ownValue(d, kvh, j) = v(d, kvh, j);
   } else {
     keys.all = Func("att_key");
     keys.all(d, kvh, j) = k(d, kvh, own);
@@ -182,7 +185,7 @@ KernelPipeline attention(const Attention &p, int lanes) {
   Func out = attend(p, q, blockIds, keys, value, nPast, pastStart, startPos, lanes);
   constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
   // A prompt's first call has an empty cache: a specialization reads the call's own keys and
-  // values only (no tile of past scores, no per-key choice in their join and in the value loop).
+  // values only (no tile of past scores, no per-key choice in their join, no past value loop).
   if (capacity > 0)
     out.specialize(startPos == 0);
   return {Pipeline(out), {q, k, v, blockIds, startPos, cacheKeys, cacheValues}};
