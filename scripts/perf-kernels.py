@@ -56,6 +56,9 @@ def main() -> int:
     parser.add_argument("artifact", type=Path)
     parser.add_argument("perf_data", type=Path)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--kernels-only", action="store_true",
+                        help="only the artifact's kernels, as shares of their total (setup such as "
+                             "loading the artifact and the probes' buffers left out)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,6 +94,9 @@ def main() -> int:
     total = sum(shares.values())
     kernels = sum(v for k, v in shares.items() if k.startswith("kernel "))
     print(f"{total:6.2f}% sampled, {kernels:6.2f}% in the artifact's kernels")
+    if args.kernels_only:
+        shares = collections.Counter({k[len("kernel "):]: 100.0 * v / kernels
+                                      for k, v in shares.items() if k.startswith("kernel ")})
     for name, share in shares.most_common(args.top):
         print(f"{share:6.2f}%  {name[:150]}")
     return 0
