@@ -30,7 +30,7 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   const int headDim = checkedInt(p.headDim, "head_dim");
   Expr T = q.dim(2).extent();
   Expr nKeys = nPast + T;
-  Var d("d"), j("j"), h("h"), t("t"), lane("att_qk_l"), jo("jo"), ji("ji"), dO("dO");
+  Var d("d"), j("j"), h("h"), t("t"), lane("att_qk_l"), dO("dO");
   Expr own = clamp(j - nPast, 0, T - 1);
 
   // The keys query t can see lie in [firstKey(t), lastKey(t)]: up to its own position, or to the
@@ -91,13 +91,12 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
     return s.score;
   };
   Func score("att_score");
-  RDom joined;
   if (keys.all.defined()) {
     score = scoresOf("", keys.all, 0, nKeys);
   } else {
     // Each half over the keys it holds, joined once per visible key.
     Func past = scoresOf("_past", keys.past, 0, nPast), own = scoresOf("_own", keys.own, nPast, T);
-    joined = visibleKeys(0, nKeys, "att_score_key");
+    RDom joined = visibleKeys(0, nKeys, "att_score_key");
     score(j, h, t) = undef<float>();
     score(joined, h, t) = select(joined < nPast, past(clamp(joined, 0, max(nPast - 1, 0)), h, t),
                                  own(clamp(joined - nPast, 0, T - 1), h, t));
@@ -113,8 +112,7 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   visible(j, t) = mask;
 
   const Expr lowest = Expr(-std::numeric_limits<float>::max());
-  // The softmax and value loops run over the visible range only; bounds inference then asks
-  // for the scores of that range alone.
+  // The softmax and value loops run over the visible range only.
   RDom rk = visibleKeys(0, nKeys, "att_rk");
   Func rowMax("att_max"), weights("att_exp"), denom("att_denom"), acc("att_acc");
   rowMax(h, t) = lowest;

@@ -35,10 +35,10 @@ constexpr int kGemvGroupsPerTask = 8;
 constexpr int kGemmGroupsPerTask = 8;
 constexpr int kGemmTileTokens = 4;
 // Row groups per unpacked GEMM tile with AVX-512 VNNI (32 vector registers): each activation
-// broadcast then serves 2 vpdpbusds. With 1 group a block needs 49 loads for its 32 vpdpbusds
-// and Zen 4's 2 vector loads a cycle bound the tile at 25 cycles per block (81 multiply-adds a
-// cycle); with 2 groups, 66 loads for 64, and the tile runs at 41 cycles per 2 blocks
-// (bench/RESULTS.md, issue 17). AVX2's 16 registers hold one group's tile.
+// broadcast then serves 2 vpdpbusds. With 1 group a block step needs 49 loads for its 32
+// vpdpbusds, and Zen 4's 2 vector loads a cycle hold it at 25 cycles (63% of the instruction's
+// peak); with 2 groups it is 66 loads for 64 vpdpbusds in 41 cycles (78%; bench-int-dot-loops,
+// bench/RESULTS.md). AVX2's 16 registers hold one group's tile.
 constexpr int kVnniTileGroups = 2;
 // The tiled path from one tile of tokens on, not from kGemmMinTokens as the float products: it
 // reads each weight byte once per tile, where the GEMV reads it once per token, so a short
