@@ -42,16 +42,14 @@ bool isMediaTensor(const std::string &name) {
 
 // The products a matrix is made of, by its stored format: f32 FMAs (f32, bf16), int16
 // multiply-adds (q8: int16 activations) or int8 ones (q4: int8 activations).
-enum Product { kFmaProduct, kInt16Product, kInt8Product, kProducts };
-
-Product productOf(const fb::Tensor &t) {
+int productOf(const fb::Tensor &t) {
   switch (t.quantization()) {
   case fb::Quantization::Q8Row:
-    return kInt16Product;
+    return int(ProductKind::Int16Dot);
   case fb::Quantization::Q4Group:
-    return kInt8Product;
+    return int(ProductKind::Int8Dot);
   default:
-    return kFmaProduct;
+    return int(ProductKind::F32Fma);
   }
 }
 
@@ -60,10 +58,10 @@ Product productOf(const fb::Tensor &t) {
 // (by the instruction that computes them) and attention.
 struct ModelCost {
   uint64_t decodeBytes = 0;          // weight bytes read per decoded token
-  double matrixParams[kProducts] = {}; // decoder projection parameters (per token: 2 ops each)
+  double matrixParams[kProductKinds] = {}; // decoder projection parameters (per token: 2 ops each)
   double lmHeadParams = 0;           // vocab x hidden
-  Product lmHeadProduct = kFmaProduct;
-  double visionParams[kProducts] = {}; // the patch embedder's matrices (per patch: 2 ops each)
+  int lmHeadProduct = int(ProductKind::F32Fma);
+  double visionParams[kProductKinds] = {}; // the patch embedder's matrices (per patch: 2 ops each)
   double attentionFlops(int64_t tokens) const {
     double total = 0;
     for (const Layer &l : layers) {
@@ -121,15 +119,15 @@ struct PrefillBound {
   double ops = 0, seconds = 0;
 };
 PrefillBound prefillBound(const ModelCost &cost, int64_t tokens, int64_t patches,
-                          const double (&peaks)[kProducts]) {
+                          const double (&peaks)[kProductKinds]) {
   PrefillBound b;
   auto add = [&](double ops, double peakGops) {
     b.ops += ops;
     b.seconds += ops / peakGops / 1e9;
   };
   add(2.0 * cost.lmHeadParams, peaks[cost.lmHeadProduct]);
-  add(cost.attentionFlops(tokens), peaks[kFmaProduct]);
-  for (int k = 0; k < kProducts; ++k) {
+  add(cost.attentionFlops(tokens), peaks[int(ProductKind::F32Fma)]);
+  for (int k = 0; k < kProductKinds; ++k) {
     add(2.0 * cost.matrixParams[k] * double(tokens), peaks[k]);
     add(2.0 * cost.visionParams[k] * double(patches), peaks[k]);
   }
@@ -148,6 +146,40 @@ nlohmann::json stats(const std::vector<double> &v) {
 int resolveThreads(int requested) {
   return requested > 0 ? requested : int(std::max(1u, std::thread::hardware_concurrency()));
 }
+
+// Ordinary text ids for synthetic prompts (no special tokens, no media placeholders).
+int32_t syntheticTextId(int64_t i, int64_t vocab) {
+  return int32_t((1000 + (i * 7919) % 20000) % vocab);
+}
+
+// The compute peaks (GOP/s) measured between repetitions: one sample per repetition and kind,
+// and the instruction form that reached the last.
+struct PeakSamples {
+  std::vector<double> gops[kProductKinds];
+  std::string forms[kProductKinds];
+
+  void measure(ThreadTeam &team, bool keep) {
+    for (int k = 0; k < kProductKinds; ++k) {
+      const ComputePeak peak = computePeak(team, ProductKind(k), 4'000'000);
+      forms[k] = peak.instruction;
+      if (keep)
+        gops[k].push_back(peak.opsPerSecond / 1e9);
+    }
+  }
+  void medians(double (&out)[kProductKinds]) const {
+    for (int k = 0; k < kProductKinds; ++k)
+      out[k] = percentile(gops[k], 0.5);
+  }
+  // JSON fields: the samples of each peak and the instruction forms.
+  void addTo(nlohmann::json &out) const {
+    out["probe_peak_GFLOPs"] = stats(gops[int(ProductKind::F32Fma)]);
+    out["probe_int16_peak_GOPs"] = stats(gops[int(ProductKind::Int16Dot)]);
+    out["probe_int8_peak_GOPs"] = stats(gops[int(ProductKind::Int8Dot)]);
+    out["probe_peak_instructions"] = {{"f32", forms[int(ProductKind::F32Fma)]},
+                                      {"int16", forms[int(ProductKind::Int16Dot)]},
+                                      {"int8", forms[int(ProductKind::Int8Dot)]}};
+  }
+};
 
 } // namespace
 
@@ -174,7 +206,7 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   // A fixed synthetic prompt of ordinary text ids (no media placeholders).
   std::vector<int32_t> prompt(size_t(o.promptTokens));
   for (int64_t i = 0; i < o.promptTokens; ++i)
-    prompt[size_t(i)] = i == 0 && special.bos >= 0 ? special.bos : int32_t(1000 + (i * 7919) % 20000) % vocab;
+    prompt[size_t(i)] = i == 0 && special.bos >= 0 ? special.bos : syntheticTextId(i, vocab);
   std::vector<float> logits(static_cast<size_t>(vocab));
   loom_sampling greedy;
   loom_sampling_init(&greedy);
@@ -185,8 +217,8 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
   // mapped: a roofline is the best the machine can do.
   BandwidthProbe probe(512ull << 20);
   probe.calibrate(team);
-  std::vector<double> prefillTps, decodeTps, ttft, bandwidth, peak, int16Peak, int8Peak;
-  std::string peakForms[kProducts];
+  std::vector<double> prefillTps, decodeTps, ttft, bandwidth;
+  PeakSamples peakSamples;
   for (int rep = 0; rep < o.warmup + o.repetitions; ++rep) {
     loom_session_options options;
     loom_session_options_init(&options);
@@ -213,32 +245,21 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
     const double decodeSeconds = since(start);
     // The rooflines, measured between repetitions on the same threads.
     const double bw = double(probe.bytes()) / probe.read(team) / 1e9;
-    const uint64_t peakIterations = 4'000'000;
-    const ComputePeak fma = computePeak(team, ProductKind::F32Fma, peakIterations);
-    const ComputePeak int16 = computePeak(team, ProductKind::Int16Dot, peakIterations);
-    const ComputePeak int8 = computePeak(team, ProductKind::Int8Dot, peakIterations);
-    const double pk = fma.opsPerSecond / 1e9, int16Pk = int16.opsPerSecond / 1e9,
-                 int8Pk = int8.opsPerSecond / 1e9;
-    peakForms[0] = fma.instruction;
-    peakForms[kInt16Product] = int16.instruction;
-    peakForms[kInt8Product] = int8.instruction;
+    peakSamples.measure(team, rep >= o.warmup);
     if (rep < o.warmup)
       continue;
     prefillTps.push_back(double(o.promptTokens) / prefillSeconds);
     ttft.push_back(prefillSeconds);
     decodeTps.push_back(double(o.decodeTokens) / decodeSeconds);
     bandwidth.push_back(bw);
-    peak.push_back(pk);
-    int16Peak.push_back(int16Pk);
-    int8Peak.push_back(int8Pk);
   }
 
-  const double bwMedian = percentile(bandwidth, 0.5), peakMedian = percentile(peak, 0.5);
+  const double bwMedian = percentile(bandwidth, 0.5);
   const double decodeRoofline = bwMedian * 1e9 / double(cost.decodeBytes);
   // Prefill's compute roofline: each matrix's ops at the peak of the instruction its product
   // uses, attention at the FMA peak.
-  const double peaks[kProducts] = {peakMedian, percentile(int16Peak, 0.5),
-                                   percentile(int8Peak, 0.5)};
+  double peaks[kProductKinds];
+  peakSamples.medians(peaks);
   const PrefillBound bound = prefillBound(cost, o.promptTokens, 0, peaks);
   const double prefillFlops = bound.ops;
   const double prefillRoofline = double(o.promptTokens) / bound.seconds;
@@ -255,11 +276,6 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
       {"ttft_s", stats(ttft)},
       {"probe_bandwidth_GBps", stats(bandwidth)},
       {"probe_bandwidth_shape", probe.shape()},
-      {"probe_peak_instructions",
-       {{"f32", peakForms[0]}, {"int16", peakForms[kInt16Product]}, {"int8", peakForms[kInt8Product]}}},
-      {"probe_peak_GFLOPs", stats(peak)},
-      {"probe_int16_peak_GOPs", stats(int16Peak)},
-      {"probe_int8_peak_GOPs", stats(int8Peak)},
       {"decode_bytes_per_token", cost.decodeBytes},
       {"decode_roofline_tokens_per_s", decodeRoofline},
       {"decode_roofline_pct", 100.0 * percentile(decodeTps, 0.5) / decodeRoofline},
@@ -267,6 +283,7 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
       {"prefill_roofline_tokens_per_s", prefillRoofline},
       {"prefill_roofline_pct", 100.0 * percentile(prefillTps, 0.5) / prefillRoofline},
   };
+  peakSamples.addTo(out);
   std::printf("loom-bench e2e %s: %d threads, %lld prompt + %lld decoded tokens, %d warm-up + %d "
               "repetitions%s\n",
               o.artifact.c_str(), threads, (long long)o.promptTokens, (long long)o.decodeTokens,
@@ -276,9 +293,10 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
                   : "");
   std::printf("  prefill  %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s at "
               "%.1f GFLOP/s (f32, %s), %.1f (int16, %s), %.1f GOP/s (int8, %s): %.1f%%\n",
-              percentile(prefillTps, 0.5), percentile(prefillTps, 0.05), prefillRoofline, peakMedian,
-              peakForms[0].c_str(), peaks[kInt16Product], peakForms[kInt16Product].c_str(),
-              peaks[kInt8Product], peakForms[kInt8Product].c_str(),
+              percentile(prefillTps, 0.5), percentile(prefillTps, 0.05), prefillRoofline,
+              peaks[int(ProductKind::F32Fma)], peakSamples.forms[int(ProductKind::F32Fma)].c_str(),
+              peaks[int(ProductKind::Int16Dot)], peakSamples.forms[int(ProductKind::Int16Dot)].c_str(),
+              peaks[int(ProductKind::Int8Dot)], peakSamples.forms[int(ProductKind::Int8Dot)].c_str(),
               out["prefill_roofline_pct"].get<double>());
   std::printf("  TTFT     %10.4f s median      (p95 %.4f)\n", percentile(ttft, 0.5), percentile(ttft, 0.95));
   std::printf("  decode   %10.2f tok/s median  (slowest 5%%: %.2f)   roofline %.2f tok/s = %.2f GB/s / %.3f GB: %.1f%%\n",
@@ -309,7 +327,7 @@ nlohmann::json runImageEndToEnd(const EndToEndOptions &o) {
   ids.insert(ids.end(), size_t(patches), special.image);
   ids.push_back(special.eoi);
   for (int64_t i = 0; i < o.questionTokens; ++i)
-    ids.push_back(int32_t(1000 + (i * 7919) % 20000) % int32_t(model->vocabSize()));
+    ids.push_back(syntheticTextId(i, model->vocabSize()));
   const int64_t T = int64_t(ids.size());
   if (T > model->maxContext())
     fail(o.artifact, ": the image prompt's ", T, " tokens exceed the artifact's max_context ",
@@ -319,8 +337,8 @@ nlohmann::json runImageEndToEnd(const EndToEndOptions &o) {
   greedy.greedy = true;
 
   ThreadTeam team(threads);
-  std::vector<double> load, embedText, embedImage, decoder, lmHead, sample, ttft, int8Peak,
-      int16Peak, fmaPeak;
+  std::vector<double> load, embedText, embedImage, decoder, lmHead, sample, ttft;
+  PeakSamples peakSamples;
   for (int rep = 0; rep < o.warmup + o.repetitions; ++rep) {
     SessionOptions options;
     options.maxContext = T;
@@ -336,10 +354,7 @@ nlohmann::json runImageEndToEnd(const EndToEndOptions &o) {
     const double sampleSeconds = since(sampleStart);
     const double total = since(start);
     const PrefillTimes &times = session.lastPrefillTimes();
-    const uint64_t peakIterations = 4'000'000;
-    const double fma = computePeak(team, ProductKind::F32Fma, peakIterations).opsPerSecond / 1e9;
-    const double int16 = computePeak(team, ProductKind::Int16Dot, peakIterations).opsPerSecond / 1e9;
-    const double int8 = computePeak(team, ProductKind::Int8Dot, peakIterations).opsPerSecond / 1e9;
+    peakSamples.measure(team, rep >= o.warmup);
     if (rep < o.warmup)
       continue;
     load.push_back(loadSeconds);
@@ -349,12 +364,9 @@ nlohmann::json runImageEndToEnd(const EndToEndOptions &o) {
     lmHead.push_back(times.lmHead);
     sample.push_back(sampleSeconds);
     ttft.push_back(total);
-    fmaPeak.push_back(fma);
-    int16Peak.push_back(int16);
-    int8Peak.push_back(int8);
   }
-  const double peaks[kProducts] = {percentile(fmaPeak, 0.5), percentile(int16Peak, 0.5),
-                                   percentile(int8Peak, 0.5)};
+  double peaks[kProductKinds];
+  peakSamples.medians(peaks);
   // The compute bound of the model's part: patch embedding, decoder and lm_head.
   const PrefillBound bound = prefillBound(cost, T, patches, peaks);
   std::vector<double> modelSeconds;
@@ -379,10 +391,8 @@ nlohmann::json runImageEndToEnd(const EndToEndOptions &o) {
       {"prefill_ops", bound.ops},
       {"prefill_bound_s", bound.seconds},
       {"prefill_roofline_pct", 100.0 * bound.seconds / modelMedian},
-      {"probe_peak_GFLOPs", stats(fmaPeak)},
-      {"probe_int16_peak_GOPs", stats(int16Peak)},
-      {"probe_int8_peak_GOPs", stats(int8Peak)},
   };
+  peakSamples.addTo(out);
   std::printf("loom-bench e2e %s: %d threads, image %s (%lld soft tokens) + %lld question tokens "
               "= %lld prompt tokens, %d warm-up + %d repetitions\n",
               o.artifact.c_str(), threads, o.image.c_str(), (long long)patches,

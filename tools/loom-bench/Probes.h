@@ -45,8 +45,9 @@ private:
   volatile float sink_ = 0;
 };
 
-// The product kinds whose peaks make up a roofline.
+// The product kinds whose peaks make up a roofline (also array indices: kProductKinds).
 enum class ProductKind { F32Fma, Int16Dot, Int8Dot };
+inline constexpr int kProductKinds = 3;
 
 struct ComputePeak {
   double opsPerSecond = 0; // a multiply-add counted as 2 operations

@@ -44,10 +44,6 @@ private:
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-} // namespace
-
-namespace {
-
 int64_t budgetOf(const MediaInput &m, int64_t fallback) {
   const int64_t budget = m.tokenBudget > 0 ? m.tokenBudget : fallback;
   checkImageTokenBudget(budget, m.path);
