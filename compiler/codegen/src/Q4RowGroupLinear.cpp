@@ -17,6 +17,7 @@
 #include "loom/QuantLayout.h"
 
 #include <string>
+#include <tuple>
 
 namespace loom::codegen::detail {
 namespace {
@@ -44,11 +45,20 @@ constexpr int kVnniTileGroups = 2;
 // reads each weight byte once per tile, where the GEMV reads it once per token, so a short
 // prompt costs a quarter of the instructions per token.
 constexpr int kGemmFromTokens = kGemmTileTokens;
+// Two or three tokens (a batched decode step of 2 or 3 sequences) take tiles of 2 tokens, for
+// the same reason: the GEMV would read each group's weights once per token.
+constexpr int kPairTileTokens = 2;
 // From a whole block of kGemmMinTokens tokens on, the GEMM unpacks a row group's nibbles once per
 // block for all its tiles. A shorter prompt reads each weight from memory about once, and an
 // unpacking pass ahead of the tiles would then wait on memory without compute to hide it behind
 // (the 12B's 16-token prefill: 11.2 -> 10.1 tok/s), so it unpacks in the tiles.
 constexpr int kUnpackFromTokens = kGemmMinTokens;
+// Below that, each weight byte comes from memory once, into tiles that keep both cores' vector
+// pipes busy; the hardware prefetcher then falls behind and the tile waits on memory as long as
+// it computes (4 tokens: 2.2x the time of 1 token; bench/RESULTS.md). The tile prefetches the
+// weights this many 32-column blocks ahead (about 2.3 KiB, the memory latency at the tile's
+// rate).
+constexpr int kGemmPrefetchBlocks = 16;
 
 } // namespace
 
@@ -158,11 +168,14 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   auto rowOf = [&](const Products &a) { return a.acc(o % kGroupRows, o / kGroupRows, t); };
 
   Products gemv = products("q4g_gemv"), gemm = products("q4g_gemm"),
-           unpackedGemm = products("q4g_gemm_unpacked");
+           pairGemm = products("q4g_gemm_pairs"), unpackedGemm = products("q4g_gemm_unpacked");
   const Expr gemmCondition = p.tokens >= kGemmFromTokens;
+  const Expr pairCondition = p.tokens >= kPairTileTokens;
   const Expr unpackCondition = p.tokens >= kUnpackFromTokens;
   Expr total =
-      select(unpackCondition, rowOf(unpackedGemm), select(gemmCondition, rowOf(gemm), rowOf(gemv)));
+      select(unpackCondition, rowOf(unpackedGemm),
+             select(gemmCondition, rowOf(gemm),
+                    select(pairCondition, rowOf(pairGemm), rowOf(gemv))));
   if (p.bias)
     total = total + p.bias(o);
   out(o, t) = total;
@@ -230,18 +243,18 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   Var ogio("ogio"), ogii("ogii");
   // GEMM: per task kGemmGroupsPerTask groups for all tokens, in blocks of kGemmMinTokens tokens
   // (the task's weights and a token block's activations stay in L2), tiles of tileGroups groups
-  // x kGemmTileTokens tokens. Returns the loop over the task's groups (tiles of 1 group) or
+  // x tileTokens tokens. Returns the loop over the task's groups (tiles of 1 group) or
   // pairs of groups.
-  auto scheduleGemm = [&](Stage specialization, Products &a, int tileGroups) {
+  auto scheduleGemm = [&](Stage specialization, Products &a, int tileGroups, int tileTokens) {
     // A tile of several groups unrolls its groups: only where tasks hold whole tiles.
     const bool wholeTasks = rows % (kGroupRows * kGemmGroupsPerTask) == 0;
     if (!wholeTasks)
       tileGroups = 1;
     specialization.split(o, og, oi, kGroupRows, rowTail)
-        .split(t, tb, ti, kGemmTileTokens, TailStrategy::ShiftInwards)
+        .split(t, tb, ti, tileTokens, TailStrategy::ShiftInwards)
         .split(og, ogo, ogi, kGemmGroupsPerTask,
                wholeTasks ? TailStrategy::RoundUp : TailStrategy::GuardWithIf)
-        .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf);
+        .split(tb, tbo, tbi, kGemmMinTokens / tileTokens, TailStrategy::GuardWithIf);
     if (tileGroups == 1) {
       specialization.reorder(oi, ti, tbi, ogi, tbo, ogo).vectorize(oi).unroll(ti).parallel(ogo);
       scheduleTile(a, LoopLevel(out, tbi), 1);
@@ -257,8 +270,15 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     return ogio;
   };
   const Var unpackLoop =
-      scheduleGemm(out.specialize(unpackCondition), unpackedGemm, vnni ? kVnniTileGroups : 1);
-  scheduleGemm(out.specialize(gemmCondition), gemm, 1);
+      scheduleGemm(out.specialize(unpackCondition), unpackedGemm, vnni ? kVnniTileGroups : 1,
+                   kGemmTileTokens);
+  for (auto [a, condition, tileTokens] :
+       {std::tuple(&gemm, gemmCondition, kGemmTileTokens),
+        std::tuple(&pairGemm, pairCondition, kPairTileTokens)}) {
+    scheduleGemm(out.specialize(condition), *a, 1, tileTokens);
+    a->acc.update().prefetch(w.param, a->steps.x, a->steps.x, kGemmPrefetchBlocks,
+                             PrefetchBoundStrategy::NonFaulting);
+  }
   // Long prompts: a group's nibbles and scales unpacked once per token block, for all its tiles;
   // the tile then reads each nibble half with one load, and its registers hold no unpacked
   // weights.

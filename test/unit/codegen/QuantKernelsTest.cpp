@@ -263,9 +263,10 @@ TEST(QuantKernels, LinearMatchesDequantizedReference) {
     const KernelSpec &spec = specOf(symbol);
     const auto &p = std::get<Linear>(spec.params);
     Packed w = pack(spec.weightType, p.out, p.in, rng);
-    // GEMV below 4 tokens; the tiled GEMM from 4 (one tile), 9 (a shifted last tile) and 70 (two
-    // token blocks of 64; q4 then unpacks its nibbles per block).
-    for (int64_t T : {1, 3, 4, 9, 70}) {
+    // q4: the GEMV for 1 token; 2 and 3 in tiles of 2 tokens (the last one shifted); tiles of 4
+    // from 4 (one tile), 9 (a shifted last tile) and 70 (two token blocks of 64, unpacking the
+    // nibbles per block). q8: the GEMV below 8 tokens, the tiled GEMM at 9 and 70.
+    for (int64_t T : {1, 2, 3, 4, 9, 70}) {
       std::vector<float> x(T * p.in), bias(p.out), out(T * p.out, -1.0f);
       std::normal_distribution<float> normal(0.0f, 1.0f);
       for (float &v : x)
