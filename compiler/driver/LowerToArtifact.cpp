@@ -351,6 +351,7 @@ private:
         for (Value result : dispatch.getResults())
           command->args.push_back(locate(result, func));
         matchKernelRanks(*command);
+        passPositions(*command);
         fb::CommandUnion unionCommand;
         unionCommand.Set(std::move(*command));
         entry->commands.push_back(std::move(unionCommand));
@@ -399,6 +400,20 @@ private:
              " for kernel ", lowered_.kernels[command.kernel].symbol);
       }
     }
+  }
+
+  // The call's start position reaches a kernel as its arguments say: a scalar, or a buffer of
+  // each token's position (TokenPositions), which a batched step fills with every row's own so
+  // that the kernel runs once over all rows.
+  void passPositions(fb::DispatchT &command) {
+    auto arguments = codegen::kernelArguments(lowered_.kernels[command.kernel]);
+    for (size_t i = 0; i < arguments.size(); ++i)
+      if (command.args[i]->kind == fb::ValueKind::StartPosition &&
+          arguments[i].kind == codegen::KernelArgInfo::Kind::Input) {
+        command.args[i]->kind = fb::ValueKind::TokenPositions;
+        command.args[i]->shape = {int64_t(fb::DimSymbol::Tokens)};
+        requireRuntime(kTokenPositionsRuntimeVersion);
+      }
   }
 
   // loom-plan-buffers puts the results of one dispatch back to back from its arena_offset,

@@ -563,6 +563,12 @@ private:
     }
     case fb::ValueKind::StartPosition:
       break;
+    case fb::ValueKind::TokenPositions:
+      if (value->dtype() != fb::DType::I32 || !value->shape() || value->shape()->size() != 1 ||
+          value->shape()->Get(0) != int64_t(fb::DimSymbol::Tokens))
+        fail(path_, ": ", at, ": TokenPositions is ", fb::EnumNameDType(value->dtype()), " ",
+             shapeText(value->shape()), ", expected I32 [Tokens]");
+      break;
     case fb::ValueKind::KvKeys:
     case fb::ValueKind::KvValues: {
       const fb::KvCacheLayer *layer = kvLayer(value->index(), at);

@@ -24,7 +24,9 @@ using Clock = std::chrono::steady_clock;
 
 // Decode reads each weight once per token and gigabytes of other weights in between, so a GEMV
 // must not find its weights in the cache: every case cycles through copies filling this much.
+// So does a batched decode step's product over a few tokens: below kColdTokens tokens too.
 constexpr uint64_t kColdFootprint = 256ull << 20;
+constexpr int64_t kColdTokens = 64;
 constexpr uint64_t kProbeBytes = 512ull << 20; // 16x the 32 MiB L3 of the measuring machine
 constexpr int kHotCalls = 8;
 constexpr int kStreamPasses = 2;
@@ -209,7 +211,8 @@ CaseData &caseData(const LinearShape &shape, int64_t tokens, bool references, Pa
   auto d = std::make_unique<CaseData>();
   d->key = key;
   const uint64_t bytes = matrixBytes(shape.weights, shape.out, shape.in);
-  const size_t copies = tokens == 1 ? size_t(std::max<uint64_t>(1, kColdFootprint / bytes)) : 1;
+  const size_t copies =
+      tokens < kColdTokens ? size_t(std::max<uint64_t>(1, kColdFootprint / bytes)) : 1;
   for (size_t c = 0; c < copies; ++c)
     d->copies.push_back(
         makeMatrix(shape.weights, shape.out, shape.in, 17 + c, references && c == 0, pages));

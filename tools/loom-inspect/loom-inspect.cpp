@@ -31,7 +31,7 @@ std::string valueText(const ordered_json &value) {
   std::string kind = out;
   if (kind == "Arena")
     out += "@" + std::to_string(value["offset_per_token"].get<uint64_t>()) + "/token";
-  else if (kind != "StartPosition")
+  else if (kind != "StartPosition" && kind != "TokenPositions")
     out += "#" + std::to_string(value["index"].get<uint32_t>());
   return out + " " + value["dtype"].get<std::string>() + " " + shapeText(value["shape"]);
 }

@@ -129,7 +129,7 @@ std::vector<KernelArgInfo> fusedArguments(const AttentionInput &p, D vector, D m
   args.push_back({"q_norm_weight", K::Input, vector, 1});
   if (!p.rawKey)
     args.push_back({"k_norm_weight", K::Input, vector, 1});
-  args.push_back({"start_pos", K::Scalar, D::I32, 0});
+  args.push_back({"positions", K::Input, D::I32, 1});
   args.push_back({"query", K::Output, D::F32, 3});
   args.push_back({"key", K::Output, D::F32, 3});
   if (!p.rawKey)

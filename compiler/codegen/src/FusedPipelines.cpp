@@ -308,13 +308,15 @@ KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Tar
   ImageParam qNorm(vt, 1, "q_norm_weight"), kNorm(vt, 1, "k_norm_weight");
   constrain(qNorm, {p.headDim});
   constrain(kNorm, {p.headDim});
-  Param<int32_t> startPos("start_pos");
+  // Each token's own position: a batched decode step holds one token of each sequence.
+  ImageParam positions(Int(32), 1, "positions");
+  constrain(positions, {kDynamic});
 
   Expr tokens = x.dim(1).extent();
   Func qProj = projectAtRoot("q_proj", input.rows, qWeight, tokens, target);
   Func kProj = projectAtRoot("k_proj", input.rows, kWeight, tokens, target);
   RopeTable table = ropeTable("rope", p.headDim, p.theta, p.rotatedPairs,
-                              [&](Expr t) { return startPos + t; });
+                              [&](Expr t) { return positions(t); });
   const int half = checkedInt(p.headDim / 2, "head_dim");
   const int dim = checkedInt(p.headDim, "head_dim");
   Var d("d"), h("h"), t("t"), dh("dh"), dl("dl");
@@ -366,7 +368,7 @@ KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Tar
   args.push_back(qNorm);
   if (!p.rawKey)
     args.push_back(kNorm);
-  args.push_back(startPos);
+  args.push_back(positions);
   return {Pipeline(outputs), args};
 }
 

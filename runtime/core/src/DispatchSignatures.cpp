@@ -55,7 +55,7 @@ PassedBuffer passedBuffer(const fb::Model &manifest, const fb::EntryPoint &entry
   case fb::ValueKind::KvKeys:
   case fb::ValueKind::KvValues:
     return {ownRank ? ownRank : 3, manifest.kv_cache()->Get(value.index())->dtype()};
-  default: // Arena
+  default: // Arena, TokenPositions (I32 [Tokens], Artifact checks)
     return {ownRank, value.dtype()};
   }
 }
@@ -96,7 +96,8 @@ void checkDispatchSignatures(const std::string &path, const fb::Model &manifest,
         if (value.kind() == fb::ValueKind::StartPosition)
           fail(argument, " is StartPosition, the kernel expects ", expectedText(expected));
         if (expected.kind == halide_argument_kind_output_buffer &&
-            (value.kind() == fb::ValueKind::Weight || value.kind() == fb::ValueKind::Input))
+            (value.kind() == fb::ValueKind::Weight || value.kind() == fb::ValueKind::Input ||
+             value.kind() == fb::ValueKind::TokenPositions))
           fail(argument, " is ", kind, ", which is read-only, the kernel expects ",
                expectedText(expected));
         const PassedBuffer buffer = passedBuffer(manifest, *entry, value);

@@ -38,7 +38,8 @@ struct Executor::Plan {
     // KvWrite
     uint32_t layer = 0;
     uint32_t keysBuffer = 0, valuesBuffer = 0;
-    // Touches a KV cache or the position: in a batched call, runs once per row (rowArgv).
+    // Touches a KV cache or takes the start position (one scalar for the call): in a batched
+    // call, runs once per row (rowArgv). TokenPositions kernels run once over all rows.
     bool perRow = false;
     size_t rowArgvOffset = 0;
     uint32_t argCount = 0;
@@ -66,6 +67,9 @@ struct Executor::Plan {
   };
   std::vector<IoRef> io;
   int32_t startPosition = 0;
+  // TokenPositions: each token's position, filled before every call (runBatch: the rows').
+  std::vector<int32_t> positions;
+  bool readsPositions = false;
 };
 
 Executor::Executor(const Model &model, const fb::EntryPoint &entry)
@@ -109,6 +113,7 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
     return *cached;
   cached.reset();
   auto plan = std::make_unique<Plan>();
+  plan->positions.resize(static_cast<size_t>(tokens));
   const std::string &path = model_.path();
   const fb::Model &manifest = model_.manifest();
   const Artifact &artifact = model_.artifact();
@@ -246,6 +251,14 @@ Executor::Plan &Executor::planFor(int64_t tokens, const ExecutionState &state) {
       r.kvValues = value.kind() == fb::ValueKind::KvValues;
       break;
     }
+    case fb::ValueKind::TokenPositions:
+      r.host = reinterpret_cast<uint8_t *>(plan->positions.data());
+      r.type = halideType(fb::DType::I32);
+      r.shape = {tokens};
+      r.hasTokens = true;
+      r.tokenRowBytes = sizeof(int32_t);
+      plan->readsPositions = true;
+      break;
     case fb::ValueKind::StartPosition:
       fail(at, ": a StartPosition value cannot be used as a buffer");
     default:
@@ -432,6 +445,9 @@ void Executor::run(int64_t tokens, int32_t startPosition, const void *const *inp
   }
   Plan &plan = planFor(tokens, state);
   plan.startPosition = startPosition;
+  if (plan.readsPositions)
+    for (int64_t t = 0; t < tokens; ++t)
+      plan.positions[static_cast<size_t>(t)] = static_cast<int32_t>(startPosition + t);
   bindIo(plan, inputs, inputCount, outputs, outputCount);
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     if (s > 0 && state.betweenDispatches)
@@ -513,6 +529,8 @@ void Executor::runBatch(const std::vector<BatchRow> &rows, const void *const *in
   Plan &plan = planFor(tokens, batch);
   if (!plan.unbatchable.empty())
     fail(model_.path(), ": entry '", name_, "' cannot run batched: ", plan.unbatchable);
+  for (size_t r = 0; r < rows.size(); ++r)
+    plan.positions[r] = rows[r].position;
   bindIo(plan, inputs, inputCount, outputs, outputCount);
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     const Plan::Step &step = plan.steps[s];

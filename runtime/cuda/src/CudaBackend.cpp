@@ -400,6 +400,9 @@ DeviceProgram::Plan &DeviceProgram::planFor(int64_t tokens, DeviceSession &sessi
     }
     case fb::ValueKind::StartPosition:
       return session.startPosition();
+    case fb::ValueKind::TokenPositions: // only the CPU's fused attention input reads them
+      fail(at, ": TokenPositions are not supported on CUDA targets (their kernels take "
+               "StartPosition)");
     default:
       fail(at, ": unknown value kind ", int(value.kind()));
     }

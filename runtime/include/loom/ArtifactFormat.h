@@ -15,11 +15,13 @@ inline constexpr uint32_t kArtifactFormatVersion = 2;
 // 3: Tensor.row_group (Q4 matrices of CPU targets stored in groups of 8 rows).
 // 4: Tensor.column_panel (long Q4 rows of CPU targets stored in column panels).
 // 5: column panels for long Q8 rows too.
-inline constexpr uint32_t kRuntimeVersion = 5;
+// 6: ValueKind.TokenPositions (kernels that read each token's position, batched per step).
+inline constexpr uint32_t kRuntimeVersion = 6;
 inline constexpr uint32_t kKeysOnlyKvRuntimeVersion = 2;
 inline constexpr uint32_t kRowGroupRuntimeVersion = 3;
 inline constexpr uint32_t kColumnPanelRuntimeVersion = 4;
 inline constexpr uint32_t kQ8ColumnPanelRuntimeVersion = 5;
+inline constexpr uint32_t kTokenPositionsRuntimeVersion = 6;
 inline constexpr uint64_t kSegmentAlignment = 4096;
 inline constexpr uint64_t kTensorAlignment = 64;
 

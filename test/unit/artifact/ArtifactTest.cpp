@@ -796,6 +796,18 @@ TEST_F(ArtifactTest, RefusesKvValueOutOfRangeOrMismatched) {
   EXPECT_OPEN_ERROR("KvValues is BF16 [4, 2, 8] but kv_cache layer 1 is BF16 [16, 2, 8]");
 }
 
+TEST_F(ArtifactTest, RefusesTokenPositionsOfAnotherTypeOrShape) {
+  writeGood();
+  patchManifest([](fb::ModelT &m) { dispatchOf(m).args[5]->kind = fb::ValueKind::TokenPositions; });
+  EXPECT_OPEN_ERROR("arg 5: TokenPositions is F32 [Tokens, 4], expected I32 [Tokens]");
+  writeGood();
+  patchManifest([](fb::ModelT &m) {
+    dispatchOf(m).args[5]->kind = fb::ValueKind::TokenPositions;
+    dispatchOf(m).args[5]->dtype = fb::DType::I32;
+  });
+  EXPECT_OPEN_ERROR("arg 5: TokenPositions is I32 [Tokens, 4], expected I32 [Tokens]");
+}
+
 TEST_F(ArtifactTest, RefusesDispatchKernelOutOfRange) {
   writeGood();
   patchManifest([](fb::ModelT &m) { dispatchOf(m).kernel = 2; });

@@ -17,6 +17,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <random>
 
@@ -418,7 +419,9 @@ TEST(FusedKernels, LinearResidualManyTokens) { testLinearResidual("lr_wide", 66)
 
 // ---- attention_input --------------------------------------------------------------------------
 
-void testAttentionInput(const std::string &symbol, int64_t T, int32_t start) {
+// Each token at its own position: consecutive ones in a call, scattered ones in a batched step.
+void testAttentionInput(const std::string &symbol, std::vector<int32_t> positions) {
+  const int64_t T = int64_t(positions.size());
   auto p = std::get<AttentionInput>(specOf(symbol).params);
   ElementType wt = specOf(symbol).weightType;
   std::mt19937 rng(14);
@@ -444,7 +447,7 @@ void testAttentionInput(const std::string &symbol, int64_t T, int32_t start) {
   args.push_back(add(qn, std::vector<int64_t>{D}));
   if (!p.rawKey)
     args.push_back(add(kn, std::vector<int64_t>{D}));
-  args.push_back(&start);
+  args.push_back(add(positions.data(), kI32, std::vector<int64_t>{T}));
   args.push_back(add(query.data(), kF32, std::vector<int64_t>{T, p.qHeads, D}));
   args.push_back(add(key.data(), kF32, std::vector<int64_t>{T, p.kvHeads, D}));
   if (!p.rawKey)
@@ -456,12 +459,13 @@ void testAttentionInput(const std::string &symbol, int64_t T, int32_t start) {
     std::vector<double> q = project(input.rows[t], wq, qOut), k = project(input.rows[t], wk, kOut);
     std::vector<double> v = p.hasValueProjection ? project(input.rows[t], wv, kOut) : k;
     for (int64_t h = 0; h < p.qHeads; ++h)
-      for (double e : rope(rmsNorm(slice(q, h * D, D), &qn, p.headEps), start + t, p.theta, p.rotatedPairs))
+      for (double e : rope(rmsNorm(slice(q, h * D, D), &qn, p.headEps), positions[t], p.theta,
+                                 p.rotatedPairs))
         wantQ.push_back(e);
     for (int64_t h = 0; h < p.kvHeads; ++h) {
       std::vector<double> raw = slice(k, h * D, D);
       std::vector<double> keyHead =
-          p.rawKey ? raw : rope(rmsNorm(raw, &kn, p.headEps), start + t, p.theta, p.rotatedPairs);
+          p.rawKey ? raw : rope(rmsNorm(raw, &kn, p.headEps), positions[t], p.theta, p.rotatedPairs);
       wantK.insert(wantK.end(), keyHead.begin(), keyHead.end());
       std::vector<double> valueHead = rmsNorm(slice(v, h * D, D), nullptr, p.headEps);
       wantV.insert(wantV.end(), valueHead.begin(), valueHead.end());
@@ -472,11 +476,23 @@ void testAttentionInput(const std::string &symbol, int64_t T, int32_t start) {
   if (!p.rawKey)
     expectClose(value, wantV, symbol + " value");
 }
-TEST(FusedKernels, AttentionInputSliding) { testAttentionInput("ai_sliding", 3, 0); }
-TEST(FusedKernels, AttentionInputSlidingLatePosition) { testAttentionInput("ai_sliding", 2, 1000); }
-TEST(FusedKernels, AttentionInputKEqVBf16) { testAttentionInput("ai_k_eq_v_bf16", 4, 7); }
-TEST(FusedKernels, AttentionInputRawKey) { testAttentionInput("ai_raw_key", 3, 5); }
-TEST(FusedKernels, AttentionInputManyTokens) { testAttentionInput("ai_sliding", 70, 3); }
+std::vector<int32_t> consecutive(int64_t T, int32_t start) {
+  std::vector<int32_t> positions(size_t(T), 0);
+  std::iota(positions.begin(), positions.end(), start);
+  return positions;
+}
+TEST(FusedKernels, AttentionInputSliding) { testAttentionInput("ai_sliding", consecutive(3, 0)); }
+TEST(FusedKernels, AttentionInputSlidingLatePosition) {
+  testAttentionInput("ai_sliding", consecutive(2, 1000));
+}
+TEST(FusedKernels, AttentionInputKEqVBf16) { testAttentionInput("ai_k_eq_v_bf16", consecutive(4, 7)); }
+TEST(FusedKernels, AttentionInputRawKey) { testAttentionInput("ai_raw_key", consecutive(3, 5)); }
+TEST(FusedKernels, AttentionInputManyTokens) { testAttentionInput("ai_sliding", consecutive(70, 3)); }
+// A batched decode step: one token of each sequence, each at its own position.
+TEST(FusedKernels, AttentionInputBatchedPositions) {
+  testAttentionInput("ai_sliding", {907, 3, 41, 0});
+  testAttentionInput("ai_raw_key", {12, 5000, 6});
+}
 
 // ---- raw_key_attention --------------------------------------------------------------------------
 

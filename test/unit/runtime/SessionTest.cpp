@@ -6,6 +6,7 @@
 #include "loom/Checksum.h"
 #include "loom/Error.h"
 #include "loom/Runtime/DecodeBatch.h"
+#include "loom/Runtime/Executor.h"
 #include "loom/Runtime/ImageDecode.h"
 #include "loom/Runtime/Model.h"
 #include "loom/Runtime/Session.h"
@@ -176,7 +177,8 @@ std::string writeArtifact(const std::string &name, const ArtifactOptions &option
   m.tensors.push_back(std::move(tensor));
 
   for (const char *symbol :
-       {"test_embed", "test_image", "test_audio", "test_project", "test_attend", "test_head"}) {
+       {"test_embed", "test_image", "test_audio", "test_project", "test_attend", "test_head",
+        "test_positions"}) {
     auto k = std::make_unique<fb::KernelT>();
     k->symbol = symbol;
     k->kind = "test";
@@ -253,6 +255,12 @@ std::string writeArtifact(const std::string &name, const ArtifactOptions &option
   m.entry_points.push_back(std::move(embedAudio));
   m.entry_points.push_back(std::move(decoder));
   m.entry_points.push_back(std::move(head));
+  // Not a model's entry: the executor's TokenPositions, seen through test_positions.
+  auto positions = entry("token_positions", 0);
+  positions->outputs = values(value(K::Output, 0, D::F32, {T, 2}));
+  positions->commands.push_back(dispatch(6, values(value(K::TokenPositions, 0, D::I32, {T}),
+                                                   value(K::Output, 0, D::F32, {T, 2}))));
+  m.entry_points.push_back(std::move(positions));
 
   if (options.edit)
     options.edit(m);
@@ -556,6 +564,24 @@ TEST_F(SessionTest, BatchedDecodeStepsEachSessionAsAlone) {
   loom_model_close(cModel);
 }
 
+// TokenPositions hold start + t in a call and each row's own position in a batch, where the
+// kernel taking them runs once over all rows (it writes the token count of its call).
+TEST_F(SessionTest, TokenPositionsKernelsRunOnceOverABatch) {
+  auto model = loom::Model::open(*artifact);
+  loom::Executor executor(*model, *model->entry("token_positions"));
+  loom::ExecutionState a, b;
+  a.arenaTokens = b.arenaTokens = 4;
+  std::vector<float> out(3 * 2, -1.0f);
+  void *outputs[] = {out.data()};
+  executor.run(3, 5, nullptr, 0, outputs, 1, a);
+  EXPECT_EQ(out, (std::vector<float>{5, 3, 6, 3, 7, 3}));
+  executor.runBatch({{&a, 9}, {&b, 2}, {&a, 4}}, nullptr, 0, outputs, 1, b);
+  EXPECT_EQ(out, (std::vector<float>{9, 3, 2, 3, 4, 3}));
+  executor.run(1, 11, nullptr, 0, outputs, 1, a);
+  EXPECT_EQ(out[0], 11);
+  EXPECT_EQ(out[1], 1);
+}
+
 TEST_F(SessionTest, MediaFillPlaceholderRuns) {
   auto model = loom::Model::open(*artifact);
   loom::Session session(model, {});
@@ -683,6 +709,12 @@ TEST_F(SessionTest, DispatchesAreCheckedAgainstTheirKernelsSignatures) {
                    "input buffer of rank 1 and int32"), std::string::npos) << m;
   m = refusal([&](fb::ModelT &model) { std::swap(attend(model).args[1], attend(model).args[2]); });
   EXPECT_NE(m.find("argument 1 is StartPosition, the kernel expects 'blocks'"), std::string::npos) << m;
+  m = refusal([&](fb::ModelT &model) {
+    attend(model).args[2]->kind = fb::ValueKind::TokenPositions;
+    attend(model).args[2]->shape = {T};
+  });
+  EXPECT_NE(m.find("argument 2 is TokenPositions, the kernel expects 'start', a int32 scalar"),
+            std::string::npos) << m;
   // The weights are mapped read-only: a kernel writing them would fault.
   m = refusal([&](fb::ModelT &model) {
     auto &project = *decoder(model).commands[0].AsDispatch();

@@ -120,6 +120,20 @@ int test_head_argv(void **a) {
   return 0;
 }
 
+/* positions i32[T] -> out f32[T, 2] = (position, T): T tells how many rows one call covered */
+int test_positions_argv(void **a) {
+  halide_buffer_t *positions = a[0], *out = a[1];
+  int T = positions->dim[0].extent;
+  if (positions->dimensions != 1 || positions->dim[0].stride != 1 ||
+      positions->type.code != halide_type_int || !dense(out, T, 2, halide_type_float))
+    return -1;
+  for (int t = 0; t < T; ++t) {
+    F(out)[t * 2] = (float)I(positions)[t];
+    F(out)[t * 2 + 1] = (float)T;
+  }
+  return 0;
+}
+
 static int threads_set = 0;
 int halide_set_num_threads(int n) {
   int old = threads_set;
@@ -148,3 +162,4 @@ METADATA(test_project, IN("x", 2, F32), OUT("keys", 3, F32), OUT("values", 3, F3
 METADATA(test_attend, IN("keys", 3, F32), IN("blocks", 1, I32), SCALAR("start", I32),
          IN("cache_keys", 3, F32), IN("cache_values", 3, F32), OUT("out", 2, F32))
 METADATA(test_head, IN("x", 2, F32), IN("table", 2, F32), OUT("logits", 2, F32))
+METADATA(test_positions, IN("positions", 1, I32), OUT("out", 2, F32))

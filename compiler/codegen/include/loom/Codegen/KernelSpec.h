@@ -91,9 +91,9 @@ struct FusedLinear {
 struct GegluLinear { int64_t in, width; InputNorm norm; };
 // x f32[T, in] (, norm weights: Rms only), q_weight w[qHeads*headDim, in], k_weight
 // w[kvHeads*headDim, in], (v_weight w[kvHeads*headDim, in] when hasValueProjection),
-// q_norm_weight w[headDim], (k_norm_weight w[headDim] unless rawKey), start_pos i32
-// -> query f32[T, qHeads, headDim], key f32[T, kvHeads, headDim] (, value f32[T, kvHeads,
-// headDim] unless rawKey). query = rope(rms_norm(x' Wq^T per head, q_norm)), key likewise with
+// q_norm_weight w[headDim], (k_norm_weight w[headDim] unless rawKey), positions i32[T] (each
+// token's own) -> query f32[T, qHeads, headDim], key f32[T, kvHeads, headDim] (, value
+// f32[T, kvHeads, headDim] unless rawKey). query = rope(rms_norm(x' Wq^T per head, q_norm)), key likewise with
 // k_norm, value = rms_norm(x' Wv^T per head) unscaled (x' Wk^T without v_weight); the head norms
 // use headEps and RoPE is the Rope kernel's (theta, rotatedPairs). With rawKey, key = x' Wk^T.
 struct AttentionInput {

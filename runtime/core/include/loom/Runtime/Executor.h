@@ -77,9 +77,10 @@ public:
   };
   // Runs one token of each of rows.size() sequences, row i of the inputs and outputs being
   // sequence i's: what `run` would compute for each alone, but every command that touches no KV
-  // cache and no position (projections, norms, the MLP) runs once over all rows, so its weights
-  // are read once. Commands that do (attention, KV writes) run once per row, against that
-  // row's cache at its position. `batch` supplies the arena (rows.size() tokens); its KV layers
+  // cache and takes no start position (projections, norms, the MLP, and the attention inputs
+  // that read TokenPositions, each row's own) runs once over all rows, so its weights are read
+  // once. Commands that do (attention, KV writes) run once per row, against that row's cache
+  // at its position. `batch` supplies the arena (rows.size() tokens); its KV layers
   // are unused. Every row's KV cache must be laid out as the model's manifest says. CPU only.
   void runBatch(const std::vector<BatchRow> &rows, const void *const *inputs, size_t inputCount,
                 void *const *outputs, size_t outputCount, ExecutionState &batch);
