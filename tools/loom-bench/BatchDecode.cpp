@@ -125,7 +125,11 @@ nlohmann::json runBatchDecode(const BatchDecodeOptions &o) {
       }
     }
 
-  const double single = median(oneByOneTps[0]) / o.streams[0]; // one stream's tokens/s
+  // One stream's tokens/s: the one-by-one rate of 1 stream, or of the first count listed (its
+  // streams decode one at a time, one token per call, as a lone stream does).
+  const size_t oneStream =
+      size_t(std::find(o.streams.begin(), o.streams.end(), 1) - o.streams.begin());
+  const double single = median(oneByOneTps[oneStream < o.streams.size() ? oneStream : 0]);
   nlohmann::json rows = nlohmann::json::array();
   std::printf("loom-bench batch-decode %s: %d threads, %lld-token prompts, %lld steps x %d "
               "repetitions (+%d warm-up)\n",

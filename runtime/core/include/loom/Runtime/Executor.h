@@ -3,7 +3,8 @@
 //
 // The halide_buffer_t's of a call are built from the Values once per call shape (token count,
 // arena placement) and cached; per call only the host pointers of the entry's inputs/outputs
-// and the start position are refreshed, so a decode step allocates nothing.
+// and the positions (StartPosition, TokenPositions) are refreshed, so a decode step allocates
+// nothing.
 #pragma once
 
 #include <cstddef>
