@@ -350,8 +350,9 @@ private:
         }
         for (Value result : dispatch.getResults())
           command->args.push_back(locate(result, func));
-        matchKernelRanks(*command);
-        passPositions(*command);
+        const auto arguments = codegen::kernelArguments(lowered_.kernels[command->kernel]);
+        matchKernelRanks(*command, arguments);
+        passPositions(*command, arguments);
         fb::CommandUnion unionCommand;
         unionCommand.Set(std::move(*command));
         entry->commands.push_back(std::move(unionCommand));
@@ -378,8 +379,8 @@ private:
 
   // A kernel may view an activation with another rank than its tensor type: RMSNorm reads
   // [T, width] as [T, 1, width]; elementwise kernels read [T, heads, dim] as [T, heads * dim].
-  void matchKernelRanks(fb::DispatchT &command) {
-    auto arguments = codegen::kernelArguments(lowered_.kernels[command.kernel]);
+  void matchKernelRanks(fb::DispatchT &command,
+                        const std::vector<codegen::KernelArgInfo> &arguments) {
     if (arguments.size() != command.args.size())
       fail("kernel ", lowered_.kernels[command.kernel].symbol, " takes ",
            arguments.size(), " arguments, the dispatch passes ", command.args.size());
@@ -405,8 +406,8 @@ private:
   // The call's start position reaches a kernel as its arguments say: a scalar, or a buffer of
   // each token's position (TokenPositions), which a batched step fills with every row's own so
   // that the kernel runs once over all rows.
-  void passPositions(fb::DispatchT &command) {
-    auto arguments = codegen::kernelArguments(lowered_.kernels[command.kernel]);
+  void passPositions(fb::DispatchT &command,
+                     const std::vector<codegen::KernelArgInfo> &arguments) {
     for (size_t i = 0; i < arguments.size(); ++i)
       if (command.args[i]->kind == fb::ValueKind::StartPosition &&
           arguments[i].kind == codegen::KernelArgInfo::Kind::Input) {

@@ -55,7 +55,8 @@ constexpr int kPairTileTokens = 2;
 constexpr int kUnpackFromTokens = kGemmMinTokens;
 // Below that, each weight byte comes from memory once, into tiles that keep both cores' vector
 // pipes busy; the hardware prefetcher then falls behind and the tile waits on memory as long as
-// it computes (4 tokens: 2.2x the time of 1 token; bench/RESULTS.md). The tile prefetches the
+// it computes (4 tokens, cold weights: 2.5x the time of 1 token without the prefetch, 1.5x with
+// it; bench/RESULTS.md, fifteenth stop). The tile prefetches the
 // weights this many 32-column blocks ahead (about 2.3 KiB, the memory latency at the tile's
 // rate).
 constexpr int kGemmPrefetchBlocks = 16;

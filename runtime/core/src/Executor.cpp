@@ -529,8 +529,9 @@ void Executor::runBatch(const std::vector<BatchRow> &rows, const void *const *in
   Plan &plan = planFor(tokens, batch);
   if (!plan.unbatchable.empty())
     fail(model_.path(), ": entry '", name_, "' cannot run batched: ", plan.unbatchable);
-  for (size_t r = 0; r < rows.size(); ++r)
-    plan.positions[r] = rows[r].position;
+  if (plan.readsPositions)
+    for (size_t r = 0; r < rows.size(); ++r)
+      plan.positions[r] = rows[r].position;
   bindIo(plan, inputs, inputCount, outputs, outputCount);
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     const Plan::Step &step = plan.steps[s];
