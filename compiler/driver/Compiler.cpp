@@ -44,6 +44,40 @@ std::string readFile(const std::string &path) {
   return contents.str();
 }
 
+// The tuning of each CPU kernel set (cpuTargets' order): a --tuning record applies to the set of
+// the target it was made for, the others keep the defaults; a record for none of them is
+// refused or, with --tuning-mismatch=warn, used for all. Read and checked before any work.
+std::vector<codegen::Tuning> tuningsFor(const CompileOptions &options,
+                                        const std::vector<std::string> &cpuTargets) {
+  std::vector<codegen::Tuning> tunings;
+  if (options.tuningPath.empty()) {
+    for (const std::string &target : cpuTargets)
+      tunings.push_back(codegen::Tuning::defaults(target));
+    return tunings;
+  }
+  std::ifstream in(options.tuningPath, std::ios::binary);
+  if (!in)
+    fail(options.tuningPath, ": cannot read the tuning record (--tuning)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string recordTarget = codegen::Tuning::recordTarget(text.str());
+  const bool recordTargetCompiled = llvm::is_contained(cpuTargets, recordTarget);
+  const codegen::CpuIdentity host = codegen::CpuIdentity::host();
+  for (const std::string &target : cpuTargets) {
+    if (recordTargetCompiled && target != recordTarget) {
+      tunings.push_back(codegen::Tuning::defaults(target));
+      continue;
+    }
+    std::vector<std::string> warnings;
+    tunings.push_back(codegen::Tuning::fromRecord(text.str(), options.tuningPath, target, host,
+                                                  options.tuningMismatch, warnings));
+    for (const std::string &warning : warnings)
+      if (options.log)
+        options.log("warning: " + warning);
+  }
+  return tunings;
+}
+
 // Times a phase and reports it through options.log.
 class PhaseTimer {
 public:
@@ -205,6 +239,9 @@ std::string compile(const CompileOptions &options) {
   } else {
     cpuTargets = codegen::resolveLoomTargets(options.target);
   }
+  if (cuda && !options.tuningPath.empty())
+    fail("--tuning: tuning records are for CPU targets; --target=", options.target, " is a GPU");
+  const std::vector<codegen::Tuning> tunings = tuningsFor(options, cpuTargets);
 
   mlir::MLIRContext context;
   context.loadDialect<LoomDialect>();
@@ -311,13 +348,14 @@ std::string compile(const CompileOptions &options) {
     }
     if (cuda)
       contents.kernelLibrary = codegen::cuda::buildCudaKernelBundle(lowered.kernels, options.target);
-    for (const std::string &target : cpuTargets) {
+    for (size_t i = 0; i < cpuTargets.size(); ++i) {
+      const std::string &target = cpuTargets[i];
       if (options.log && cpuTargets.size() > 1)
         options.log("codegen: kernels for " + target);
       const std::string targetDir = workDir + "/" + target;
       std::filesystem::create_directories(targetDir);
       cpuLibraries.push_back(codegen::buildKernelLibrary(
-          lowered.kernels, codegen::halideTargetFor(target), targetDir));
+          lowered.kernels, codegen::halideTargetFor(target), targetDir, &tunings[i]));
     }
     if (ownWorkDir)
       std::filesystem::remove_all(workDir);
@@ -330,23 +368,31 @@ std::string compile(const CompileOptions &options) {
     contents.manifest = std::move(lowered.manifest);
     contents.manifest.producer = "loom-compile 0.1.0";
     contents.manifest.config = makeManifestConfig(config);
-    auto manifestTarget = [](const std::string &name) {
-      const codegen::CpuTarget &cpu = codegen::cpuTarget(name);
+    auto manifestTarget = [&](size_t set) {
+      const codegen::CpuTarget &cpu = codegen::cpuTarget(cpuTargets[set]);
       auto target = std::make_unique<fb::TargetT>();
       target->name = cpu.name;
       target->halide_target = cpu.halideTarget;
       target->cpu_features = cpu.cpuFeatures;
+      target->tuning = tunings[set].recordText();
+      if (const codegen::RuntimeChoices &choices = tunings[set].runtimeChoices(); choices.tuned) {
+        target->runtime_tuning = std::make_unique<fb::RuntimeTuningT>();
+        target->runtime_tuning->prefill_threads = choices.prefillThreads;
+        target->runtime_tuning->decode_threads = choices.decodeThreads;
+        target->runtime_tuning->huge_pages = choices.hugePages;
+        target->runtime_tuning->prefill_chunk = choices.prefillChunk;
+      }
       return target;
     };
     if (cuda) {
       contents.manifest.target = std::make_unique<fb::TargetT>();
       contents.manifest.target->name = options.target;
     } else {
-      contents.manifest.target = manifestTarget(cpuTargets[0]);
+      contents.manifest.target = manifestTarget(0);
       contents.kernelLibrary = std::move(cpuLibraries[0]);
       for (size_t i = 1; i < cpuTargets.size(); ++i)
         contents.extraKernelSets.push_back(
-            {manifestTarget(cpuTargets[i]), std::move(cpuLibraries[i])});
+            {manifestTarget(i), std::move(cpuLibraries[i])});
     }
     contents.tokenizerJson = readFile(checkpointDir + "/tokenizer.json");
     writeArtifact(std::move(contents), options.outputPath, options.log);

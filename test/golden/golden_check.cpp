@@ -68,7 +68,8 @@ std::vector<int64_t> generatedIds(const std::string &textPath) {
   return {};
 }
 
-// --compare: the fused artifact against the unfused one on the case's prompt.
+// --compare: one artifact against another on the case's prompt (fused against unfused, tuned
+// against the defaults).
 int compareArtifacts(const nlohmann::json &golden, const std::string &fused,
                      const std::string &unfused, const std::string &loomRun,
                      const std::string &sourceDir, const std::string &workDir) {
@@ -95,9 +96,9 @@ int compareArtifacts(const nlohmann::json &golden, const std::string &fused,
     worst = std::max(worst, std::fabs(double(a.data[i]) - double(b.data[i])));
   bool sameTokens = generatedIds(workDir + "/" + name + "-fused.txt") ==
                     generatedIds(workDir + "/" + name + "-unfused.txt");
-  std::printf("%s: fused vs unfused: rows %lld x %lld, logit range %.4f, max |diff| %.3g (%.3g of "
+  std::printf("%s: %s vs %s: rows %lld x %lld, logit range %.4f, max |diff| %.3g (%.3g of "
               "the range, bound %.0e), greedy tokens %s\n",
-              name.c_str(), (long long)a.shape[0], (long long)a.shape[1], range, worst,
+              name.c_str(), fused.c_str(), unfused.c_str(), (long long)a.shape[0], (long long)a.shape[1], range, worst,
               worst / range, kReassociationTolerance, sameTokens ? "identical" : "DIFFERENT");
   return worst <= kReassociationTolerance * range && sameTokens ? 0 : 1;
 }

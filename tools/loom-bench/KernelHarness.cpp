@@ -36,14 +36,15 @@ DenseBuffer::DenseBuffer(void *data, halide_type_t type, const std::vector<int64
 }
 
 KernelHarness::KernelHarness(const std::vector<codegen::KernelSpec> &kernels,
-                             const std::string &loomTarget) {
+                             const std::string &loomTarget, const codegen::Tuning *tuning) {
   target_ = codegen::resolveLoomTarget(loomTarget);
   namespace fs = std::filesystem;
   fs::path work = fs::temp_directory_path() / ("loom-bench-" + std::to_string(getpid()));
   auto start = std::chrono::steady_clock::now();
   std::vector<uint8_t> bytes;
   try {
-    bytes = codegen::buildKernelLibrary(kernels, codegen::halideTargetFor(target_), work.string());
+    bytes = codegen::buildKernelLibrary(kernels, codegen::halideTargetFor(target_), work.string(),
+                                        tuning);
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(work, ignored);

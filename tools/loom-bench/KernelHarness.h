@@ -27,9 +27,10 @@ using KernelEntry = int (*)(void **);
 
 class KernelHarness {
 public:
-  // Builds `kernels` for `loomTarget` (e.g. "host", "x86-64-v3") in a temporary work directory.
-  // Throws loom::Error.
-  KernelHarness(const std::vector<codegen::KernelSpec> &kernels, const std::string &loomTarget);
+  // Builds `kernels` for `loomTarget` (e.g. "host", "x86-64-v3") in a temporary work directory,
+  // with `tuning`'s schedule parameters (null: the target's defaults). Throws loom::Error.
+  KernelHarness(const std::vector<codegen::KernelSpec> &kernels, const std::string &loomTarget,
+                const codegen::Tuning *tuning = nullptr);
   // Loads the kernel library segment of an artifact (its own compiled kernels).
   explicit KernelHarness(const std::string &artifactPath);
   ~KernelHarness();

@@ -25,31 +25,9 @@ std::vector<LinearShape> gemma12bLinears(bool withLmHead) {
   return shapes;
 }
 
-ElementType parseWeightType(const std::string &name) {
-  static const std::map<std::string, ElementType> names = {
-      {"f32", ElementType::F32}, {"bf16", ElementType::BF16}, {"q8", ElementType::Q8},
-      {"q4g32", ElementType::Q4G32}, {"q4g128", ElementType::Q4G128}};
-  auto it = names.find(name);
-  if (it == names.end())
-    fail("unknown weight type '", name, "' (expected f32, bf16, q8, q4g32 or q4g128)");
-  return it->second;
-}
+ElementType parseWeightType(const std::string &name) { return codegen::parseElementType(name); }
 
-std::string weightTypeName(ElementType type) {
-  switch (type) {
-  case ElementType::F32:
-    return "f32";
-  case ElementType::BF16:
-    return "bf16";
-  case ElementType::Q8:
-    return "q8";
-  case ElementType::Q4G32:
-    return "q4g32";
-  case ElementType::Q4G128:
-    return "q4g128";
-  }
-  return "?";
-}
+std::string weightTypeName(ElementType type) { return codegen::elementTypeName(type); }
 
 uint64_t matrixBytes(ElementType type, int64_t rows, int64_t cols) {
   const uint64_t r = uint64_t(rows), c = uint64_t(cols);

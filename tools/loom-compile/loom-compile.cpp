@@ -43,6 +43,14 @@ int main(int argc, char **argv) {
                  "print the IR after this pass (e.g. loom-fuse-geglu) to stdout");
   app.add_flag("--no-fuse", noFuse, "compile the unfused graph (the fuse phase runs no passes)");
   app.add_option("--work-dir", options.workDir, "keep intermediate kernel objects here");
+  std::string tuningMismatch = "refuse";
+  app.add_option("--tuning", options.tuningPath,
+                 "a loom-tune record (tuning.json): the schedule parameters of its target's "
+                 "kernels (docs/TUNING.md); default: the checked-in defaults");
+  app.add_option("--tuning-mismatch", tuningMismatch,
+                 "a --tuning record made for another target or CPU model: refuse | warn (use it)")
+      ->check(CLI::IsMember({"refuse", "warn"}))
+      ->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "no progress lines");
   CLI11_PARSE(app, argc, argv);
 
@@ -62,6 +70,8 @@ int main(int argc, char **argv) {
     }
   }
   options.fuse = !noFuse;
+  options.tuningMismatch = tuningMismatch == "warn" ? loom::codegen::TuningMismatch::Warn
+                                                    : loom::codegen::TuningMismatch::Refuse;
   options.dump = [](const std::string &ir) { std::cout << ir << std::flush; };
   if (options.stopAfter == loom::Phase::Serialize && options.outputPath.empty()) {
     std::cerr << "loom-compile: error: -o FILE.loom is required\n";

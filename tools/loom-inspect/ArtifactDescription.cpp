@@ -46,6 +46,19 @@ ordered_json targetJson(const fb::Target *target) {
   if (target && target->cpu_features())
     for (auto feature : *target->cpu_features())
       json["cpu_features"].push_back(feature->str());
+  // The loom-tune record the kernels were generated with ("defaults": none).
+  const std::string tuning = target ? text(target->tuning()) : "";
+  json["tuning"] = tuning.empty() ? ordered_json("defaults")
+                                  : ordered_json::parse(tuning, nullptr, /*allow_exceptions=*/false);
+  if (json["tuning"].is_discarded())
+    json["tuning"] = "unreadable (not JSON): " + tuning.substr(0, 80);
+  // The end-to-end choices the runtime takes from it (null: none).
+  json["runtime_tuning"] = nullptr;
+  if (const fb::RuntimeTuning *runtime = target ? target->runtime_tuning() : nullptr)
+    json["runtime_tuning"] = {{"prefill_threads", runtime->prefill_threads()},
+                              {"decode_threads", runtime->decode_threads()},
+                              {"huge_pages", runtime->huge_pages()},
+                              {"prefill_chunk", runtime->prefill_chunk()}};
   return json;
 }
 

@@ -52,6 +52,17 @@ std::string bytesText(uint64_t bytes) {
   return out.str();
 }
 
+// "defaults", or the record's target, CPU and entry count.
+std::string tuningText(const ordered_json &tuning) {
+  if (tuning.is_string())
+    return tuning.get<std::string>();
+  std::ostringstream out;
+  out << "loom-tune record for " << tuning.value("target", "?") << " on "
+      << tuning.value("cpu", ordered_json::object()).value("model_name", "?") << ", "
+      << tuning.value("kernels", ordered_json::object()).size() << " products";
+  return out.str();
+}
+
 void printText(const ordered_json &d, std::ostream &out) {
   out << "file:           " << d["file"].get<std::string>() << ", " << bytesText(d["file_size"]) << "\n";
   out << "format version: " << d["format_version"] << " (min runtime version " << d["min_runtime_version"] << ")\n";
@@ -74,6 +85,20 @@ void printText(const ordered_json &d, std::ostream &out) {
   }
   if (d["runs_kernel_set"].is_null())
     out << "  (this CPU can run none of them)\n";
+  out << "\ntuning (schedule parameters of each set):\n";
+  for (const auto &set : d["kernel_sets"]) {
+    const std::string name = set["target"]["name"].get<std::string>();
+    out << "  " << name << ": " << tuningText(set["target"]["tuning"]) << "\n";
+    if (const auto &runtime = set["target"]["runtime_tuning"]; runtime.is_object())
+      out << "    runtime: prefill " << runtime["prefill_threads"] << " threads, decode "
+          << runtime["decode_threads"] << " threads, huge pages "
+          << (runtime["huge_pages"].get<bool>() ? "on" : "off") << ", prefill chunk "
+          << runtime["prefill_chunk"] << "\n";
+    if (set["target"]["tuning"].is_object() && set["target"]["tuning"].contains("kernels"))
+      for (const auto &[key, entry] : set["target"]["tuning"]["kernels"].items())
+        out << "    " << key << ": " << entry.value("params", ordered_json::object()).dump()
+            << "\n";
+  }
   out << "\nmodel config:\n";
   for (const auto &[key, value] : d["config"].items())
     out << "  " << std::left << std::setw(26) << key << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";

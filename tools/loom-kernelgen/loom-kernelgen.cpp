@@ -8,6 +8,7 @@
 #include "KernelFamilies.h"
 
 #include "loom/Codegen/KernelSpec.h"
+#include "loom/Codegen/Tuning.h"
 #include "loom/Error.h"
 
 #include <CLI/CLI.hpp>
@@ -17,7 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <map>
+#include <optional>
 #include <unistd.h>
 
 using namespace loom::codegen;
@@ -65,6 +66,10 @@ int main(int argc, char **argv) {
   app.add_option("--window", window, "attention: sliding window (0: none)");
   app.add_option("--capacity", capacity, "attention: KV cache slots");
   app.add_flag("--causal-only", causalOnly, "attention: no bidirectional image blocks");
+  std::string tuningPath;
+  app.add_option("--tuning", tuningPath,
+                 "a loom-tune record (docs/TUNING.md) whose parameters the kernel takes; one made "
+                 "for another target or CPU is used with a warning");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -99,17 +104,17 @@ int main(int argc, char **argv) {
     }
     if (kind.empty())
       loom::fail("--kind is required (or --all-families, or --list-targets)");
-    static const std::map<std::string, ElementType> types = {
-        {"f32", ElementType::F32}, {"bf16", ElementType::BF16}, {"q8", ElementType::Q8},
-        {"q4g32", ElementType::Q4G32}, {"q4g128", ElementType::Q4G128}};
-    auto type = types.find(weights);
-    if (type == types.end())
-      loom::fail("--weights: unknown weight type '", weights, "' (expected f32, bf16, q8, q4g32 or q4g128)");
+    ElementType type;
+    try {
+      type = loom::codegen::parseElementType(weights);
+    } catch (const loom::Error &e) {
+      loom::fail("--weights: ", e.what());
+    }
     auto need = [](int64_t value, const char *flag) {
       if (value <= 0)
         loom::fail(flag, " must be given and positive");
     };
-    KernelSpec spec{symbol, type->second, Add{0}};
+    KernelSpec spec{symbol, type, Add{0}};
     if (kind == "linear") {
       need(in, "--in");
       need(out, "--out");
@@ -146,8 +151,21 @@ int main(int argc, char **argv) {
     if (output == "-" && what == KernelOutput::Object)
       loom::fail("--emit obj needs -o FILE");
     const std::string halideTarget = halideTargetFor(target);
+    std::optional<Tuning> tuning;
+    if (!tuningPath.empty()) {
+      std::ifstream record(tuningPath, std::ios::binary);
+      if (!record)
+        loom::fail(tuningPath, ": cannot read the tuning record (--tuning)");
+      std::vector<std::string> warnings;
+      tuning = Tuning::fromRecord(std::string(std::istreambuf_iterator<char>(record), {}),
+                                  tuningPath, resolveLoomTarget(target), CpuIdentity::host(),
+                                  TuningMismatch::Warn, warnings);
+      for (const std::string &warning : warnings)
+        std::fprintf(stderr, "loom-kernelgen: warning: %s\n", warning.c_str());
+    }
+    const Tuning *parameters = tuning ? &*tuning : nullptr;
     if (output != "-") {
-      emitKernel(spec, halideTarget, what, output);
+      emitKernel(spec, halideTarget, what, output, parameters);
       return 0;
     }
     char path[] = "/tmp/loom-kernelgen-XXXXXX";
@@ -156,7 +174,7 @@ int main(int argc, char **argv) {
       loom::fail("cannot create a temporary file in /tmp");
     close(fd);
     try {
-      emitKernel(spec, halideTarget, what, path);
+      emitKernel(spec, halideTarget, what, path, parameters);
     } catch (...) {
       std::remove(path);
       throw;

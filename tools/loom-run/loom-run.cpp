@@ -95,7 +95,7 @@ struct Options {
   uint64_t seed = 0;
   int32_t threads = 0;
   bool greedy = false, raw = false, ignoreEos = false, json = false, chat = false;
-  bool hugePages = false;
+  bool hugePages = false, noHugePages = false;
   bool verify = false;
   bool think = false, noVideoAudio = false;
   bool hasPrompt = false, hasPromptIds = false, systemGiven = false;
@@ -547,9 +547,12 @@ int run(int argc, char **argv) {
   app.add_flag("--verify", o.verify,
                "Check every segment of the artifact, the weights included, against its checksum "
                "before running (reads the whole file; the kernels and tokenizer are always checked)");
-  app.add_flag("--huge-pages", o.hugePages,
-               "Read the artifact into 2 MiB transparent huge pages instead of mapping it "
-               "(faster decode; loading takes the time of reading the file)");
+  auto *huge = app.add_flag("--huge-pages", o.hugePages,
+                            "Read the artifact into 2 MiB transparent huge pages instead of "
+                            "mapping it (faster decode; loading takes the time of reading the "
+                            "file). Neither flag: as the artifact was tuned (loom-tune), else mapped");
+  app.add_flag("--no-huge-pages", o.noHugePages, "Map the artifact, whatever its tuning says")
+      ->excludes(huge);
   app.add_flag("--json", o.json, "Print a JSON object (ids, text, timings) instead of the text");
   try {
     app.parse(argc, argv);
@@ -590,7 +593,9 @@ int run(int argc, char **argv) {
   ModelHandle model;
   loom_model_options modelOptions;
   loom_model_options_init(&modelOptions);
-  modelOptions.huge_page_copy = o.hugePages ? 1 : 0;
+  modelOptions.huge_page_copy = o.hugePages     ? 1
+                                : o.noHugePages ? 0
+                                                : LOOM_HUGE_PAGES_AS_TUNED;
   check(loom_model_open_with(o.modelPath.c_str(), &modelOptions, &model.model));
   if (o.verify)
     check(loom_model_verify(model.model));

@@ -30,12 +30,17 @@ namespace {
 using nlohmann::json;
 namespace serve = loom::serve;
 
+// Prompt tokens per prefill step where neither --prefill-chunk nor the artifact's tuning says.
+constexpr int64_t kDefaultPrefillChunk = 256;
+
 struct Options {
   std::string model, host = "127.0.0.1", apiKey, modelName;
   int port = 8080, parallel = 4, threads = 0;
   uint64_t kvBudget = 0;
   size_t queue = 64;
-  int64_t prefillChunk = 256, maxPromptTokens = 0, maxContext = 0, defaultMaxTokens = 256;
+  // 0: the artifact's tuned chunk (loom-tune), else kDefaultPrefillChunk.
+  int64_t prefillChunk = 0, maxPromptTokens = 0, maxContext = 0, defaultMaxTokens = 256;
+  bool hugePages = false, noHugePages = false;
   int prefillYieldMs = 20;
   size_t maxBodyBytes = 64u << 20;
   // Below the runtime's own limits: decoding is bounded before a request is admitted.
@@ -286,8 +291,14 @@ int run(int argc, char **argv) {
   app.add_option("--threads", o.threads, "Kernel threads (0: the runtime's default)")
       ->check(CLI::Range(0, LOOM_MAX_KERNEL_THREADS));
   app.add_option("--prefill-chunk", o.prefillChunk,
-                 "Prompt tokens per prefill step, between the others' decode steps")
+                 "Prompt tokens per prefill step, between the others' decode steps (default: "
+                 "the artifact's tuned chunk, else 256)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  auto *huge = app.add_flag("--huge-pages", o.hugePages,
+                            "Read the artifact into 2 MiB huge pages (faster decode). Neither "
+                            "flag: as the artifact was tuned (loom-tune), else mapped");
+  app.add_flag("--no-huge-pages", o.noHugePages, "Map the artifact, whatever its tuning says")
+      ->excludes(huge);
   app.add_option("--prefill-yield-ms", o.prefillYieldMs,
                  "Least time a prefill call runs between two rounds of the other requests inside "
                  "it (0: between every kernel dispatch)")
@@ -322,6 +333,9 @@ int run(int argc, char **argv) {
   loom_model_options_init(&modelOptions);
   modelOptions.max_image_pixels = o.maxImagePixels;
   modelOptions.max_media_seconds = o.maxAudioSeconds;
+  modelOptions.huge_page_copy = o.hugePages     ? 1
+                                : o.noHugePages ? 0
+                                                : LOOM_HUGE_PAGES_AS_TUNED;
   loom_model *model = nullptr;
   if (loom_model_open_with(o.model.c_str(), &modelOptions, &model) != LOOM_OK) {
     std::fprintf(stderr, "loom-serve: %s\n", loom_last_error());
@@ -354,7 +368,11 @@ int run(int argc, char **argv) {
     serve::EngineOptions engineOptions;
     engineOptions.slots = slots;
     engineOptions.queueLimit = o.queue;
-    engineOptions.prefillChunk = o.prefillChunk;
+    loom_model_tuning tuning;
+    loom_model_get_tuning(model, &tuning);
+    engineOptions.prefillChunk = o.prefillChunk > 0        ? o.prefillChunk
+                                 : tuning.prefill_chunk > 0 ? tuning.prefill_chunk
+                                                            : kDefaultPrefillChunk;
     engineOptions.prefillYield = std::chrono::milliseconds(o.prefillYieldMs);
     engineOptions.threads = o.threads;
     engineOptions.context = context;

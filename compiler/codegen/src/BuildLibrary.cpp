@@ -127,6 +127,11 @@ Halide::Target parseTarget(const std::string &halideTarget) {
   return target.with_feature(Halide::Target::NoRuntime).with_feature(Halide::Target::LargeBuffers);
 }
 
+// `tuning`, or the defaults of the target `halideTarget` names.
+Tuning tuningFor(const std::string &halideTarget, const Tuning *tuning) {
+  return tuning ? *tuning : Tuning::defaults(loomTargetForHalide(halideTarget));
+}
+
 bool isCIdentifier(const std::string &s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
     return false;
@@ -140,8 +145,9 @@ bool isCIdentifier(const std::string &s) {
 
 std::vector<uint8_t> buildKernelLibrary(const std::vector<KernelSpec> &kernels,
                                         const std::string &halideTarget,
-                                        const std::string &workDir) {
+                                        const std::string &workDir, const Tuning *tuning) {
   const Halide::Target target = parseTarget(halideTarget);
+  const Tuning parameters = tuningFor(halideTarget, tuning);
   const std::string linker = findLinker();
   std::set<std::string> symbols;
   for (const KernelSpec &spec : kernels) {
@@ -159,7 +165,7 @@ std::vector<uint8_t> buildKernelLibrary(const std::vector<KernelSpec> &kernels,
   for (const KernelSpec &spec : kernels) {
     const std::string object = workDir + "/" + spec.symbol + ".o";
     try {
-      detail::KernelPipeline kernel = detail::buildPipeline(spec, target);
+      detail::KernelPipeline kernel = detail::buildPipeline(spec, target, parameters);
       writeAtomically(object, [&](const std::string &tmp) {
         kernel.pipeline.compile_to_object(tmp, kernel.arguments, spec.symbol, target);
       });
@@ -215,12 +221,13 @@ std::vector<uint8_t> buildKernelLibrary(const std::vector<KernelSpec> &kernels,
 }
 
 void emitKernel(const KernelSpec &spec, const std::string &halideTarget, KernelOutput output,
-                const std::string &path) {
+                const std::string &path, const Tuning *tuning) {
   const Halide::Target target = parseTarget(halideTarget);
+  const Tuning parameters = tuningFor(halideTarget, tuning);
   if (!isCIdentifier(spec.symbol))
     fail("emitKernel: kernel symbol '", spec.symbol, "' is not a C identifier");
   try {
-    detail::KernelPipeline kernel = detail::buildPipeline(spec, target);
+    detail::KernelPipeline kernel = detail::buildPipeline(spec, target, parameters);
     switch (output) {
     case KernelOutput::Assembly:
       kernel.pipeline.compile_to_assembly(path, kernel.arguments, spec.symbol, target);

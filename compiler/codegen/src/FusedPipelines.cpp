@@ -118,20 +118,21 @@ NormedInput normalizeInput(ImageParam x, const InputNorm &norm, int64_t width, T
 // The Linear kernel's product on `rows`: out(o, t) = rows W^T (+ bias), defined and scheduled
 // by defineLinearProduct (GEMV for decode, GEMM for prefill) for `tokens` (T) tokens.
 void defineProjection(Func out, Func rows, const WeightMatrix &weight, const Target &target,
-                      std::function<Expr(Expr)> bias, Expr tokens) {
+                      const Tuning &tuning, std::function<Expr(Expr)> bias, Expr tokens) {
   LinearProduct product;
   product.x = rows;
   readWeights(product, weight);
   product.bias = std::move(bias);
   product.tokens = tokens;
-  defineLinearProduct(out, product, target);
+  defineLinearProduct(out, product, target, tuning);
 }
 
 // A projection as a stage computed once per call: proj(o, t) = rows W^T (+ bias).
 Func projectAtRoot(const std::string &name, Func rows, const WeightMatrix &weight, Expr tokens,
-                   const Target &target, std::function<Expr(Expr)> bias = nullptr) {
+                   const Target &target, const Tuning &tuning,
+                   std::function<Expr(Expr)> bias = nullptr) {
   Func proj(name);
-  defineProjection(proj, rows, weight, target, std::move(bias), tokens);
+  defineProjection(proj, rows, weight, target, tuning, std::move(bias), tokens);
   proj.compute_root();
   return proj;
 }
@@ -229,7 +230,7 @@ Func headNorm(const std::string &name, Func proj, int64_t headDim, double eps,
 
 // ---- the kinds ---------------------------------------------------------------------------
 
-KernelPipeline fusedLinear(const FusedLinear &p, ElementType et, const Target &target, int lanes) {
+KernelPipeline fusedLinear(const FusedLinear &p, ElementType et, const Target &target, const Tuning &tuning, int lanes) {
   if (p.outs.empty())
     fail("fused_linear: needs at least one weight");
   const Type vt = vectorWeightType(et);
@@ -256,14 +257,14 @@ KernelPipeline fusedLinear(const FusedLinear &p, ElementType et, const Target &t
     std::function<Expr(Expr)> bias;
     if (p.hasBias)
       bias = [param = biases[i]](Expr o) { return widen(param(o)); };
-    defineProjection(out, input.rows, weights[i], target, bias, x.dim(1).extent());
+    defineProjection(out, input.rows, weights[i], target, tuning, bias, x.dim(1).extent());
     constrain(out.output_buffer(), {p.outs[i], kDynamic});
     outputs.push_back(out);
   }
   return {Pipeline(outputs), args};
 }
 
-KernelPipeline gegluLinear(const GegluLinear &p, ElementType et, const Target &target, int lanes) {
+KernelPipeline gegluLinear(const GegluLinear &p, ElementType et, const Target &target, const Tuning &tuning, int lanes) {
   if (p.norm.kind == InputNorm::Kind::Layer)
     fail("geglu_linear: the input norm must be an RMSNorm");
   ImageParam x(Float(32), 2, "x");
@@ -272,8 +273,8 @@ KernelPipeline gegluLinear(const GegluLinear &p, ElementType et, const Target &t
   WeightMatrix gateWeight = weightMatrix("gate_weight", et, p.width, p.in);
   WeightMatrix upWeight = weightMatrix("up_weight", et, p.width, p.in);
   Expr tokens = x.dim(1).extent();
-  Func gate = projectAtRoot("gate_proj", input.rows, gateWeight, tokens, target);
-  Func up = projectAtRoot("up_proj", input.rows, upWeight, tokens, target);
+  Func gate = projectAtRoot("gate_proj", input.rows, gateWeight, tokens, target, tuning);
+  Func up = projectAtRoot("up_proj", input.rows, upWeight, tokens, target, tuning);
   // The GeGlu kernel's expression on the two projections.
   Var o("o"), t("t");
   Func out("out"); // output buffer name in the metadata
@@ -287,7 +288,7 @@ KernelPipeline gegluLinear(const GegluLinear &p, ElementType et, const Target &t
   return {Pipeline(out), args};
 }
 
-KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Target &target,
+KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Target &target, const Tuning &tuning,
                               int lanes) {
   if (p.norm.kind == InputNorm::Kind::Layer)
     fail("attention_input: the input norm must be an RMSNorm");
@@ -313,8 +314,8 @@ KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Tar
   constrain(positions, {kDynamic});
 
   Expr tokens = x.dim(1).extent();
-  Func qProj = projectAtRoot("q_proj", input.rows, qWeight, tokens, target);
-  Func kProj = projectAtRoot("k_proj", input.rows, kWeight, tokens, target);
+  Func qProj = projectAtRoot("q_proj", input.rows, qWeight, tokens, target, tuning);
+  Func kProj = projectAtRoot("k_proj", input.rows, kWeight, tokens, target, tuning);
   RopeTable table = ropeTable("rope", p.headDim, p.theta, p.rotatedPairs,
                               [&](Expr t) { return positions(t); });
   const int half = checkedInt(p.headDim / 2, "head_dim");
@@ -343,7 +344,7 @@ KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Tar
     outputs.push_back(rotated(
         "key", headNorm("k_normed", kProj, p.headDim, p.headEps, kNorm, lanes), p.kvHeads));
     // The value: its own projection, or the raw k on k_eq_v layers; unscaled head norm.
-    Func vProj = vWeight ? projectAtRoot("v_proj", input.rows, *vWeight, tokens, target) : kProj;
+    Func vProj = vWeight ? projectAtRoot("v_proj", input.rows, *vWeight, tokens, target, tuning) : kProj;
     LaneSum sumSq = laneSum("v_sumsq", p.headDim, lanes, {h, t}, [&](Expr k) {
       Expr v = vProj(h * dim + k, t);
       return v * v;
@@ -438,7 +439,7 @@ KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int la
   return {Pipeline(out), {q, rawK, kNorm, blockIds, startPos, cacheKeys}};
 }
 
-KernelPipeline linearResidual(const LinearResidual &p, ElementType et, const Target &target,
+KernelPipeline linearResidual(const LinearResidual &p, ElementType et, const Target &target, const Tuning &tuning,
                               int lanes) {
   const Type vt = vectorWeightType(et);
   ImageParam x(Float(32), 2, "x"), normWeight(vt, 1, "norm_weight");
@@ -448,7 +449,7 @@ KernelPipeline linearResidual(const LinearResidual &p, ElementType et, const Tar
   constrain(normWeight, {p.out});
   constrain(residual, {p.out, kDynamic});
   constrain(scalar, {1});
-  Func proj = projectAtRoot("proj", x, weight, x.dim(1).extent(), target);
+  Func proj = projectAtRoot("proj", x, weight, x.dim(1).extent(), target, tuning);
   // The RmsNorm, Add and Scale kernels' expressions on the projected row.
   Var o("o"), t("t");
   LaneSum sumSq = laneSum("post_sumsq", p.out, lanes, {t}, [&](Expr k) {
@@ -468,7 +469,7 @@ KernelPipeline linearResidual(const LinearResidual &p, ElementType et, const Tar
   return {Pipeline(out), args};
 }
 
-KernelPipeline patchEmbed(const PatchEmbed &p, ElementType et, const Target &target, int lanes) {
+KernelPipeline patchEmbed(const PatchEmbed &p, ElementType et, const Target &target, const Tuning &tuning, int lanes) {
   const Type vt = vectorWeightType(et);
   ImageParam patches(Float(32), 2, "patches"), positions(Int(32), 2, "positions");
   ImageParam ln1Weight(vt, 1, "ln1_weight"), ln1Bias(vt, 1, "ln1_bias");
@@ -488,7 +489,7 @@ KernelPipeline patchEmbed(const PatchEmbed &p, ElementType et, const Target &tar
 
   Func ln1 = layerNormRows("ln1", rowsOf(patches, "patch_rows"), p.patchDim, p.lnEps, ln1Weight,
                            ln1Bias, lanes);
-  Func denseOut = projectAtRoot("dense", ln1, dense, patches.dim(1).extent(), target,
+  Func denseOut = projectAtRoot("dense", ln1, dense, patches.dim(1).extent(), target, tuning,
                                 [&](Expr o) { return widen(denseBias(o)); });
   Var o("o"), t("t");
   Func ln2 = layerNormRows("ln2", denseOut, p.width, p.lnEps, ln2Weight, ln2Bias, lanes);
@@ -504,7 +505,7 @@ KernelPipeline patchEmbed(const PatchEmbed &p, ElementType et, const Target &tar
                                lanes);
   Func rms = rmsNormRows("pre_projection_norm", posNorm, p.width, p.rmsEps, std::nullopt, lanes);
   Func out("out"); // output buffer name in the metadata
-  defineProjection(out, rms, projection, target, nullptr, patches.dim(1).extent());
+  defineProjection(out, rms, projection, target, tuning, nullptr, patches.dim(1).extent());
   constrain(out.output_buffer(), {p.outWidth, kDynamic});
   return {Pipeline(out),
           {patches, positions, ln1Weight, ln1Bias, dense.param, denseBias, ln2Weight, ln2Bias,
@@ -516,17 +517,18 @@ template <class... Ts> Overloaded(Ts...) -> Overloaded<Ts...>;
 
 } // namespace
 
-KernelPipeline buildFusedPipeline(const KernelSpec &spec, const Target &target) {
+KernelPipeline buildFusedPipeline(const KernelSpec &spec, const Target &target,
+                                  const Tuning &tuning) {
   const int lanes = std::max(4, target.natural_vector_size(Float(32)));
   const ElementType et = spec.weightType;
   return std::visit(
       Overloaded{
-          [&](const FusedLinear &p) { return fusedLinear(p, et, target, lanes); },
-          [&](const GegluLinear &p) { return gegluLinear(p, et, target, lanes); },
-          [&](const AttentionInput &p) { return attentionInput(p, et, target, lanes); },
+          [&](const FusedLinear &p) { return fusedLinear(p, et, target, tuning, lanes); },
+          [&](const GegluLinear &p) { return gegluLinear(p, et, target, tuning, lanes); },
+          [&](const AttentionInput &p) { return attentionInput(p, et, target, tuning, lanes); },
           [&](const RawKeyAttention &p) { return rawKeyAttention(p, et, lanes); },
-          [&](const LinearResidual &p) { return linearResidual(p, et, target, lanes); },
-          [&](const PatchEmbed &p) { return patchEmbed(p, et, target, lanes); },
+          [&](const LinearResidual &p) { return linearResidual(p, et, target, tuning, lanes); },
+          [&](const PatchEmbed &p) { return patchEmbed(p, et, target, tuning, lanes); },
           [&](const auto &) -> KernelPipeline {
             fail("buildFusedPipeline: kernel ", spec.symbol, " (", kindName(spec),
                  ") is not a fused kind");

@@ -1,6 +1,7 @@
 // describe(), kindName() and kernelArguments(): plain C++, no Halide.
 #include "loom/Codegen/KernelSpec.h"
 #include "FusedKernelSpec.h"
+#include "loom/Error.h"
 
 #include <cstdlib>
 #include <sstream>
@@ -26,8 +27,12 @@ std::string number(double value) {
   return out.str();
 }
 
-const char *weightName(ElementType type) {
+} // namespace
+
+const char *elementTypeName(ElementType type) {
   switch (type) {
+  case ElementType::F32:
+    return "f32";
   case ElementType::BF16:
     return "bf16";
   case ElementType::Q8:
@@ -36,12 +41,17 @@ const char *weightName(ElementType type) {
     return "q4g32";
   case ElementType::Q4G128:
     return "q4g128";
-  default:
-    return "f32";
   }
+  return "f32";
 }
 
-} // namespace
+ElementType parseElementType(const std::string &name) {
+  for (ElementType type : {ElementType::F32, ElementType::BF16, ElementType::Q8,
+                           ElementType::Q4G32, ElementType::Q4G128})
+    if (name == elementTypeName(type))
+      return type;
+  fail("unknown weight type '", name, "' (expected f32, bf16, q8, q4g32 or q4g128)");
+}
 
 std::string kindName(const KernelSpec &spec) {
   return std::visit(Overloaded{
@@ -128,7 +138,7 @@ std::string describe(const KernelSpec &spec) {
       },
       spec.params);
   if (usesWeights)
-    out << " weights=" << weightName(spec.weightType);
+    out << " weights=" << elementTypeName(spec.weightType);
   return out.str();
 }
 

@@ -1,5 +1,6 @@
-// See LinearSchedule.h. Tile sizes are for 16 vector registers (AVX2) and hold for AVX-512's
-// 32 as well; they are constants here rather than tuned per machine.
+// See LinearSchedule.h. Register tiles are for 16 vector registers (AVX2) and hold for
+// AVX-512's 32 as well; task sizes and panel depths are tuning parameters (Tuning.h,
+// tuning/defaults.json).
 #include "LinearSchedule.h"
 #include "PipelineHelpers.h"
 #include "Q4RowGroupLinear.h"
@@ -23,13 +24,13 @@ using namespace Halide;
 constexpr int kUnroll = 4;
 // GEMV: weight rows interleaved per step when rows are longer than kShortRowBytes (kGemvRows
 // accumulators, each activation load serving them all; 15360-column bf16 rows, one thread,
-// 2 MiB pages: 59% of the bandwidth, against 52% for 4 rows x 2 chains), rows per task.
+// 2 MiB pages: 59% of the bandwidth, against 52% for 4 rows x 2 chains). Rows per task:
+// `gemv_rows_per_task`.
 constexpr int kGemvRows = 8;
-constexpr int kGemvRowsPerTask = 64;
 // GEMV: the reduction is walked in blocks of at most this many vector steps.
 constexpr int kMaxReductionBlock = 32;
 // GEMM: an outer product vectorised over output rows, the BLAS way. A task owns up to
-// kGemmTaskRows rows for all T tokens. Per panel of kGemmDepth inputs it copies its weights into
+// `gemm_task_rows` rows for all T tokens. Per panel of `gemm_depth` inputs it copies its weights into
 // a packed f32 panel (widened once and transposed, each register tile's rows contiguous per
 // input; the copy is amortised over all T tokens; 256 x 256 x 4 bytes = 256 KiB, in L2), then
 // runs register tiles of kGemmTileTokens tokens x kGemmTileVectors vectors of rows over the
@@ -37,13 +38,11 @@ constexpr int kMaxReductionBlock = 32;
 // 12 FMAs per input for 2 loads + 6 broadcasts. A tile's 6 tokens x 256 inputs of x (6 KiB,
 // copied from x once per panel) stay in L1 across the task's 16 row tiles. More rows per task
 // amortise that copy and x's reads from L3 (loom-bench, Zen 4, 1 thread: tasks of 64 rows ran
-// at 0.74-0.89 of oneDNN, of 256 rows at 0.92-0.99).
-constexpr int kGemmTaskRows = 256;
-constexpr int kGemmDepth = 256;
+// at 0.74-0.89 of oneDNN, of 256 rows at 0.92-0.99: the defaults).
 constexpr int kGemmTileTokens = 6;
 constexpr int kGemmTileVectors = 2;
 
-// The GEMM path's blocking for one shape (see kGemmTaskRows).
+// The GEMM path's blocking for one shape (see gemm_task_rows above).
 struct GemmPlan {
   int tileRows = 0; // rows of a register tile: kGemmTileVectors vectors
   int taskRows = 0; // 0: fewer rows than a tile, no GEMM path
@@ -51,20 +50,20 @@ struct GemmPlan {
   int panels = 0;   // whole panels; the inputs after them (fewer than depth) are read unpacked
 };
 
-GemmPlan planGemm(int in, int outRows, int lanes) {
+GemmPlan planGemm(int in, int outRows, int lanes, int taskRows, int depth) {
   GemmPlan plan;
   plan.tileRows = kGemmTileVectors * lanes;
-  plan.taskRows = std::min(kGemmTaskRows, outRows) / plan.tileRows * plan.tileRows;
+  plan.taskRows = std::min(taskRows, outRows) / plan.tileRows * plan.tileRows;
   // Prefer tasks that divide the rows (no partial last task; 3840 rows: 16 tasks of 240 rather
   // than 15 of 256, which two cores share unevenly).
-  for (int rows = plan.taskRows; rows >= kGemmTaskRows / 2; rows -= plan.tileRows)
+  for (int rows = plan.taskRows; rows >= taskRows / 2 && rows > 0; rows -= plan.tileRows)
     if (outRows % rows == 0) {
       plan.taskRows = rows;
       break;
     }
-  plan.depth = in <= kGemmDepth ? in : largestDivisorAtMost(in, kGemmDepth);
-  if (plan.depth < kGemmDepth / 2 && in > kGemmDepth)
-    plan.depth = kGemmDepth; // no divisor of a useful size: leave a remainder
+  plan.depth = in <= depth ? in : largestDivisorAtMost(in, depth);
+  if (plan.depth < depth / 2 && in > depth)
+    plan.depth = depth; // no divisor of a useful size: leave a remainder
   plan.panels = in / plan.depth;
   return plan;
 }
@@ -149,6 +148,7 @@ void readWeights(LinearProduct &p, const WeightMatrix &w) {
   p.rowBytes = w.rowBytes();
   p.weight = [w](Expr o, Expr i) { return w.at(o, i); };
   p.rowScale = nullptr;
+  p.weightType = w.type;
   if (w.type == ElementType::Q8) { // one scale per row: applied once per output
     p.weight = [w](Expr o, Expr i) { return w.level(o, i); };
     p.rowScale = [w](Expr o) { return w.scale(o, 0); };
@@ -161,17 +161,23 @@ void readWeights(LinearProduct &p, const WeightMatrix &w) {
     p.integerWeights = w;
 }
 
-void defineLinearProduct(Func out, const LinearProduct &p, const Target &target) {
+void defineLinearProduct(Func out, const LinearProduct &p, const Target &target,
+                         const Tuning &tuning) {
   if (p.in <= 0 || p.out <= 0 || p.in > (1 << 30) || p.out > (1 << 30))
     fail("linear: in ", p.in, " and out ", p.out, " must be in [1, 2^30]");
   if (!p.tokens.defined())
     fail("linear: the product's token count (LinearProduct::tokens) is not set");
+  const ProductKey key{p.weightType, p.in, p.out};
+  const ScheduleParameters params = tuning.parameters(key);
+  if ((key.family() == "linear_f32") == bool(p.integerWeights))
+    fail("linear: ", key.str(), " is generated as ",
+         p.integerWeights ? "an integer" : "a float", " product, not as its family says");
   if (p.integerWeights) {
     const WeightMatrix &w = *p.integerWeights;
     if (w.type == ElementType::Q8)
-      defineQuantizedProduct(out, p, w, target);
+      defineQuantizedProduct(out, p, w, target, params);
     else
-      defineQ4RowGroupProduct(out, p, w, target);
+      defineQ4RowGroupProduct(out, p, w, target, params);
     return;
   }
   const int lanes = std::max(4, target.natural_vector_size(Float(32)));
@@ -242,7 +248,8 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   // each specialization of `out` below keeps one side of this select.
   const Expr tokens = p.tokens;
   const Expr gemm = tokens >= kGemmMinTokens;
-  const GemmPlan gemmPlan = planGemm(in, outRows, lanes);
+  const GemmPlan gemmPlan =
+      planGemm(in, outRows, lanes, params.at("gemm_task_rows"), params.at("gemm_depth"));
   const bool gemmFits = gemmPlan.taskRows > 0;
   std::optional<GemmProduct> gemmProduct;
   if (gemmFits) {
@@ -275,7 +282,8 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target)
   out.split(o, ob, oi, gemvRows, TailStrategy::ShiftInwards)
       .split(t, tb, ti, 1)
       .reorder(oi, ti, tb, ob)
-      .split(ob, obo, obi, std::max(1, kGemvRowsPerTask / gemvRows), TailStrategy::GuardWithIf)
+      .split(ob, obo, obi, std::max(1, params.at("gemv_rows_per_task") / gemvRows),
+             TailStrategy::GuardWithIf)
       .parallel(obo);
   if (steps == 0)
     return;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "WeightAccess.h"
+#include "loom/Codegen/Tuning.h"
 
 #include <Halide.h>
 
@@ -51,6 +52,8 @@ struct LinearProduct {
   // BF16 weights as stored, w[o][i] as a bfloat16 (readWeights sets it): the GEMV of AVX-512
   // BF16 targets multiplies them with vdpbf16ps. Empty for other weights.
   std::function<Halide::Expr(Halide::Expr o, Halide::Expr i)> bf16Weight;
+  // The stored weights' type (readWeights sets it): with in and out, the product's tuning key.
+  ElementType weightType = ElementType::F32;
 };
 
 // Sets p.weight, p.in, p.out and the format-specific fields (Q8: the level and a per-row
@@ -59,7 +62,9 @@ struct LinearProduct {
 void readWeights(LinearProduct &p, const WeightMatrix &w);
 
 // Defines `out(o, t)` (a Func named by the caller; its output buffer must be constrained to
-// [T, out] by the caller) and schedules it and its intermediates for `target`.
-void defineLinearProduct(Halide::Func out, const LinearProduct &p, const Halide::Target &target);
+// [T, out] by the caller) and schedules it and its intermediates for `target`, with the
+// parameters `tuning` gives the product (Tuning.h).
+void defineLinearProduct(Halide::Func out, const LinearProduct &p, const Halide::Target &target,
+                         const Tuning &tuning);
 
 } // namespace loom::codegen::detail

@@ -82,7 +82,7 @@ KernelPipeline layerNorm(const LayerNorm &p, Type wt, int lanes) {
   return {Pipeline(out), {x, weight, bias}};
 }
 
-KernelPipeline linear(const Linear &p, ElementType et, const Target &target) {
+KernelPipeline linear(const Linear &p, ElementType et, const Target &target, const Tuning &tuning) {
   ImageParam x(Float(32), 2, "x"), bias(vectorWeightType(et), 1, "bias");
   WeightMatrix weight = weightMatrix("weight", et, p.out, p.in);
   constrain(x, {p.in, kDynamic});
@@ -94,7 +94,7 @@ KernelPipeline linear(const Linear &p, ElementType et, const Target &target) {
   readWeights(product, weight);
   if (p.hasBias)
     product.bias = [&](Expr o) { return widen(bias(o)); };
-  defineLinearProduct(out, product, target);
+  defineLinearProduct(out, product, target, tuning);
   constrain(out.output_buffer(), {p.out, kDynamic});
   std::vector<Argument> args{x, weight.param};
   if (p.hasBias)
@@ -259,7 +259,7 @@ KernelPipeline visionPositionAdd(const VisionPositionAdd &p, Type wt, int lanes)
 
 } // namespace
 
-KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target) {
+KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target, const Tuning &tuning) {
   const int lanes = std::max(4, target.natural_vector_size(Float(32)));
   const Type wt = vectorWeightType(spec.weightType);
   const ElementType et = spec.weightType;
@@ -267,7 +267,7 @@ KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target) {
                         [&](const EmbedTokens &p) { return embedTokens(p, et, lanes); },
                         [&](const RmsNorm &p) { return rmsNorm(p, wt, lanes); },
                         [&](const LayerNorm &p) { return layerNorm(p, wt, lanes); },
-                        [&](const Linear &p) { return linear(p, et, target); },
+                        [&](const Linear &p) { return linear(p, et, target, tuning); },
                         [&](const Rope &p) { return rope(p, lanes); },
                         [&](const Attention &p) { return attention(p, lanes); },
                         [&](const GeGlu &p) { return geglu(p, lanes); },
@@ -275,12 +275,12 @@ KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target) {
                         [&](const Scale &p) { return scale(p, wt, lanes); },
                         [&](const Softcap &p) { return softcap(p, lanes); },
                         [&](const VisionPositionAdd &p) { return visionPositionAdd(p, wt, lanes); },
-                        [&](const FusedLinear &) { return buildFusedPipeline(spec, target); },
-                        [&](const GegluLinear &) { return buildFusedPipeline(spec, target); },
-                        [&](const AttentionInput &) { return buildFusedPipeline(spec, target); },
-                        [&](const RawKeyAttention &) { return buildFusedPipeline(spec, target); },
-                        [&](const LinearResidual &) { return buildFusedPipeline(spec, target); },
-                        [&](const PatchEmbed &) { return buildFusedPipeline(spec, target); },
+                        [&](const FusedLinear &) { return buildFusedPipeline(spec, target, tuning); },
+                        [&](const GegluLinear &) { return buildFusedPipeline(spec, target, tuning); },
+                        [&](const AttentionInput &) { return buildFusedPipeline(spec, target, tuning); },
+                        [&](const RawKeyAttention &) { return buildFusedPipeline(spec, target, tuning); },
+                        [&](const LinearResidual &) { return buildFusedPipeline(spec, target, tuning); },
+                        [&](const PatchEmbed &) { return buildFusedPipeline(spec, target, tuning); },
                     },
                     spec.params);
 }

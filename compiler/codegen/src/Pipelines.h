@@ -2,6 +2,7 @@
 #pragma once
 
 #include "loom/Codegen/KernelSpec.h"
+#include "loom/Codegen/Tuning.h"
 
 #include <Halide.h>
 
@@ -14,10 +15,13 @@ struct KernelPipeline {
   std::vector<Halide::Argument> arguments; // inputs in the header's order; outputs follow implicitly
 };
 
-// Defines and schedules the pipeline of `spec` for `target` (vector width, etc.).
-KernelPipeline buildPipeline(const KernelSpec &spec, const Halide::Target &target);
+// Defines and schedules the pipeline of `spec` for `target` (vector width, etc.), its products
+// with `tuning`'s parameters.
+KernelPipeline buildPipeline(const KernelSpec &spec, const Halide::Target &target,
+                             const Tuning &tuning);
 
 // The fused kinds (FusedLinear ... PatchEmbed), in FusedPipelines.cpp; buildPipeline calls it.
-KernelPipeline buildFusedPipeline(const KernelSpec &spec, const Halide::Target &target);
+KernelPipeline buildFusedPipeline(const KernelSpec &spec, const Halide::Target &target,
+                                  const Tuning &tuning);
 
 } // namespace loom::codegen::detail

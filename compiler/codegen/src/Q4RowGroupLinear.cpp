@@ -29,11 +29,9 @@ constexpr int kGroupRows = int(quant::kQ4GroupRows);
 constexpr int kChunkBytes = 32;                        // one load: 4 bytes of each of 8 rows
 constexpr int kHalves = 2 * kBlock / 8;                // nibble halves of a block's chunks
 constexpr float kActivationLevels = 127.0f;            // int8 activations: +-127
-// GEMV (decode): row groups per task. GEMM (prefill): row groups per task and tokens per
-// register tile (a tile is one group x kGemmTileTokens accumulator vectors; its 32-byte loads
-// and nibble unpacking serve every token of the tile).
-constexpr int kGemvGroupsPerTask = 8;
-constexpr int kGemmGroupsPerTask = 8;
+// GEMM (prefill): tokens per register tile (a tile is one group x kGemmTileTokens accumulator
+// vectors; its 32-byte loads and nibble unpacking serve every token of the tile). Row groups
+// per task: `gemv_groups_per_task` and `gemm_groups_per_task` (8 each by default).
 constexpr int kGemmTileTokens = 4;
 // Row groups per unpacked GEMM tile with AVX-512 VNNI (32 vector registers): each activation
 // broadcast then serves 2 vpdpbusds. With 1 group a block step needs 49 loads for its 32
@@ -56,15 +54,16 @@ constexpr int kUnpackFromTokens = kGemmMinTokens;
 // Below that, each weight byte comes from memory once, into tiles that keep both cores' vector
 // pipes busy; the hardware prefetcher then falls behind and the tile waits on memory as long as
 // it computes (4 tokens, cold weights: 2.5x the time of 1 token without the prefetch, 1.5x with
-// it; bench/RESULTS.md, fifteenth stop). The tile prefetches the
-// weights this many 32-column blocks ahead (about 2.3 KiB, the memory latency at the tile's
-// rate).
-constexpr int kGemmPrefetchBlocks = 16;
+// it; bench/RESULTS.md, fifteenth stop). The tile prefetches the weights `prefetch_blocks`
+// 32-column blocks ahead (16 by default: about 2.3 KiB, the memory latency at the tile's rate).
 
 } // namespace
 
 void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
-                             const Target &target) {
+                             const Target &target, const ScheduleParameters &params) {
+  const int gemvGroupsPerTask = params.at("gemv_groups_per_task");
+  const int gemmGroupsPerTask = params.at("gemm_groups_per_task");
+  const int prefetchBlocks = params.at("prefetch_blocks");
   // The same lanes on every x86 target (8 rows x 4 bytes fill 256 bits); AVX-512 VNNI changes
   // the instructions of a block's dot product only.
   const bool vnni = hasAvx512DotProducts(target);
@@ -242,18 +241,18 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       rows % kGroupRows == 0 ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
   Var og("og"), oi("oi"), ogo("ogo"), ogi("ogi"), tb("tb"), ti("ti"), tbo("tbo"), tbi("tbi");
   Var ogio("ogio"), ogii("ogii");
-  // GEMM: per task kGemmGroupsPerTask groups for all tokens, in blocks of kGemmMinTokens tokens
+  // GEMM: per task gemmGroupsPerTask groups for all tokens, in blocks of kGemmMinTokens tokens
   // (the task's weights and a token block's activations stay in L2), tiles of tileGroups groups
   // x tileTokens tokens. Returns the loop over the task's groups (tiles of 1 group) or
   // pairs of groups.
   auto scheduleGemm = [&](Stage specialization, Products &a, int tileGroups, int tileTokens) {
     // A tile of several groups unrolls its groups: only where tasks hold whole tiles.
-    const bool wholeTasks = rows % (kGroupRows * kGemmGroupsPerTask) == 0;
+    const bool wholeTasks = rows % (kGroupRows * gemmGroupsPerTask) == 0;
     if (!wholeTasks)
       tileGroups = 1;
     specialization.split(o, og, oi, kGroupRows, rowTail)
         .split(t, tb, ti, tileTokens, TailStrategy::ShiftInwards)
-        .split(og, ogo, ogi, kGemmGroupsPerTask,
+        .split(og, ogo, ogi, gemmGroupsPerTask,
                wholeTasks ? TailStrategy::RoundUp : TailStrategy::GuardWithIf)
         .split(tb, tbo, tbi, kGemmMinTokens / tileTokens, TailStrategy::GuardWithIf);
     if (tileGroups == 1) {
@@ -277,8 +276,9 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
        {std::tuple(&gemm, gemmCondition, kGemmTileTokens),
         std::tuple(&pairGemm, pairCondition, kPairTileTokens)}) {
     scheduleGemm(out.specialize(condition), *a, 1, tileTokens);
-    a->acc.update().prefetch(w.param, a->steps.x, a->steps.x, kGemmPrefetchBlocks,
-                             PrefetchBoundStrategy::NonFaulting);
+    if (prefetchBlocks > 0)
+      a->acc.update().prefetch(w.param, a->steps.x, a->steps.x, prefetchBlocks,
+                               PrefetchBoundStrategy::NonFaulting);
   }
   // Long prompts: a group's nibbles and scales unpacked once per token block, for all its tiles;
   // the tile then reads each nibble half with one load, and its registers hold no unpacked
@@ -294,10 +294,10 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       .unroll(k);
   unpackedGemm.scales.compute_at(out, unpackLoop).bound(r, 0, kGroupRows).vectorize(r);
 
-  // GEMV: per task kGemvGroupsPerTask groups, each group's rows read once per token.
+  // GEMV: per task gemvGroupsPerTask groups, each group's rows read once per token.
   if (panels == 1) {
     out.split(o, og, oi, kGroupRows, rowTail)
-        .split(og, ogo, ogi, kGemvGroupsPerTask, TailStrategy::GuardWithIf)
+        .split(og, ogo, ogi, gemvGroupsPerTask, TailStrategy::GuardWithIf)
         .reorder(oi, t, ogi, ogo)
         .vectorize(oi)
         .parallel(ogo);

@@ -15,8 +15,8 @@ namespace loom::codegen::detail {
 
 // Defines and schedules out(o, t) = p.x W^T (+ p.bias) for `w` of type Q4G32 or Q4G128, with the
 // contract of defineLinearProduct, except that the register-tiled GEMM runs from 4 tokens on (a
-// GEMV below).
+// GEMV below); `params` are the linear_q4 family's (Tuning.h).
 void defineQ4RowGroupProduct(Halide::Func out, const LinearProduct &p, const WeightMatrix &w,
-                             const Halide::Target &target);
+                             const Halide::Target &target, const ScheduleParameters &params);
 
 } // namespace loom::codegen::detail

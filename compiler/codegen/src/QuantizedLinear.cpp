@@ -24,23 +24,26 @@ constexpr int kBlock = int(quant::kQ4BlockColumns); // the smallest activation b
 // 256 * 127 * 32767 < 2^31) and need one conversion and FMA per 256 columns instead of 8.
 constexpr int kWideBlock = 256;
 constexpr float kActivationLevels = 32767.0f;         // int16 activations: +-32767
-// GEMV (decode): rows per task, and rows per register tile by row length (kShortRowBytes,
+// GEMV (decode): rows per register tile by row length (kShortRowBytes,
 // LinearSchedule.h: 3840-column q8 rows alone, 15360-column ones 8 at a time, each activation
 // load serving 8 rows; one thread, 2 MiB pages: 58% of the bandwidth, against 54% with 6, 49%
 // with 4, 38% with 2 and 30% alone). A row read alone gets `kChains` accumulators to keep its
-// FMAs independent; a tile's rows have one each (more would spill).
-constexpr int kGemvRowsPerTask = 64;
+// FMAs independent; a tile's rows have one each (more would spill). Rows per task:
+// `gemv_rows_per_task`.
 constexpr int kGemvLongRowTile = 8;
 constexpr int kChains = 2;
-// GEMM (prefill): a task's rows and tokens, and the register tile (rows x tokens accumulators).
-constexpr int kGemmTaskRows = 48;
+// GEMM (prefill): the register tile (rows x tokens accumulators); rows per task:
+// `gemm_task_rows` (48 by default). A matrix of fewer than kGemmMinRows rows has no GEMM path
+// (its GEMV serves every token count), whatever the task size: so that the task size changes
+// the schedule only, never which path (and summation order) a product takes.
+constexpr int kGemmMinRows = 48;
 constexpr int kGemmTileRows = 2;
 constexpr int kGemmTileTokens = 4;
-// The tiled path from two tiles of tokens on. Each weight load then serves 4 tokens instead of
+// The tiled path from `gemm_from_tokens` tokens on, by default two tiles of tokens (8): each
+// weight load then serves 4 tokens instead of
 // one, but below 8 tokens the GEMV, rereading a task's 64 rows from L2 per token, was faster on
 // a Zen 4 (2 threads, 30720 x 3840: 3 tokens 2.45 ms, 4 in tiles 4.06 ms, 8 in tiles 5.80 ms):
 // the int16 products make q8 compute-bound from a few tokens on.
-constexpr int kGemmFromTokens = 2 * kGemmTileTokens;
 
 // Rows in column panels (QuantLayout.h) are read alone, panel by panel.
 int gemvTileRows(const WeightMatrix &w) {
@@ -73,7 +76,10 @@ bool hasIntegerProduct(const WeightMatrix &w) {
 int q8ActivationBlock(int64_t cols) { return cols % kWideBlock == 0 ? kWideBlock : kBlock; }
 
 void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
-                            const Target &target) {
+                            const Target &target, const ScheduleParameters &params) {
+  const int gemmTaskRows = params.at("gemm_task_rows");
+  const int gemmFromTokens = params.at("gemm_from_tokens");
+  const int gemvRowsPerTask = params.at("gemv_rows_per_task");
   if (!hasIntegerProduct(w))
     fail("linear: weight '", w.param.name(), "' (", w.cols,
          " columns) has no int16 product: it needs Q8 and whole blocks of ", kBlock, " columns");
@@ -142,8 +148,8 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   std::optional<Products> gemm;
   Func gemmAcc("qgemm_acc");
   RDom allSteps(0, blocks, "qgemm_step");
-  const bool gemmFits = rows >= kGemmTaskRows;
-  const Expr gemmCondition = p.tokens >= kGemmFromTokens;
+  const bool gemmFits = rows >= kGemmMinRows;
+  const Expr gemmCondition = p.tokens >= gemmFromTokens;
   if (gemmFits) {
     gemm = products("qgemm");
     gemmAcc(l, chain, o, t) = 0.0f;
@@ -196,7 +202,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
         .split(o, ob, oi, kGemmTileRows, TailStrategy::ShiftInwards)
         .split(t, tb, ti, kGemmTileTokens, TailStrategy::ShiftInwards)
         .reorder(oi, ti, tb, ob)
-        .split(ob, obo, obi, kGemmTaskRows / kGemmTileRows, TailStrategy::GuardWithIf)
+        .split(ob, obo, obi, gemmTaskRows / kGemmTileRows, TailStrategy::GuardWithIf)
         .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf)
         .reorder(oi, ti, tbi, obi, tbo, obo)
         .parallel(obo);
@@ -220,7 +226,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
     scheduleDot(gemv.dot, false);
     return;
   }
-  // GEMV: per task kGemvRowsPerTask rows, token by token (fewer than kGemmFromTokens where the
+  // GEMV: per task gemvRowsPerTask rows, token by token (fewer than gemmFromTokens where the
   // matrix has a GEMM path; the task's rows stay in L2 between them), in tiles of `tileRows`
   // rows. A tile's accumulators are computed at its row loop, outside the token loops, so that
   // the row scale (the last 4 bytes of a packed row) is read after the row's blocks: read before
@@ -229,7 +235,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
   const int tileRows = std::min(rows, gemvTileRows(w));
   out.split(o, ob, oi, tileRows, TailStrategy::ShiftInwards)
       .split(t, tb, ti, 1)
-      .split(ob, obo, obi, std::max(1, kGemvRowsPerTask / tileRows), TailStrategy::GuardWithIf)
+      .split(ob, obo, obi, std::max(1, gemvRowsPerTask / tileRows), TailStrategy::GuardWithIf)
       .split(tb, tbo, tbi, 1)
       .reorder(oi, ti, tbi, obi, tbo, obo)
       .parallel(obo);

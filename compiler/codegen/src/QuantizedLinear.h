@@ -35,9 +35,9 @@ bool hasIntegerProduct(const WeightMatrix &w);
 int q8ActivationBlock(int64_t cols);
 
 // Defines and schedules out(o, t) = p.x W^T (* p.rowScale) (+ p.bias) for Q8 `w`, with
-// the contract of defineLinearProduct, except that the register-tiled GEMM runs from 4 tokens on
-// (a GEMV below).
+// the contract of defineLinearProduct, except that the register-tiled GEMM runs from
+// `gemm_from_tokens` tokens on (a GEMV below); `params` are the linear_q8 family's (Tuning.h).
 void defineQuantizedProduct(Halide::Func out, const LinearProduct &p, const WeightMatrix &w,
-                            const Halide::Target &target);
+                            const Halide::Target &target, const ScheduleParameters &params);
 
 } // namespace loom::codegen::detail

@@ -131,6 +131,13 @@ std::string halideTargetFor(const std::string &loomTarget) {
   return cpuTarget(loomTarget).halideTarget;
 }
 
+std::string loomTargetForHalide(const std::string &halideTarget) {
+  for (const CpuTarget &t : targetTable())
+    if (t.halideTarget == halideTarget)
+      return t.name;
+  return "";
+}
+
 std::vector<std::string> cpuFeaturesFor(const std::string &loomTarget) {
   return cpuTarget(loomTarget).cpuFeatures;
 }

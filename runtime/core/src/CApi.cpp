@@ -85,6 +85,11 @@ loom_status loom_model_open_with(const char *path, const loom_model_options *opt
   if (path == nullptr || options == nullptr || model == nullptr)
     return invalid("loom_model_open_with: path, options and model must not be null");
   *model = nullptr;
+  if (options->huge_page_copy < LOOM_HUGE_PAGES_AS_TUNED || options->huge_page_copy > 1)
+    return invalid(("loom_model_open_with: huge_page_copy must be 0, 1 or "
+                    "LOOM_HUGE_PAGES_AS_TUNED, got " +
+                    std::to_string(options->huge_page_copy))
+                       .c_str());
   return guarded(LOOM_ERROR_MODEL, [&] {
     auto handle = std::make_unique<loom_model>();
     loom::MediaLimits limits;
@@ -92,10 +97,11 @@ loom_status loom_model_open_with(const char *path, const loom_model_options *opt
       limits.maxImagePixels = options->max_image_pixels;
     if (options->max_media_seconds != 0)
       limits.maxSeconds = options->max_media_seconds;
-    handle->model = loom::Model::open(path,
-                                      options->huge_page_copy ? loom::ArtifactMemory::HugePageCopy
-                                                              : loom::ArtifactMemory::Mapped,
-                                      limits);
+    const loom::ArtifactMemory memory =
+        options->huge_page_copy == LOOM_HUGE_PAGES_AS_TUNED ? loom::ArtifactMemory::AsTuned
+        : options->huge_page_copy                           ? loom::ArtifactMemory::HugePageCopy
+                                                            : loom::ArtifactMemory::Mapped;
+    handle->model = loom::Model::open(path, memory, limits);
     *model = handle.release();
     return LOOM_OK;
   });
@@ -111,6 +117,15 @@ loom_status loom_model_verify(const loom_model *model) {
 }
 
 void loom_model_close(loom_model *model) { delete model; }
+
+loom_status loom_model_get_tuning(const loom_model *model, loom_model_tuning *tuning) {
+  if (model == nullptr || tuning == nullptr)
+    return invalid("loom_model_get_tuning: model and tuning must not be null");
+  const loom::TunedRuntime &t = model->model->tunedRuntime();
+  *tuning = loom_model_tuning{t.tuned ? 1 : 0, t.prefillThreads, t.decodeThreads,
+                              t.hugePages ? 1 : 0, t.prefillChunk};
+  return LOOM_OK;
+}
 
 int32_t loom_model_vocab_size(const loom_model *model) {
   return model ? static_cast<int32_t>(model->model->vocabSize()) : 0;

@@ -77,6 +77,7 @@ void DecodeBatch::decode(const std::vector<Session *> &sessions,
     rowStates_.push_back({&session->state_, static_cast<int32_t>(session->position_)});
   }
   ensureRows(rows);
+  sessions[0]->useDecodeThreads(); // the sessions share one model and its tuning
   for (int64_t i = 0; i < rows; ++i) {
     const int32_t token = tokens[i];
     ids_[i] = (token == special.image || token == special.audio || token == special.video)

@@ -6,6 +6,7 @@
 #include "loom/Cuda/CudaBackend.h"
 #include "loom/Error.h"
 #include "loom/Runtime/KernelSets.h"
+#include "loom/Runtime/Session.h"
 #include "loom/Schema/loom_generated.h"
 
 #include <cmath>
@@ -50,7 +51,8 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
          kMaxMediaSeconds);
   std::shared_ptr<Model> model(new Model());
   model->mediaLimits_ = mediaLimits;
-  model->artifact_ = Artifact::open(path, memory);
+  model->artifact_ =
+      Artifact::open(path, memory == ArtifactMemory::AsTuned ? ArtifactMemory::Mapped : memory);
   const fb::Model &m = model->artifact_->manifest();
   if (m.min_runtime_version() > kRuntimeVersion)
     fail(path, ": the artifact needs runtime version ", m.min_runtime_version(),
@@ -64,6 +66,22 @@ std::shared_ptr<const Model> Model::open(const std::string &path, ArtifactMemory
   model->kernelTarget_ = kernelSet.target && kernelSet.target->name()
                              ? kernelSet.target->name()->str()
                              : "";
+  if (const fb::RuntimeTuning *tuned = kernelSet.target ? kernelSet.target->runtime_tuning() : nullptr) {
+    TunedRuntime &t = model->tunedRuntime_;
+    t.tuned = true;
+    t.prefillThreads = tuned->prefill_threads();
+    t.decodeThreads = tuned->decode_threads();
+    t.hugePages = tuned->huge_pages();
+    t.prefillChunk = tuned->prefill_chunk();
+    if (t.prefillThreads < 0 || t.prefillThreads > kMaxKernelThreads || t.decodeThreads < 0 ||
+        t.decodeThreads > kMaxKernelThreads || t.prefillChunk < 0)
+      fail(path, ": the kernel set's runtime_tuning is out of range (threads ",
+           t.prefillThreads, "/", t.decodeThreads, ", expected 0 to ", kMaxKernelThreads,
+           "; prefill_chunk ", t.prefillChunk, ", expected >= 0)");
+  }
+  // Tuned with huge pages: read again into them (the manifest above came from the mapping).
+  if (memory == ArtifactMemory::AsTuned && model->tunedRuntime_.hugePages)
+    return open(path, ArtifactMemory::HugePageCopy, mediaLimits);
 
   model->vocabSize_ = config.vocab_size();
   model->hiddenSize_ = config.hidden_size();

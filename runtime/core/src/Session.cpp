@@ -179,6 +179,10 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions &optio
     fail("session: threads must be in [0, ", kMaxKernelThreads, "], got ", options.threads);
   if (options.threads > 0)
     model_->kernels().setNumThreads(std::min(options.threads, usableCpuCount()));
+  if (options.threads == 0 && model_->tunedRuntime().tuned) {
+    prefillThreads_ = std::min(model_->tunedRuntime().prefillThreads, usableCpuCount());
+    decodeThreads_ = std::min(model_->tunedRuntime().decodeThreads, usableCpuCount());
+  }
 
   const auto *layers = model_->manifest().kv_cache();
   if (layers)
@@ -274,6 +278,16 @@ struct Session::RunScope {
   }
 };
 
+void Session::usePrefillThreads() const {
+  if (prefillThreads_ > 0)
+    model_->kernels().setNumThreads(prefillThreads_);
+}
+
+void Session::useDecodeThreads() const {
+  if (decodeThreads_ > 0)
+    model_->kernels().setNumThreads(decodeThreads_);
+}
+
 void Session::reset() {
   RunScope scope(*this, "reset", false);
   position_ = 0;
@@ -343,6 +357,7 @@ void Session::prefill(const std::vector<int32_t> &ids, const PromptMedia &media,
       fail("prefill: token id ", ids[i], " at index ", i, " is out of range [0, ", vocab, ")");
   checkRoom(T);
   RunScope scope(*this, "prefill", true);
+  usePrefillThreads();
 
   const SpecialTokens &tok = model_->tokens();
   std::vector<Run> imageRuns, audioRuns, videoRuns;
@@ -473,6 +488,7 @@ void Session::decode(int32_t token, float *logits) {
     fail("decode: no logits buffer");
   checkRoom(1);
   RunScope scope(*this, "decode", false);
+  useDecodeThreads();
   ensureCapacity(1);
   const SpecialTokens &tok = model_->tokens();
   ids_[0] = (token == tok.image || token == tok.audio || token == tok.video) ? tok.pad : token;

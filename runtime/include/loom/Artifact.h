@@ -29,6 +29,9 @@ enum class ArtifactMemory {
   // (madvise): decode reads every weight once per token, and 4 KiB pages cost it a TLB miss
   // every 4 KiB. Without transparent huge pages the copy still works, with small pages.
   HugePageCopy,
+  // Model::open only: HugePageCopy where the kernel set this CPU runs was tuned with huge pages
+  // (loom-tune, RuntimeTuning), else Mapped.
+  AsTuned,
 };
 
 class Artifact {
@@ -46,6 +49,8 @@ public:
   void verifySegment(uint32_t index) const;
   void verifyAllSegments() const;
   uint64_t fileSize() const { return size_; }
+  // Whether the file was read into anonymous (huge page) memory rather than mapped.
+  bool isHugePageCopy() const { return copy_ != nullptr; }
 
 private:
   Artifact() = default;

@@ -44,12 +44,14 @@ uint32_t loom_api_version(void);
 const char *loom_last_error(void);
 
 /* ---- model ---- */
+#define LOOM_HUGE_PAGES_AS_TUNED (-1)
 loom_status loom_model_open(const char *path, loom_model **model);
 /* How loom_model_open_with reads the artifact. */
 typedef struct loom_model_options {
   /* 0 (the default): map the file. 1: read it into anonymous memory backed by 2 MiB transparent
      huge pages: faster decode (decode reads every weight per token, and small pages cost a
-     TLB miss every 4 KiB), for the time of reading the file and its size in memory. */
+     TLB miss every 4 KiB), for the time of reading the file and its size in memory.
+     LOOM_HUGE_PAGES_AS_TUNED: 1 where the artifact was tuned with huge pages (loom-tune), else 0. */
   int32_t huge_page_copy;
   /* What the media of this model's prompts may declare, checked before they are decoded: pixels
      per image or video frame (0: 89,478,485, Pillow's MAX_IMAGE_PIXELS) and seconds of audio
@@ -68,6 +70,17 @@ void loom_model_close(loom_model *model);
 int32_t loom_model_vocab_size(const loom_model *model);
 int64_t loom_model_hidden_size(const loom_model *model);
 int64_t loom_model_max_context(const loom_model *model);
+/* The end-to-end choices the kernels this CPU runs were tuned with (loom-tune, docs/TUNING.md).
+   Sessions created with threads 0 take the thread counts per phase; huge_pages is what
+   LOOM_HUGE_PAGES_AS_TUNED follows; prefill_chunk is a server's prompt tokens per prefill call
+   (0: the whole prompt). All zero, and tuned 0, for an artifact compiled without a record. */
+typedef struct loom_model_tuning {
+  int32_t tuned;
+  int32_t prefill_threads, decode_threads;
+  int32_t huge_pages;
+  int64_t prefill_chunk;
+} loom_model_tuning;
+loom_status loom_model_get_tuning(const loom_model *model, loom_model_tuning *tuning);
 
 typedef struct loom_special_tokens {
   int32_t pad, bos;
@@ -169,7 +182,8 @@ loom_status loom_media_prompt(const loom_model *model, const loom_media *media, 
 
 typedef struct loom_session_options {
   int64_t max_context; /* 0: the artifact's max_context */
-  int32_t threads;     /* 0: the kernel runtime's default; at most LOOM_MAX_KERNEL_THREADS;
+  int32_t threads;     /* 0: the artifact's tuned threads per phase (loom_model_get_tuning),
+                          else the kernel runtime's default; at most LOOM_MAX_KERNEL_THREADS;
                           more than the CPUs this process may use run as that many */
   uint64_t seed;       /* sampling seed */
 } loom_session_options;

@@ -7,7 +7,9 @@
 #include "loom/Error.h"
 #include "loom/Runtime/DecodeBatch.h"
 #include "loom/Runtime/Executor.h"
+#include "loom/Runtime/CpuFeatures.h"
 #include "loom/Runtime/ImageDecode.h"
+#include "loom/Runtime/KernelThreadPool.h"
 #include "loom/Runtime/Model.h"
 #include "loom/Runtime/Session.h"
 #include "loom/Schema/loom_generated.h"
@@ -582,6 +584,60 @@ TEST_F(SessionTest, TokenPositionsKernelsRunOnceOverABatch) {
   EXPECT_EQ(out[1], 1);
 }
 
+// An artifact tuned by loom-tune (RuntimeTuning): sessions that leave threads to it run prefills
+// and decode steps with its thread counts, LOOM_HUGE_PAGES_AS_TUNED (ArtifactMemory::AsTuned)
+// reads it into huge pages, and a session's own thread count wins.
+TEST_F(SessionTest, TunedRuntimeChoicesApply) {
+  ArtifactOptions options;
+  options.edit = [](fb::ModelT &m) {
+    m.target->runtime_tuning = std::make_unique<fb::RuntimeTuningT>();
+    m.target->runtime_tuning->prefill_threads = 1;
+    m.target->runtime_tuning->decode_threads = 2;
+    m.target->runtime_tuning->huge_pages = true;
+    m.target->runtime_tuning->prefill_chunk = 96;
+  };
+  const std::string path = writeArtifact("tuned.loom", options);
+  EXPECT_FALSE(loom::Model::open(path)->artifact().isHugePageCopy());
+  auto model = loom::Model::open(path, loom::ArtifactMemory::AsTuned);
+  EXPECT_TRUE(model->artifact().isHugePageCopy());
+  const loom::TunedRuntime &tuned = model->tunedRuntime();
+  EXPECT_TRUE(tuned.tuned);
+  EXPECT_EQ(tuned.prefillChunk, 96);
+  EXPECT_FALSE(loom::Model::open(*artifact)->tunedRuntime().tuned);
+  EXPECT_FALSE(loom::Model::open(*artifact, loom::ArtifactMemory::AsTuned)->artifact().isHugePageCopy());
+
+  const int cpus = loom::usableCpuCount();
+  std::vector<float> logits(kVocab);
+  loom::Session session(model, {});
+  loom::kernel_pool::setThreads(std::min(2, cpus));
+  session.prefill({2, 5, 7}, std::vector<loom::MediaInput>{}, false, logits.data());
+  EXPECT_EQ(loom::kernel_pool::threads(), 1);
+  session.decode(4, logits.data());
+  EXPECT_EQ(loom::kernel_pool::threads(), std::min(2, cpus));
+  loom::SessionOptions own;
+  own.threads = 1;
+  loom::Session pinned(model, own);
+  pinned.decode(4, logits.data());
+  EXPECT_EQ(loom::kernel_pool::threads(), 1);
+  std::remove(path.c_str());
+
+  ArtifactOptions wrong;
+  wrong.edit = [](fb::ModelT &m) {
+    m.target->runtime_tuning = std::make_unique<fb::RuntimeTuningT>();
+    m.target->runtime_tuning->decode_threads = 300;
+  };
+  const std::string wrongPath = writeArtifact("wrong-tuning.loom", wrong);
+  try {
+    loom::Model::open(wrongPath);
+    ADD_FAILURE() << "an out-of-range runtime_tuning was accepted";
+  } catch (const loom::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("runtime_tuning is out of range (threads 0/300"),
+              std::string::npos)
+        << e.what();
+  }
+  std::remove(wrongPath.c_str());
+}
+
 TEST_F(SessionTest, MediaFillPlaceholderRuns) {
   auto model = loom::Model::open(*artifact);
   loom::Session session(model, {});
@@ -810,6 +866,26 @@ TEST_F(SessionTest, CApiHugePageCopyRunsLikeTheMapping) {
   }
   EXPECT_NE(logits[0], std::vector<float>(logits[0].size(), 0.0f));
   EXPECT_EQ(logits[0], logits[1]);
+
+  // As tuned: this artifact was not, so it is mapped and reports no tuning; other values refused.
+  modelOptions.huge_page_copy = LOOM_HUGE_PAGES_AS_TUNED;
+  ASSERT_EQ(loom_model_open_with(artifact->c_str(), &modelOptions, &model), LOOM_OK)
+      << loom_last_error();
+  loom_model_tuning tuning;
+  std::memset(&tuning, 0xff, sizeof tuning);
+  EXPECT_EQ(loom_model_get_tuning(model, &tuning), LOOM_OK);
+  EXPECT_EQ(tuning.tuned, 0);
+  EXPECT_EQ(tuning.prefill_threads, 0);
+  EXPECT_EQ(tuning.huge_pages, 0);
+  EXPECT_EQ(tuning.prefill_chunk, 0);
+  EXPECT_EQ(loom_model_get_tuning(model, nullptr), LOOM_ERROR_INVALID_ARGUMENT);
+  loom_model_close(model);
+  modelOptions.huge_page_copy = 2;
+  EXPECT_EQ(loom_model_open_with(artifact->c_str(), &modelOptions, &model),
+            LOOM_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(loom_last_error()).find("huge_page_copy must be 0, 1 or LOOM_HUGE_PAGES_AS_TUNED, got 2"),
+            std::string::npos)
+      << loom_last_error();
 }
 
 // A prefill yield may step other sessions between the prefill's dispatches (alone and batched):

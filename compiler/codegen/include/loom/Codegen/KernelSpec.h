@@ -24,6 +24,10 @@ namespace loom::codegen {
 // F32, BF16: plain; Q8: int8 per output row + f32 scale; Q4G32 / Q4G128: int4 with an f16
 // scale per 32 / 128 columns.
 enum class ElementType { F32, BF16, Q8, Q4G32, Q4G128 };
+// "f32", "bf16", "q8", "q4g32", "q4g128" (loom-compile's --quant names), and back; parsing
+// throws loom::Error for any other name.
+const char *elementTypeName(ElementType type);
+ElementType parseElementType(const std::string &name);
 
 // ids i32[T], table w[vocab, width] -> out f32[T, width] = table[ids] * scale.
 struct EmbedTokens { int64_t vocab, width; double scale; };
@@ -141,10 +145,14 @@ std::string kindName(const KernelSpec &spec);
 
 // Generates every kernel for `halideTarget` (a Halide target string, e.g.
 // "x86-64-linux-avx-avx2-f16c-fma-sse41") into one shared library with one Halide runtime, and
-// returns its bytes. `workDir` holds the intermediate objects. Throws loom::Error.
+// returns its bytes. `workDir` holds the intermediate objects. The products' schedules take
+// `tuning`'s parameters (Tuning.h), or the target's checked-in defaults when it is null.
+// Throws loom::Error.
+class Tuning;
 std::vector<uint8_t> buildKernelLibrary(const std::vector<KernelSpec> &kernels,
                                         const std::string &halideTarget,
-                                        const std::string &workDir);
+                                        const std::string &workDir,
+                                        const Tuning *tuning = nullptr);
 
 } // namespace loom::codegen
 
@@ -185,14 +193,16 @@ std::vector<std::string> resolveLoomTargets(const std::string &list);
 // cpuTarget(loomTarget).halideTarget and .cpuFeatures.
 std::string halideTargetFor(const std::string &loomTarget);
 std::vector<std::string> cpuFeaturesFor(const std::string &loomTarget);
+// The Loom target whose Halide target string is `halideTarget`; empty when none is.
+std::string loomTargetForHalide(const std::string &halideTarget);
 
 // What emitKernel writes: the target's assembly, Halide's lowered statement (loops, vectors,
 // allocations) or an object file.
 enum class KernelOutput { Assembly, LoweredStmt, Object };
 // Generates one kernel exactly as buildKernelLibrary does (same pipeline, schedule and target
-// features) and writes it to `path`, for inspection and the codegen FileCheck tests.
+// features and tuning) and writes it to `path`, for inspection and the codegen FileCheck tests.
 // Throws loom::Error.
 void emitKernel(const KernelSpec &spec, const std::string &halideTarget, KernelOutput output,
-                const std::string &path);
+                const std::string &path, const Tuning *tuning = nullptr);
 
 } // namespace loom::codegen

@@ -1,6 +1,8 @@
 // loom-compile's pipeline: import -> fuse -> quantize -> plan -> codegen -> serialize.
 #pragma once
 
+#include "loom/Codegen/Tuning.h"
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,6 +32,11 @@ struct CompileOptions {
   std::string dumpAfter;            // --dump-after: a pass argument, e.g. loom-fuse-geglu
   std::function<void(const std::string &)> dump; // receives the IR after `dumpAfter`
   std::string workDir;              // intermediate kernel objects; a temp dir when empty
+  // --tuning: a loom-tune record (docs/TUNING.md) for the kernel set of its target; empty: the
+  // checked-in defaults. --tuning-mismatch: a record made for another target or CPU model than
+  // this compile's is refused, or used with a warning through `log`.
+  std::string tuningPath;
+  codegen::TuningMismatch tuningMismatch = codegen::TuningMismatch::Refuse;
   std::function<void(const std::string &)> log; // progress, one line per phase
 };
 

@@ -30,6 +30,15 @@ struct SpecialTokens {
   std::vector<int32_t> eos;
 };
 
+// The end-to-end choices the artifact's kernel set was tuned with (schemas/loom.fbs
+// RuntimeTuning; docs/TUNING.md); zeros and `tuned` false when it was not.
+struct TunedRuntime {
+  bool tuned = false;
+  int prefillThreads = 0, decodeThreads = 0;
+  bool hugePages = false;
+  int64_t prefillChunk = 0;
+};
+
 class Model {
 public:
   // Opens and verifies the artifact, checks runtime version and CPU features, loads the
@@ -48,6 +57,8 @@ public:
   const KernelLibrary &kernels() const { return *kernels_; }
   // The target of the kernel set this CPU runs (Runtime/KernelSets.h), e.g. "zen4".
   const std::string &kernelTarget() const { return kernelTarget_; }
+  // That kernel set's tuned end-to-end choices.
+  const TunedRuntime &tunedRuntime() const { return tunedRuntime_; }
   // The GPU side of a CUDA artifact (target "cuda:..."), or null for a CPU artifact.
   const std::shared_ptr<const cuda::DeviceModel> &device() const { return device_; }
 
@@ -70,6 +81,7 @@ private:
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KernelLibrary> kernels_;
   std::string kernelTarget_;
+  TunedRuntime tunedRuntime_;
   std::shared_ptr<const cuda::DeviceModel> device_;
   int64_t vocabSize_ = 0, hiddenSize_ = 0, maxContext_ = 0;
   int64_t patchSize_ = 48, patchDim_ = 6912, audioFrameSize_ = 640;

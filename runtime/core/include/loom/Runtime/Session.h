@@ -29,8 +29,10 @@ inline constexpr int kMaxKernelThreads = 256;
 
 struct SessionOptions {
   int64_t maxContext = 0; // 0: the artifact's max_context; larger values are refused
-  int threads = 0;        // 0: the kernel runtime's default; at most kMaxKernelThreads; more
-                          // than the CPUs this process may use run as that many (CpuFeatures.h)
+  int threads = 0;        // 0: the artifact's tuned threads per phase (prefill, decode) where
+                          // it has them (Model::tunedRuntime), else the kernel runtime's
+                          // default; at most kMaxKernelThreads; more than the CPUs this process
+                          // may use run as that many (CpuFeatures.h)
   uint64_t seed = 0;
 };
 
@@ -128,6 +130,10 @@ private:
   void ensureCapacity(int64_t tokens);
   void checkRoom(int64_t tokens) const;
   Executor *executor(const char *name);
+  // The kernel threads of a prefill or decode call: the artifact's tuned ones when the
+  // session left threads to it (0 each: keep the runtime's count).
+  void usePrefillThreads() const;
+  void useDecodeThreads() const;
 
   std::shared_ptr<const Model> model_;
   int64_t maxContext_ = 0;
@@ -135,6 +141,7 @@ private:
   Sampler sampler_;
   ExecutionState state_;
   std::function<void()> prefillYield_;
+  int prefillThreads_ = 0, decodeThreads_ = 0; // 0: leave the kernel pool's count
   PrefillTimes prefillTimes_;
   bool running_ = false; // a prefill or decode is under way (its yield must not re-enter)
   std::vector<std::pair<void *, size_t>> mappings_; // munmap on destruction

@@ -1,0 +1,378 @@
+// See Tuning.h. The parameter table (names, ranges, meanings) belongs to the generators that
+// read the values; the values themselves are data: the defaults in tuning/defaults.json
+// (embedded at build time, TuningDefaults.cpp), a record from loom-tune.
+#include "loom/Codegen/Tuning.h"
+#include "loom/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace loom::codegen {
+
+// The text of tuning/defaults.json (generated TuningDefaults.cpp).
+extern const char *const kTuningDefaultsJson;
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char *kRecordFormat = "loom-tuning";
+constexpr int kRecordVersion = 1;
+
+const std::map<std::string, std::vector<TunableParameter>> &parameterTable() {
+  // Ranges: what the schedules stay correct and sensible for (LinearSchedule.cpp,
+  // QuantizedLinear.cpp, Q4RowGroupLinear.cpp); the search (loom-tune) stays inside them.
+  static const std::map<std::string, std::vector<TunableParameter>> table = {
+      {"linear_f32",
+       {{"gemv_rows_per_task", 1, 1024, 1, "GEMV (T < 64): weight rows per parallel task"},
+        {"gemm_task_rows", 32, 4096, 16,
+         "GEMM (T >= 64): rows per task (its packed panels stay in L2), rounded to a register "
+         "tile's rows"},
+        {"gemm_depth", 32, 4096, 8, "GEMM: inputs per packed weight panel"}}},
+      {"linear_q8",
+       {{"gemv_rows_per_task", 1, 1024, 1, "GEMV: weight rows per parallel task"},
+        {"gemm_task_rows", 2, 1024, 2, "GEMM: rows per task (register tiles of 2 rows)"},
+        {"gemm_from_tokens", 4, 64, 1,
+         "the token count from which the tiled GEMM runs instead of the GEMV"}}},
+      {"linear_q4",
+       {{"gemv_groups_per_task", 1, 128, 1, "GEMV: row groups of 8 per parallel task"},
+        {"gemm_groups_per_task", 2, 128, 2,
+         "GEMM: row groups of 8 per task (even: VNNI tiles hold 2 groups)"},
+        {"prefetch_blocks", 0, 256, 1,
+         "short-T tiles: weights prefetched this many 32-column blocks ahead (0: none)"}}},
+  };
+  return table;
+}
+
+const TunableParameter *findParameter(const std::string &family, const std::string &name) {
+  for (const TunableParameter &p : tunableParameters(family))
+    if (p.name == name)
+      return &p;
+  return nullptr;
+}
+
+std::string parameterNames(const std::string &family) {
+  std::string names;
+  for (const TunableParameter &p : tunableParameters(family))
+    names += (names.empty() ? "" : ", ") + p.name;
+  return names;
+}
+
+int intField(const json &object, const std::string &where, const std::string &name) {
+  if (!object.contains(name) || !object[name].is_number_integer())
+    fail(where, ": '", name, "' must be an integer");
+  return object[name].get<int>();
+}
+
+std::string stringField(const json &object, const std::string &where, const std::string &name) {
+  if (!object.contains(name) || !object[name].is_string())
+    fail(where, ": '", name, "' must be a string");
+  return object[name].get<std::string>();
+}
+
+// Reads {"name": value, ...} for `family`, checking every name and range.
+ScheduleParameters readParameters(const json &object, const std::string &family,
+                                  const std::string &where) {
+  if (!object.is_object())
+    fail(where, ": expected an object of parameters");
+  ScheduleParameters values;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (!findParameter(family, it.key()))
+      fail(where, ": unknown parameter '", it.key(), "' (", family, " has ", parameterNames(family),
+           ")");
+    if (!it.value().is_number_integer())
+      fail(where, ": parameter '", it.key(), "' must be an integer");
+    const int64_t value = it.value().get<int64_t>();
+    checkParameter(family, it.key(), int(std::clamp<int64_t>(value, INT32_MIN, INT32_MAX)), where);
+    values[it.key()] = int(value);
+  }
+  return values;
+}
+
+json parseJson(const std::string &text, const std::string &source) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception &e) {
+    fail(source, ": not valid JSON: ", e.what());
+  }
+}
+
+CpuIdentity readCpuIdentity(const json &cpu, const std::string &where) {
+  if (!cpu.is_object())
+    fail(where, ": 'cpu' must be an object");
+  CpuIdentity id;
+  id.vendor = stringField(cpu, where + " cpu", "vendor");
+  id.modelName = stringField(cpu, where + " cpu", "model_name");
+  id.family = intField(cpu, where + " cpu", "family");
+  id.model = intField(cpu, where + " cpu", "model");
+  id.cores = intField(cpu, where + " cpu", "cores");
+  id.l1dBytes = intField(cpu, where + " cpu", "l1d_bytes");
+  id.l2Bytes = intField(cpu, where + " cpu", "l2_bytes");
+  id.l3Bytes = intField(cpu, where + " cpu", "l3_bytes");
+  return id;
+}
+
+// The record's "runtime" section: each field optional, each checked against its range.
+RuntimeChoices readRuntimeChoices(const json &runtime, const std::string &where) {
+  if (!runtime.is_object())
+    fail(where, ": expected an object");
+  RuntimeChoices choices;
+  choices.tuned = true;
+  auto integer = [&](const char *name, int64_t min, int64_t max) -> int64_t {
+    if (!runtime.contains(name))
+      return 0;
+    if (!runtime[name].is_number_integer())
+      fail(where, ": '", name, "' must be an integer");
+    const int64_t value = runtime[name].get<int64_t>();
+    if (value < min || value > max)
+      fail(where, ": '", name, "' = ", value, " is out of range: expected [", min, ", ", max, "]");
+    return value;
+  };
+  choices.prefillThreads = int(integer("prefill_threads", 1, 256));
+  choices.decodeThreads = int(integer("decode_threads", 1, 256));
+  choices.prefillChunk = integer("prefill_chunk", 0, int64_t(1) << 20);
+  if (runtime.contains("huge_pages")) {
+    if (!runtime["huge_pages"].is_boolean())
+      fail(where, ": 'huge_pages' must be true or false");
+    choices.hugePages = runtime["huge_pages"].get<bool>();
+  }
+  return choices;
+}
+
+} // namespace
+
+const std::vector<std::string> &productFamilies() {
+  static const std::vector<std::string> families = [] {
+    std::vector<std::string> names;
+    for (const auto &entry : parameterTable())
+      names.push_back(entry.first);
+    return names;
+  }();
+  return families;
+}
+
+std::string productFamily(ElementType weights, int64_t in) {
+  switch (weights) {
+  case ElementType::Q8: // QuantizedLinear.cpp hasIntegerProduct()
+    return in % 32 == 0 ? "linear_q8" : "linear_f32";
+  case ElementType::Q4G32:
+  case ElementType::Q4G128:
+    return "linear_q4";
+  default:
+    return "linear_f32";
+  }
+}
+
+const std::vector<TunableParameter> &tunableParameters(const std::string &family) {
+  auto it = parameterTable().find(family);
+  if (it == parameterTable().end())
+    fail("unknown product family '", family, "' (expected linear_f32, linear_q8 or linear_q4)");
+  return it->second;
+}
+
+void checkParameter(const std::string &family, const std::string &name, int value,
+                    const std::string &where) {
+  const TunableParameter *p = findParameter(family, name);
+  if (!p)
+    fail(where, ": unknown parameter '", name, "' (", family, " has ", parameterNames(family), ")");
+  if (value < p->min || value > p->max || value % p->multipleOf != 0)
+    fail(where, ": parameter '", name, "' = ", value, " is out of range: expected ",
+         p->multipleOf > 1 ? "a multiple of " + std::to_string(p->multipleOf) + " in " : "",
+         "[", p->min, ", ", p->max, "]");
+}
+
+std::string ProductKey::str() const {
+  std::ostringstream text;
+  text << family() << " weights=" << elementTypeName(weights) << " in=" << in
+       << " out=" << out;
+  return text.str();
+}
+
+ProductKey ProductKey::parse(const std::string &text) {
+  std::istringstream in(text);
+  std::string family, weights, inField, outField, rest;
+  in >> family >> weights >> inField >> outField;
+  auto value = [&](const std::string &field, const std::string &prefix) -> std::string {
+    if (field.rfind(prefix, 0) != 0)
+      fail("tuning entry '", text, "': expected '<family> weights=<type> in=<N> out=<N>'");
+    return field.substr(prefix.size());
+  };
+  ProductKey key;
+  key.weights = parseElementType(value(weights, "weights="));
+  try {
+    size_t used = 0;
+    const std::string inText = value(inField, "in="), outText = value(outField, "out=");
+    key.in = std::stoll(inText, &used);
+    if (used != inText.size())
+      throw std::invalid_argument(inText);
+    key.out = std::stoll(outText, &used);
+    if (used != outText.size())
+      throw std::invalid_argument(outText);
+  } catch (const std::logic_error &) {
+    fail("tuning entry '", text, "': in and out must be integers");
+  }
+  if (in >> rest || key.in <= 0 || key.out <= 0 || family != key.family())
+    fail("tuning entry '", text, "': expected '", key.str(), "'");
+  return key;
+}
+
+CpuIdentity CpuIdentity::host() {
+  CpuIdentity id;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  auto valueOf = [](const std::string &l) {
+    const size_t colon = l.find(':');
+    std::string v = colon == std::string::npos ? "" : l.substr(colon + 1);
+    v.erase(0, v.find_first_not_of(" \t"));
+    return v;
+  };
+  while (std::getline(cpuinfo, line)) {
+    if (line.empty())
+      break; // the first processor's block describes the model
+    if (line.rfind("vendor_id", 0) == 0)
+      id.vendor = valueOf(line);
+    else if (line.rfind("cpu family", 0) == 0)
+      id.family = std::atoi(valueOf(line).c_str());
+    else if (line.rfind("model name", 0) == 0)
+      id.modelName = valueOf(line);
+    else if (line.rfind("model", 0) == 0 && line.find("model name") != 0)
+      id.model = std::atoi(valueOf(line).c_str());
+  }
+  id.cores = int(sysconf(_SC_NPROCESSORS_ONLN));
+  id.l1dBytes = std::max<long>(0, sysconf(_SC_LEVEL1_DCACHE_SIZE));
+  id.l2Bytes = std::max<long>(0, sysconf(_SC_LEVEL2_CACHE_SIZE));
+  id.l3Bytes = std::max<long>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
+  return id;
+}
+
+std::string CpuIdentity::describe() const {
+  std::ostringstream out;
+  out << vendor << " family " << family << " model " << model << " (" << modelName << "), "
+      << cores << " cores, L1d " << l1dBytes / 1024 << " KiB, L2 " << l2Bytes / 1024
+      << " KiB, L3 " << l3Bytes / 1024 << " KiB";
+  return out.str();
+}
+
+bool CpuIdentity::sameModel(const CpuIdentity &other) const {
+  return vendor == other.vendor && family == other.family && model == other.model &&
+         cores == other.cores && l1dBytes == other.l1dBytes && l2Bytes == other.l2Bytes &&
+         l3Bytes == other.l3Bytes;
+}
+
+Tuning Tuning::defaults(const std::string &loomTarget) {
+  const json all = parseJson(kTuningDefaultsJson, "tuning/defaults.json");
+  const std::string where = "tuning/defaults.json";
+  if (stringField(all, where, "format") != "loom-tuning-defaults" ||
+      intField(all, where, "version") != 1)
+    fail(where, ": expected format 'loom-tuning-defaults' version 1");
+  Tuning tuning;
+  tuning.target_ = loomTarget;
+  for (const std::string &family : productFamilies()) {
+    if (!all["families"].contains(family))
+      fail(where, ": no defaults for family '", family, "'");
+    const json &byTarget = all["families"][family];
+    const std::string chosen = byTarget.contains(loomTarget) ? loomTarget : "*";
+    if (!byTarget.contains(chosen))
+      fail(where, ": family '", family, "' has no defaults for target '", loomTarget,
+           "' and no '*' entry");
+    ScheduleParameters values =
+        readParameters(byTarget[chosen], family, where + " " + family + " " + chosen);
+    for (const TunableParameter &p : tunableParameters(family))
+      if (!values.count(p.name))
+        fail(where, ": family '", family, "' target '", chosen, "' has no value for '", p.name,
+             "'");
+    tuning.defaults_[family] = std::move(values);
+  }
+  return tuning;
+}
+
+Tuning Tuning::fromRecord(const std::string &recordText, const std::string &source,
+                          const std::string &loomTarget, const CpuIdentity &cpu,
+                          TuningMismatch mismatch, std::vector<std::string> &warnings) {
+  const json record = parseJson(recordText, source);
+  if (!record.is_object())
+    fail(source, ": expected a JSON object (a loom-tune record)");
+  if (!record.contains("format") || record["format"] != kRecordFormat)
+    fail(source, ": 'format' must be \"", kRecordFormat, "\" (a loom-tune record)");
+  if (intField(record, source, "version") != kRecordVersion)
+    fail(source, ": 'version' ", record["version"].dump(), " is not supported (expected ",
+         kRecordVersion, ")");
+  const std::string recordTarget = stringField(record, source, "target");
+  if (!record.contains("cpu"))
+    fail(source, ": 'cpu' is missing (the CPU model the record was tuned on)");
+  const CpuIdentity recordCpu = readCpuIdentity(record["cpu"], source);
+  auto mismatched = [&](const std::string &what) {
+    if (mismatch == TuningMismatch::Refuse)
+      fail(source, ": ", what, " (--tuning-mismatch=warn uses it anyway)");
+    warnings.push_back(source + ": " + what + "; used anyway");
+  };
+  if (recordTarget != loomTarget)
+    mismatched("the record was tuned for target '" + recordTarget + "', not '" + loomTarget + "'");
+  if (!recordCpu.sameModel(cpu))
+    mismatched("the record was tuned on " + recordCpu.describe() + ", not on this CPU, " +
+               cpu.describe());
+
+  Tuning tuning = defaults(loomTarget);
+  if (!record.contains("kernels") || !record["kernels"].is_object())
+    fail(source, ": 'kernels' must be an object of entries keyed by product");
+  for (auto it = record["kernels"].begin(); it != record["kernels"].end(); ++it) {
+    const std::string where = source + ": kernel '" + it.key() + "'";
+    ProductKey key;
+    try {
+      key = ProductKey::parse(it.key());
+    } catch (const Error &e) {
+      fail(source, ": ", e.what());
+    }
+    if (!it.value().is_object() || !it.value().contains("params"))
+      fail(where, ": expected an object with 'params'");
+    tuning.entries_[key.str()] =
+        readParameters(it.value()["params"], key.family(), where);
+  }
+  if (record.contains("runtime"))
+    tuning.runtime_ = readRuntimeChoices(record["runtime"], source + ": runtime");
+  tuning.recordText_ = record.dump();
+  return tuning;
+}
+
+Tuning Tuning::with(const ProductKey &key, const ScheduleParameters &params) const {
+  Tuning copy = *this;
+  for (const auto &[name, value] : params)
+    checkParameter(key.family(), name, value, "kernel '" + key.str() + "'");
+  copy.entries_[key.str()] = params;
+  return copy;
+}
+
+std::string Tuning::recordTarget(const std::string &recordText) {
+  const json record = json::parse(recordText, nullptr, /*allow_exceptions=*/false);
+  return record.is_object() && record.contains("target") && record["target"].is_string()
+             ? record["target"].get<std::string>()
+             : "";
+}
+
+ScheduleParameters Tuning::parameters(const ProductKey &key) const {
+  const std::string family = key.family();
+  auto defaults = defaults_.find(family);
+  if (defaults == defaults_.end())
+    fail("tuning: no defaults for family '", family, "'");
+  ScheduleParameters values = defaults->second;
+  auto entry = entries_.find(key.str());
+  if (entry != entries_.end())
+    for (const auto &[name, value] : entry->second)
+      values[name] = value;
+  return values;
+}
+
+int Tuning::value(const ProductKey &key, const std::string &name) const {
+  const ScheduleParameters values = parameters(key);
+  auto it = values.find(name);
+  if (it == values.end())
+    fail("tuning: '", name, "' is not a parameter of ", key.str());
+  return it->second;
+}
+
+} // namespace loom::codegen

@@ -1,0 +1,109 @@
+// TunedKernelsTest: the products generated with tuned schedule parameters compute what the
+// defaults' compute. Parameters that only change the schedule (rows per task, prefetch distance)
+// must give bit-identical outputs at the extremes of their ranges (tails, one row per task,
+// tasks larger than the matrix); those that change the summation order (the f32 GEMM's panel
+// depth, q8's GEMV/GEMM switch) agree within 1e-5 of the output range. The defaults themselves
+// are checked against references by QuantKernelsTest and CodegenTest.
+#include "BenchMatrices.h"
+#include "KernelHarness.h"
+#include "TestTarget.h"
+
+#include "loom/Codegen/Tuning.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+using namespace loom::codegen;
+using loom::bench::DenseBuffer;
+
+namespace {
+
+// Shapes with partial tasks and tiles: 17 row groups of q4, 100 q8 rows, 80 f32 rows.
+const std::vector<Linear> kShapes = {{512, 136, false}, {768, 100, false}, {96, 80, false}};
+const std::vector<ElementType> kTypes = {ElementType::Q4G32, ElementType::Q8, ElementType::F32};
+const std::vector<int64_t> kTokens = {1, 2, 3, 4, 5, 9, 64, 67};
+
+ProductKey keyOf(size_t i) { return {kTypes[i], kShapes[i].in, kShapes[i].out}; }
+
+std::string symbolOf(size_t i) { return "tuned_" + std::to_string(i); }
+
+// The three products built with `tuning` (null: the defaults).
+std::unique_ptr<loom::bench::KernelHarness> build(const Tuning *tuning) {
+  std::vector<KernelSpec> specs;
+  for (size_t i = 0; i < kShapes.size(); ++i)
+    specs.push_back({symbolOf(i), kTypes[i], kShapes[i]});
+  auto kernels =
+      std::make_unique<loom::bench::KernelHarness>(specs, loom::testing::testTarget(), tuning);
+  kernels->setThreads(2);
+  return kernels;
+}
+
+// The outputs of product i at T tokens, on fixed weights and activations.
+std::vector<float> run(const loom::bench::KernelHarness &kernels, size_t i, int64_t tokens) {
+  const Linear &shape = kShapes[i];
+  static std::vector<loom::bench::Matrix> matrices;
+  if (matrices.size() <= i)
+    for (size_t j = matrices.size(); j < kShapes.size(); ++j)
+      matrices.push_back(loom::bench::makeMatrix(kTypes[j], kShapes[j].out, kShapes[j].in, 3 + j,
+                                                 false, loom::PageSize::Small));
+  loom::bench::FastRandom rng(7 + uint64_t(tokens));
+  std::vector<float> x(size_t(tokens * shape.in)), y(size_t(tokens * shape.out), -1.0f);
+  for (float &v : x)
+    v = rng.uniform();
+  const halide_type_t f32(halide_type_float, 32);
+  DenseBuffer xBuf(x.data(), f32, {tokens, shape.in}), yBuf(y.data(), f32, {tokens, shape.out});
+  DenseBuffer wBuf(matrices[i].stored.data(), loom::bench::storedHalideType(kTypes[i]),
+                   loom::bench::storedShape(kTypes[i], shape.out, shape.in));
+  void *args[] = {&xBuf.buffer, &wBuf.buffer, &yBuf.buffer};
+  loom::bench::callKernel(kernels.entry(symbolOf(i)), args, symbolOf(i));
+  return y;
+}
+
+Tuning tuned(const std::vector<ScheduleParameters> &params) {
+  Tuning tuning = Tuning::defaults(loom::testing::testTarget());
+  for (size_t i = 0; i < params.size(); ++i) {
+    ScheduleParameters all = tuning.parameters(keyOf(i));
+    for (const auto &[name, value] : params[i])
+      all[name] = value;
+    tuning = tuning.with(keyOf(i), all);
+  }
+  return tuning;
+}
+
+TEST(TunedKernels, ScheduleOnlyParametersGiveIdenticalOutputs) {
+  const auto defaults = build(nullptr);
+  const Tuning low = tuned({{{"gemv_groups_per_task", 1}, {"gemm_groups_per_task", 2},
+                             {"prefetch_blocks", 0}},
+                            {{"gemv_rows_per_task", 1}, {"gemm_task_rows", 2}},
+                            {{"gemv_rows_per_task", 1}, {"gemm_task_rows", 32}}});
+  const Tuning high = tuned({{{"gemv_groups_per_task", 128}, {"gemm_groups_per_task", 128},
+                              {"prefetch_blocks", 256}},
+                             {{"gemv_rows_per_task", 1024}, {"gemm_task_rows", 1024}},
+                             {{"gemv_rows_per_task", 1024}, {"gemm_task_rows", 4096}}});
+  for (const Tuning *tuning : {&low, &high}) {
+    const auto kernels = build(tuning);
+    for (size_t i = 0; i < kShapes.size(); ++i)
+      for (int64_t tokens : kTokens)
+        ASSERT_EQ(run(*kernels, i, tokens), run(*defaults, i, tokens))
+            << keyOf(i).str() << " T=" << tokens << (tuning == &low ? " low" : " high");
+  }
+}
+
+TEST(TunedKernels, SummationOrderParametersAgreeWithinRounding) {
+  const auto defaults = build(nullptr);
+  const Tuning order = tuned({{}, {{"gemm_from_tokens", 4}}, {{"gemm_depth", 32}}});
+  const auto kernels = build(&order);
+  for (size_t i = 1; i < kShapes.size(); ++i)
+    for (int64_t tokens : kTokens) {
+      const std::vector<float> want = run(*defaults, i, tokens), got = run(*kernels, i, tokens);
+      const auto [lo, hi] = std::minmax_element(want.begin(), want.end());
+      const double bound = 1e-5 * std::max(1.0, double(*hi - *lo));
+      for (size_t j = 0; j < want.size(); ++j)
+        ASSERT_NEAR(got[j], want[j], bound) << keyOf(i).str() << " T=" << tokens << " at " << j;
+    }
+}
+
+} // namespace

@@ -1,0 +1,147 @@
+// TuningTest: the schedule parameters as data (loom/Codegen/Tuning.h): the checked-in defaults
+// cover every parameter of every family within its range, and a tuning record is read with
+// every error named (the entry, the parameter, the range) and every mismatch refused or warned.
+#include "loom/Codegen/Tuning.h"
+#include "loom/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+
+using namespace loom::codegen;
+using nlohmann::json;
+
+namespace {
+
+const CpuIdentity kCpu{"AuthenticAMD", "Test CPU", 25, 17, 2, 32768, 1048576, 33554432};
+const ProductKey kQ4{ElementType::Q4G32, 3840, 15360};
+
+json recordFor(const std::string &target, const json &kernels) {
+  return {{"format", "loom-tuning"},
+          {"version", 1},
+          {"target", target},
+          {"cpu",
+           {{"vendor", kCpu.vendor}, {"model_name", kCpu.modelName}, {"family", kCpu.family},
+            {"model", kCpu.model}, {"cores", kCpu.cores}, {"l1d_bytes", kCpu.l1dBytes},
+            {"l2_bytes", kCpu.l2Bytes}, {"l3_bytes", kCpu.l3Bytes}}},
+          {"kernels", kernels}};
+}
+
+Tuning read(const json &record, const std::string &target = "zen4",
+            TuningMismatch mismatch = TuningMismatch::Refuse, const CpuIdentity &cpu = kCpu) {
+  std::vector<std::string> warnings;
+  return Tuning::fromRecord(record.dump(), "rec.json", target, cpu, mismatch, warnings);
+}
+
+std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const loom::Error &e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Tuning, DefaultsCoverEveryParameterWithinItsRange) {
+  for (const CpuTarget &target : cpuTargets()) {
+    const Tuning tuning = Tuning::defaults(target.name);
+    for (ElementType type : {ElementType::F32, ElementType::Q8, ElementType::Q4G32}) {
+      const ProductKey key{type, 3840, 4096};
+      const ScheduleParameters values = tuning.parameters(key);
+      for (const TunableParameter &p : tunableParameters(key.family())) {
+        ASSERT_TRUE(values.count(p.name)) << target.name << " " << p.name;
+        EXPECT_NO_THROW(checkParameter(key.family(), p.name, values.at(p.name), "defaults"));
+      }
+    }
+    EXPECT_TRUE(tuning.recordText().empty());
+  }
+  // Today's values (the generators' constants before they became data).
+  EXPECT_EQ(Tuning::defaults("zen4").value(kQ4, "prefetch_blocks"), 16);
+  EXPECT_EQ(Tuning::defaults("x86-64-v3").value({ElementType::Q8, 3840, 4096}, "gemm_task_rows"), 48);
+}
+
+TEST(Tuning, ARecordOverridesItsProductOnly) {
+  const Tuning tuning =
+      read(recordFor("zen4", {{kQ4.str(), {{"params", {{"prefetch_blocks", 4}}}}}}));
+  EXPECT_EQ(tuning.value(kQ4, "prefetch_blocks"), 4);
+  EXPECT_EQ(tuning.value(kQ4, "gemm_groups_per_task"), 8); // not in the entry: the default
+  EXPECT_EQ(tuning.value({ElementType::Q4G32, 3840, 4096}, "prefetch_blocks"), 16);
+  EXPECT_NE(tuning.recordText().find("\"prefetch_blocks\":4"), std::string::npos);
+}
+
+TEST(Tuning, ProductKeysRoundTripAndNameTheirFamily) {
+  EXPECT_EQ(kQ4.str(), "linear_q4 weights=q4g32 in=3840 out=15360");
+  EXPECT_EQ(ProductKey::parse(kQ4.str()).str(), kQ4.str());
+  // Q8 rows that are not whole 32-column blocks take the float product.
+  EXPECT_EQ(ProductKey({ElementType::Q8, 48, 64}).str(), "linear_f32 weights=q8 in=48 out=64");
+  EXPECT_EQ(errorOf([] { ProductKey::parse("linear_q8 weights=q4g32 in=64 out=64"); }),
+            "tuning entry 'linear_q8 weights=q4g32 in=64 out=64': expected 'linear_q4 "
+            "weights=q4g32 in=64 out=64'");
+  EXPECT_EQ(errorOf([] { ProductKey::parse("linear_q4 weights=q4g32 in=x out=64"); }),
+            "tuning entry 'linear_q4 weights=q4g32 in=x out=64': in and out must be integers");
+}
+
+TEST(Tuning, IllegalValuesAreRefusedWithTheKernelAndParameterNamed) {
+  auto entry = [](const json &params) {
+    return recordFor("zen4", {{kQ4.str(), {{"params", params}}}});
+  };
+  EXPECT_EQ(errorOf([&] { read(entry({{"prefetch_blocks", 300}})); }),
+            "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': parameter "
+            "'prefetch_blocks' = 300 is out of range: expected [0, 256]");
+  EXPECT_EQ(errorOf([&] { read(entry({{"gemm_groups_per_task", 3}})); }),
+            "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': parameter "
+            "'gemm_groups_per_task' = 3 is out of range: expected a multiple of 2 in [2, 128]");
+  EXPECT_EQ(errorOf([&] { read(entry({{"tile_rows", 4}})); }),
+            "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': unknown parameter "
+            "'tile_rows' (linear_q4 has gemv_groups_per_task, gemm_groups_per_task, "
+            "prefetch_blocks)");
+  EXPECT_EQ(errorOf([&] { read(entry({{"prefetch_blocks", "8"}})); }),
+            "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': parameter "
+            "'prefetch_blocks' must be an integer");
+}
+
+TEST(Tuning, OtherTargetsAndCpusAreRefusedOrWarned) {
+  const json record = recordFor("zen4", json::object());
+  EXPECT_EQ(errorOf([&] { read(record, "x86-64-v3"); }),
+            "rec.json: the record was tuned for target 'zen4', not 'x86-64-v3' "
+            "(--tuning-mismatch=warn uses it anyway)");
+  CpuIdentity other = kCpu;
+  other.l3Bytes *= 2;
+  EXPECT_NE(errorOf([&] { read(record, "zen4", TuningMismatch::Refuse, other); })
+                .find("the record was tuned on AuthenticAMD family 25 model 17 (Test CPU), 2 "
+                      "cores, L1d 32 KiB, L2 1024 KiB, L3 32768 KiB, not on this CPU"),
+            std::string::npos);
+  std::vector<std::string> warnings;
+  Tuning::fromRecord(record.dump(), "rec.json", "x86-64-v3", other, TuningMismatch::Warn,
+                     warnings);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("tuned for target 'zen4', not 'x86-64-v3'; used anyway"),
+            std::string::npos);
+}
+
+TEST(Tuning, FilesThatAreNotRecordsAreRefused) {
+  std::vector<std::string> warnings;
+  auto fromText = [&](const std::string &text) {
+    return errorOf([&] {
+      Tuning::fromRecord(text, "rec.json", "zen4", kCpu, TuningMismatch::Refuse, warnings);
+    });
+  };
+  EXPECT_EQ(fromText("{\"format\": \"loom-tuning\"").rfind("rec.json: not valid JSON: ", 0), 0u);
+  EXPECT_EQ(fromText("{\"format\": \"other\", \"version\": 1}"),
+            "rec.json: 'format' must be \"loom-tuning\" (a loom-tune record)");
+  json future = recordFor("zen4", json::object());
+  future["version"] = 2;
+  EXPECT_EQ(fromText(future.dump()), "rec.json: 'version' 2 is not supported (expected 1)");
+  json noCpu = recordFor("zen4", json::object());
+  noCpu.erase("cpu");
+  EXPECT_EQ(fromText(noCpu.dump()), "rec.json: 'cpu' is missing (the CPU model the record was tuned on)");
+  EXPECT_EQ(fromText(recordFor("zen4", {{"linear_q4 weights=q4g32 in=64 out=64", 3}}).dump()),
+            "rec.json: kernel 'linear_q4 weights=q4g32 in=64 out=64': expected an object with "
+            "'params'");
+  EXPECT_EQ(Tuning::recordTarget(recordFor("zen4", json::object()).dump()), "zen4");
+  EXPECT_EQ(Tuning::recordTarget("not json"), "");
+}
+
+} // namespace
