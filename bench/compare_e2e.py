@@ -41,9 +41,10 @@ def main():
     parser.add_argument("a")
     parser.add_argument("b")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("extra", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
-    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    extra = argv[split + 1:]
     runs = {args.a: [], args.b: []}
     for r in range(args.rounds):
         for artifact in (args.a, args.b):

@@ -113,15 +113,6 @@ timeSideBySide(ProductInputs &inputs, const Variant &a, const Variant &b,
   return {medianA, medianB};
 }
 
-// The geometric mean over T of candidate / best: below 1, the candidate is faster.
-double relativeTime(const std::map<int64_t, double> &candidate,
-                    const std::map<int64_t, double> &best) {
-  double logSum = 0;
-  for (const auto &[tokens, seconds] : candidate)
-    logSum += std::log(seconds / best.at(tokens));
-  return std::exp(logSum / double(candidate.size()));
-}
-
 std::string paramsText(const ScheduleParameters &params) {
   std::string text;
   for (const auto &[name, value] : params)
@@ -130,6 +121,13 @@ std::string paramsText(const ScheduleParameters &params) {
 }
 
 } // namespace
+
+double relativeTime(const std::map<int64_t, double> &a, const std::map<int64_t, double> &b) {
+  double logSum = 0;
+  for (const auto &[tokens, seconds] : a)
+    logSum += std::log(seconds / b.at(tokens));
+  return std::exp(logSum / double(a.size()));
+}
 
 std::string prunedBecause(const ProductKey &key, const ScheduleParameters &params,
                           const codegen::CpuIdentity &cpu, int threads) {

@@ -39,6 +39,9 @@ SearchResult searchProduct(const codegen::ProductKey &key, const codegen::Tuning
                            const SearchOptions &options, double secondsAllowed,
                            const std::function<void(const std::string &)> &progress);
 
+// The geometric mean over T of a / b: below 1, `a` is faster.
+double relativeTime(const std::map<int64_t, double> &a, const std::map<int64_t, double> &b);
+
 // Why `params` need not be timed for `key` on `cpu` with `threads` threads ("" when they must):
 // a GEMM task whose weights (the data its comments say stay in L2) exceed the L2 cache, or
 // fewer tasks than threads.

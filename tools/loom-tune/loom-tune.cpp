@@ -11,6 +11,7 @@
 #include "loom/Codegen/Tuning.h"
 #include "loom/Driver/Compiler.h"
 #include "loom/Error.h"
+#include "loom/Runtime/CpuFeatures.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -21,7 +22,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include <unistd.h>
 
@@ -91,13 +91,64 @@ private:
   std::string path_;
 };
 
+std::vector<int64_t> parseTokenCounts(const std::string &list) {
+  std::vector<int64_t> counts;
+  std::istringstream items(list);
+  for (std::string item; std::getline(items, item, ',');) {
+    try {
+      size_t used = 0;
+      counts.push_back(std::stoll(item, &used));
+      if (used != item.size())
+        throw std::invalid_argument(item);
+    } catch (const std::exception &) {
+      fail("--tokens: '", item, "' is not a token count");
+    }
+    if (counts.back() <= 0)
+      fail("--tokens: token counts must be positive");
+  }
+  if (counts.empty())
+    fail("--tokens: no token counts");
+  return counts;
+}
+
+// Resuming `path`: `record` (a fresh one) gets the products it completed and its end-to-end
+// choices. The old record is checked as loom-compile checks one, for this target and CPU.
+void resume(ordered_json &record, const std::string &path, const codegen::CpuIdentity &cpu) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::vector<std::string> warnings;
+  codegen::Tuning::fromRecord(text, path, record["target"], cpu, codegen::TuningMismatch::Refuse,
+                              warnings);
+  const ordered_json previous = ordered_json::parse(text);
+  for (const auto &[key, entry] : previous["kernels"].items())
+    if (entry.value("complete", false))
+      record["kernels"][key] = entry;
+  if (previous.contains("runtime"))
+    record["runtime"] = previous["runtime"];
+  std::cerr << "loom-tune: resuming " << path << ": " << record["kernels"].size()
+            << " products done" << (record.contains("runtime") ? ", end-to-end choices done" : "")
+            << "\n";
+}
+
+// A product's record entry: the chosen parameters and the figures behind them.
+ordered_json productEntry(const tune::SearchResult &found) {
+  return {{"params", ordered_json(found.best)},
+          {"complete", found.complete},
+          {"candidates", found.candidates},
+          {"default_ms", millisecondsJson(found.defaultSeconds)},
+          {"tuned_ms", millisecondsJson(found.bestSeconds)},
+          {"speedup", 1.0 / tune::relativeTime(found.bestSeconds, found.defaultSeconds)}};
+}
+
+void printLine(const std::string &line) { std::cerr << line << "\n"; }
+
 } // namespace
 
 int main(int argc, char **argv) {
   CLI::App app{"loom-tune: tunes a model's kernel schedules on this machine (docs/TUNING.md)"};
   std::string input, output, target = "host", quant = "q4g32", tokensList = "1,4,512";
   double budgetMinutes = 10;
-  int threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = loom::usableCpuCount();
   int repetitions = 5;
   bool hugePages = false, restart = false, noRuntime = false;
   tune::RuntimeSearchOptions runtimeOptions;
@@ -142,19 +193,7 @@ int main(int argc, char **argv) {
     options.threads = threads;
     options.repetitions = repetitions;
     options.pages = hugePages ? PageSize::Huge : PageSize::Small;
-    options.tokens.clear();
-    std::istringstream items(tokensList);
-    for (std::string item; std::getline(items, item, ',');) {
-      try {
-        options.tokens.push_back(std::stoll(item));
-      } catch (const std::exception &) {
-        fail("--tokens: '", item, "' is not a token count");
-      }
-      if (options.tokens.back() <= 0)
-        fail("--tokens: token counts must be positive");
-    }
-    if (options.tokens.empty())
-      fail("--tokens: no token counts");
+    options.tokens = parseTokenCounts(tokensList);
     if (!codegen::cpuCanRun(codegen::cpuTarget(options.target)))
       fail("--target=", options.target, ": this CPU cannot run its kernels, so cannot time them");
 
@@ -169,24 +208,8 @@ int main(int argc, char **argv) {
                            {"threads", threads},
                            {"tokens", options.tokens},
                            {"kernels", ordered_json::object()}};
-    // Resume: the entries an earlier run completed are kept (the record is checked as
-    // loom-compile checks it, for this target and CPU).
-    if (!restart && std::filesystem::exists(output)) {
-      std::ifstream in(output);
-      const std::string text((std::istreambuf_iterator<char>(in)), {});
-      std::vector<std::string> warnings;
-      codegen::Tuning::fromRecord(text, output, options.target, cpu,
-                                  codegen::TuningMismatch::Refuse, warnings);
-      const ordered_json previous = ordered_json::parse(text);
-      for (const auto &[key, entry] : previous["kernels"].items())
-        if (entry.value("complete", false))
-          record["kernels"][key] = entry;
-      if (previous.contains("runtime"))
-        record["runtime"] = previous["runtime"];
-      std::cerr << "loom-tune: resuming " << output << ": " << record["kernels"].size()
-                << " products done" << (record.contains("runtime") ? ", end-to-end choices done" : "")
-                << "\n";
-    }
+    if (!restart && std::filesystem::exists(output))
+      resume(record, output, cpu);
 
     const InputArtifact artifact(input, quant, target);
     const std::vector<codegen::ProductKey> products = tune::modelProducts(artifact.path());
@@ -208,8 +231,7 @@ int main(int argc, char **argv) {
                 << " s)\n";
       runtimeOptions.artifact = artifact.path();
       runtimeOptions.maxThreads = threads;
-      record["runtime"] = tune::searchRuntime(
-          runtimeOptions, budget / 4, [](const std::string &line) { std::cerr << line << "\n"; });
+      record["runtime"] = tune::searchRuntime(runtimeOptions, budget / 4, printLine);
       std::cerr << "  chosen: prefill " << record["runtime"]["prefill_threads"] << " threads, decode "
                 << record["runtime"]["decode_threads"] << ", huge pages "
                 << record["runtime"]["huge_pages"] << ", prefill chunk "
@@ -221,20 +243,11 @@ int main(int argc, char **argv) {
       const double allowed = std::max(0.0, (budget - elapsed()) / double(todo.size() - i));
       std::cerr << "[" << i + 1 << "/" << todo.size() << "] " << key.str() << " (" << int(allowed)
                 << " s)\n";
-      tune::SearchResult found = tune::searchProduct(
-          key, defaults, options, allowed, [](const std::string &line) { std::cerr << line << "\n"; });
-      double speedup = 0;
-      for (const auto &[tokens, seconds] : found.defaultSeconds)
-        speedup += std::log(seconds / found.bestSeconds.at(tokens));
-      speedup = std::exp(speedup / double(found.defaultSeconds.size()));
-      ordered_json params(found.best);
-      record["kernels"][key.str()] = {{"params", params},
-                                      {"complete", found.complete},
-                                      {"candidates", found.candidates},
-                                      {"default_ms", millisecondsJson(found.defaultSeconds)},
-                                      {"tuned_ms", millisecondsJson(found.bestSeconds)},
-                                      {"speedup", speedup}};
-      std::cerr << "  best: " << params.dump() << ", " << speedup
+      const tune::SearchResult found =
+          tune::searchProduct(key, defaults, options, allowed, printLine);
+      record["kernels"][key.str()] = productEntry(found);
+      std::cerr << "  best: " << record["kernels"][key.str()]["params"].dump() << ", "
+                << record["kernels"][key.str()]["speedup"].get<double>()
                 << "x the defaults' speed (geometric mean over T)"
                 << (found.complete ? "" : "; search cut short by the budget") << "\n";
       writeAtomically(output, record.dump(2) + "\n");
