@@ -25,7 +25,8 @@ struct CompileFailure : std::runtime_error {
 // may come from a destructor): the first one is raised once the compile has ended.
 void compile(const std::string &checkpoint, const std::string &output, const std::string &target,
              const std::string &quant, const std::string &quantEmbedding, int64_t maxContext,
-             bool fuse, nb::object log) {
+             bool fuse, const std::string &tuning, const std::string &tuningMismatch,
+             nb::object log) {
   loom::CompileOptions options;
   options.checkpointDir = checkpoint;
   options.outputPath = output;
@@ -34,6 +35,11 @@ void compile(const std::string &checkpoint, const std::string &output, const std
   options.embeddingQuant = quantEmbedding;
   options.maxContext = maxContext;
   options.fuse = fuse;
+  options.tuningPath = tuning;
+  if (tuningMismatch != "refuse" && tuningMismatch != "warn")
+    throw CompileFailure("tuning_mismatch='" + tuningMismatch + "': expected 'refuse' or 'warn'");
+  options.tuningMismatch = tuningMismatch == "warn" ? loom::codegen::TuningMismatch::Warn
+                                                    : loom::codegen::TuningMismatch::Refuse;
   std::optional<nb::python_error> logError;
   if (!log.is_none())
     options.log = [&](const std::string &line) {
@@ -78,5 +84,6 @@ NB_MODULE(_compiler, m) {
     }
   });
   m.def("compile", &compile, "checkpoint"_a, "output"_a, "target"_a, "quant"_a,
-        "quant_embedding"_a, "max_context"_a, "fuse"_a, "log"_a = nb::none());
+        "quant_embedding"_a, "max_context"_a, "fuse"_a, "tuning"_a, "tuning_mismatch"_a,
+        "log"_a = nb::none());
 }

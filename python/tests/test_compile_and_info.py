@@ -32,6 +32,37 @@ def test_compile_errors_leave_no_artifact(tmp_path, checkpoint):
     assert not out.exists()
 
 
+def test_compile_with_a_tuning_record(tmp_path, checkpoint):
+    record = {"format": "loom-tuning", "version": 1, "target": "x86-64-v3",
+              "cpu": {"vendor": "GenuineIntel", "model_name": "Test CPU", "family": 6,
+                      "model": 143, "cores": 8, "l1d_bytes": 49152, "l2_bytes": 2097152,
+                      "l3_bytes": 110100480},
+              "runtime": {"prefill_threads": 1, "decode_threads": 1},
+              "kernels": {"linear_f32 weights=f32 in=64 out=128":
+                          {"params": {"gemv_rows_per_task": 16}}}}
+    path = tmp_path / "tuning.json"
+    path.write_text(json.dumps(record))
+    out = tmp_path / "tuned.loom"
+    with pytest.raises(loom.LoomError, match="the record was tuned on GenuineIntel"):
+        loom.compile(checkpoint, out, target="x86-64-v3", quant="f32", tuning=path)
+    assert not out.exists()
+    record["kernels"]["linear_f32 weights=f32 in=64 out=128"]["params"]["gemv_rows_per_task"] = 0
+    path.write_text(json.dumps(record))
+    with pytest.raises(loom.LoomError, match="'gemv_rows_per_task' = 0 is out of range"):
+        loom.compile(checkpoint, out, target="x86-64-v3", quant="f32", tuning=path,
+                     tuning_mismatch="warn")
+    record["kernels"]["linear_f32 weights=f32 in=64 out=128"]["params"]["gemv_rows_per_task"] = 16
+    path.write_text(json.dumps(record))
+    loom.compile(checkpoint, out, target="x86-64-v3", quant="f32", max_context=256,
+                 tuning=path, tuning_mismatch="warn")
+    target = loom.Model(out).info["kernel_sets"][0]["target"]
+    assert target["tuning"]["kernels"] == record["kernels"]
+    assert target["runtime_tuning"] == {"prefill_threads": 1, "decode_threads": 1,
+                                        "huge_pages": False, "prefill_chunk": 0}
+    with pytest.raises(loom.LoomError, match="tuning_mismatch='maybe'"):
+        loom.compile(checkpoint, out, tuning=path, tuning_mismatch="maybe")
+
+
 def test_a_failing_progress_callback_is_raised(checkpoint, tmp_path):
     def fail(line):
         raise KeyError("stop here")
