@@ -55,12 +55,8 @@ std::vector<codegen::Tuning> tuningsFor(const CompileOptions &options,
       tunings.push_back(codegen::Tuning::defaults(target));
     return tunings;
   }
-  std::ifstream in(options.tuningPath, std::ios::binary);
-  if (!in)
-    fail(options.tuningPath, ": cannot read the tuning record (--tuning)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  const std::string recordTarget = codegen::Tuning::recordTarget(text.str());
+  const std::string text = codegen::Tuning::readRecordFile(options.tuningPath);
+  const std::string recordTarget = codegen::Tuning::recordTarget(text);
   const bool recordTargetCompiled = llvm::is_contained(cpuTargets, recordTarget);
   const codegen::CpuIdentity host = codegen::CpuIdentity::host();
   for (const std::string &target : cpuTargets) {
@@ -69,7 +65,7 @@ std::vector<codegen::Tuning> tuningsFor(const CompileOptions &options,
       continue;
     }
     std::vector<std::string> warnings;
-    tunings.push_back(codegen::Tuning::fromRecord(text.str(), options.tuningPath, target, host,
+    tunings.push_back(codegen::Tuning::fromRecord(text, options.tuningPath, target, host,
                                                   options.tuningMismatch, warnings));
     for (const std::string &warning : warnings)
       if (options.log)

@@ -153,12 +153,9 @@ int main(int argc, char **argv) {
     const std::string halideTarget = halideTargetFor(target);
     std::optional<Tuning> tuning;
     if (!tuningPath.empty()) {
-      std::ifstream record(tuningPath, std::ios::binary);
-      if (!record)
-        loom::fail(tuningPath, ": cannot read the tuning record (--tuning)");
       std::vector<std::string> warnings;
-      tuning = Tuning::fromRecord(std::string(std::istreambuf_iterator<char>(record), {}),
-                                  tuningPath, resolveLoomTarget(target), CpuIdentity::host(),
+      tuning = Tuning::fromRecord(Tuning::readRecordFile(tuningPath), tuningPath,
+                                  resolveLoomTarget(target), CpuIdentity::host(),
                                   TuningMismatch::Warn, warnings);
       for (const std::string &warning : warnings)
         std::fprintf(stderr, "loom-kernelgen: warning: %s\n", warning.c_str());

@@ -114,8 +114,7 @@ std::vector<int64_t> parseTokenCounts(const std::string &list) {
 // Resuming `path`: `record` (a fresh one) gets the products it completed and its end-to-end
 // choices. The old record is checked as loom-compile checks one, for this target and CPU.
 void resume(ordered_json &record, const std::string &path, const codegen::CpuIdentity &cpu) {
-  std::ifstream in(path);
-  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::string text = codegen::Tuning::readRecordFile(path);
   std::vector<std::string> warnings;
   codegen::Tuning::fromRecord(text, path, record["target"], cpu, codegen::TuningMismatch::Refuse,
                               warnings);

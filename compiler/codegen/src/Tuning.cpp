@@ -347,6 +347,14 @@ Tuning Tuning::with(const ProductKey &key, const ScheduleParameters &params) con
   return copy;
 }
 
+std::string Tuning::readRecordFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf()))
+    fail(path, ": cannot read the tuning record (--tuning)");
+  return text.str();
+}
+
 std::string Tuning::recordTarget(const std::string &recordText) {
   const json record = json::parse(recordText, nullptr, /*allow_exceptions=*/false);
   return record.is_object() && record.contains("target") && record["target"].is_string()

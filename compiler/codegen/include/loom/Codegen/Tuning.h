@@ -87,6 +87,9 @@ public:
   // candidates.
   Tuning with(const ProductKey &key, const ScheduleParameters &params) const;
 
+  // The text of the record file at `path`; throws loom::Error naming it when unreadable.
+  static std::string readRecordFile(const std::string &path);
+
   // The target a record names; empty when the text is not a record (fromRecord says why).
   static std::string recordTarget(const std::string &recordText);
 
