@@ -1,10 +1,11 @@
-// loom-tune: searches the schedule parameters of a model's matrix products on this machine and
-// writes them as a tuning record for `loom-compile --tuning` (docs/TUNING.md).
+// loom-tune: searches the schedule parameters of a model's matrix products and attention
+// kernels on this machine and writes them as a tuning record for `loom-compile --tuning`
+// (docs/TUNING.md).
 //
 //   loom-tune MODEL.loom --target=host --budget 10 -o tuning.json
-//   loom-tune CHECKPOINT --quant=q4g32 -o tuning.json      (compiled first, to find its products)
-#include "ModelProducts.h"
-#include "ProductSearch.h"
+//   loom-tune CHECKPOINT --quant=q4g32 -o tuning.json      (compiled first, to find its kernels)
+#include "KernelSearch.h"
+#include "ModelKernels.h"
 #include "RuntimeSearch.h"
 
 #include "loom/Codegen/KernelSpec.h"
@@ -111,7 +112,7 @@ std::vector<int64_t> parseTokenCounts(const std::string &list) {
   return counts;
 }
 
-// Resuming `path`: `record` (a fresh one) gets the products it completed and its end-to-end
+// Resuming `path`: `record` (a fresh one) gets the kernels it completed and its end-to-end
 // choices. The old record is checked as loom-compile checks one, for this target and CPU.
 void resume(ordered_json &record, const std::string &path, const codegen::CpuIdentity &cpu) {
   const std::string text = codegen::Tuning::readRecordFile(path);
@@ -125,12 +126,12 @@ void resume(ordered_json &record, const std::string &path, const codegen::CpuIde
   if (previous.contains("runtime"))
     record["runtime"] = previous["runtime"];
   std::cerr << "loom-tune: resuming " << path << ": " << record["kernels"].size()
-            << " products done" << (record.contains("runtime") ? ", end-to-end choices done" : "")
+            << " kernels done" << (record.contains("runtime") ? ", end-to-end choices done" : "")
             << "\n";
 }
 
-// A product's record entry: the chosen parameters and the figures behind them.
-ordered_json productEntry(const tune::SearchResult &found) {
+// A kernel's record entry: the chosen parameters and the figures behind them.
+ordered_json kernelEntry(const tune::SearchResult &found) {
   return {{"params", ordered_json(found.best)},
           {"complete", found.complete},
           {"candidates", found.candidates},
@@ -157,7 +158,7 @@ int main(int argc, char **argv) {
       ->required();
   app.add_option("--target", target, "the CPU target to tune for: host or a target name")
       ->capture_default_str();
-  app.add_option("--budget", budgetMinutes, "minutes of search in all (shared by the products)")
+  app.add_option("--budget", budgetMinutes, "minutes of search in all (shared by the kernels)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--threads", threads, "threads the kernels run on")
@@ -211,17 +212,17 @@ int main(int argc, char **argv) {
       resume(record, output, cpu);
 
     const InputArtifact artifact(input, quant, target);
-    const std::vector<codegen::ProductKey> products = tune::modelProducts(artifact.path());
+    const std::vector<tune::ModelKernel> kernels = tune::modelKernels(artifact.path());
     const codegen::Tuning defaults = codegen::Tuning::defaults(options.target);
     const double budget = budgetMinutes * 60;
     auto elapsed = [&] {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
-    std::vector<codegen::ProductKey> todo;
-    for (const codegen::ProductKey &key : products)
-      if (!record["kernels"].contains(key.str()))
-        todo.push_back(key);
-    std::cerr << "loom-tune: " << products.size() << " products, " << todo.size()
+    std::vector<tune::ModelKernel> todo;
+    for (const tune::ModelKernel &kernel : kernels)
+      if (!record["kernels"].contains(codegen::keyText(kernel.key)))
+        todo.push_back(kernel);
+    std::cerr << "loom-tune: " << kernels.size() << " kernels, " << todo.size()
               << " to search, target " << options.target << ", " << threads << " threads, on "
               << cpu.describe() << "\n";
     // The end-to-end choices first, on the input's kernels, with a quarter of the budget.
@@ -238,15 +239,15 @@ int main(int argc, char **argv) {
       writeAtomically(output, record.dump(2) + "\n");
     }
     for (size_t i = 0; i < todo.size(); ++i) {
-      const codegen::ProductKey &key = todo[i];
+      const std::string key = codegen::keyText(todo[i].key);
       const double allowed = std::max(0.0, (budget - elapsed()) / double(todo.size() - i));
-      std::cerr << "[" << i + 1 << "/" << todo.size() << "] " << key.str() << " (" << int(allowed)
+      std::cerr << "[" << i + 1 << "/" << todo.size() << "] " << key << " (" << int(allowed)
                 << " s)\n";
       const tune::SearchResult found =
-          tune::searchProduct(key, defaults, options, allowed, printLine);
-      record["kernels"][key.str()] = productEntry(found);
-      std::cerr << "  best: " << record["kernels"][key.str()]["params"].dump() << ", "
-                << record["kernels"][key.str()]["speedup"].get<double>()
+          tune::searchKernel(todo[i], defaults, options, allowed, printLine);
+      record["kernels"][key] = kernelEntry(found);
+      std::cerr << "  best: " << record["kernels"][key]["params"].dump() << ", "
+                << record["kernels"][key]["speedup"].get<double>()
                 << "x the defaults' speed (geometric mean over T)"
                 << (found.complete ? "" : "; search cut short by the budget") << "\n";
       writeAtomically(output, record.dump(2) + "\n");

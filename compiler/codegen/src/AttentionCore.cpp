@@ -1,11 +1,12 @@
-// See AttentionCore.h. Per query head h and token t (a task holds one or two heads), over the
-// keys j:
+// See AttentionCore.h. Per query head h and token t (a task holds tiles.headsPerTask heads or
+// fewer), over the keys j:
 //   score(j)  = scale * sum_i q(i) * key(i, j)   (dot(lane, j): lanes of i, then a lane sum)
 //   rowMax, weights(j) = exp(score(j) - rowMax) where visible, denom = sum_j weights(j)
 //   out(d)    = sum_j weights(j) * value(d, j) / denom
 #include "AttentionCore.h"
 #include "PipelineHelpers.h"
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -13,19 +14,15 @@ namespace loom::codegen::detail {
 
 using namespace Halide;
 
-namespace {
-// Accumulator vectors of a score tile (keys x query heads) and of a value tile (output vectors x
-// query heads), kept in registers: independent FMA chains, each load of a query serving every
-// key of the tile and each load of a key or value every head.
-constexpr int kScoreAccumulators = 8;
-constexpr int kValueAccumulators = 8;
-// Query heads per task where a key/value head serves several (GQA): each key and value is then
-// read once for them. Two, so that decode (one token) still has qHeads / 2 tasks.
-constexpr int kHeadsPerTask = 2;
-} // namespace
+AttentionTiles AttentionTiles::of(const Attention &p, const Tuning &tuning) {
+  const ScheduleParameters params = tuning.parameters(AttentionKey{p.qHeads, p.kvHeads, p.headDim});
+  return {params.at("heads_per_task"), params.at("score_accumulators"),
+          params.at("value_accumulators")};
+}
 
 Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const AttentionKeys &keys,
-            Func value, Expr nPast, Expr pastStart, Expr startPos, int lanes) {
+            Func value, Expr nPast, Expr pastStart, Expr startPos, int lanes,
+            const AttentionTiles &tiles) {
   const int group = int(p.qHeads / p.kvHeads);
   const int headDim = checkedInt(p.headDim, "head_dim");
   Expr T = q.dim(2).extent();
@@ -65,8 +62,10 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   RDom chunk(0, headDim / dotLanes, "att_qk_r");
   // Scores in tiles of keysPerTile keys x the task's heads (scheduled below): tiles.x is the
   // key in the tile, tiles.y the tile; only tiles holding a visible key are computed, whole.
-  const int heads = group % kHeadsPerTask == 0 ? kHeadsPerTask : 1;
-  const int keysPerTile = kScoreAccumulators / heads;
+  int heads = std::min(tiles.headsPerTask, group);
+  while (group % heads != 0)
+    --heads;
+  const int keysPerTile = std::max(1, tiles.scoreAccumulators / heads);
   struct Scores {
     Func dot, score;
     RDom tiles;
@@ -179,7 +178,7 @@ Func attend(const Attention &p, ImageParam q, ImageParam blockIds, const Attenti
   acc.compute_at(out, task).bound_extent(h, heads);
   if (headDim >= lanes) {
     acc.vectorize(d, lanes, TailStrategy::GuardWithIf);
-    const int vectors = kValueAccumulators / heads;
+    const int vectors = std::max(1, tiles.valueAccumulators / heads);
     const int tile = headDim % (vectors * lanes) == 0 ? vectors * lanes : lanes;
     for (size_t stage = 0; stage < valueKeys.size(); ++stage)
       acc.update(int(stage))

@@ -373,7 +373,8 @@ KernelPipeline attentionInput(const AttentionInput &p, ElementType et, const Tar
   return {Pipeline(outputs), args};
 }
 
-KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int lanes) {
+KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int lanes,
+                               const Tuning &tuning) {
   const Attention &p = rp.attention;
   if (p.qHeads <= 0 || p.kvHeads <= 0 || p.qHeads % p.kvHeads != 0)
     fail("raw_key_attention: q_heads ", p.qHeads, " must be a positive multiple of kv_heads ",
@@ -421,7 +422,7 @@ KernelPipeline rawKeyAttention(const RawKeyAttention &rp, ElementType et, int la
   value(d, kvh, j) = raw(d, kvh, j) * inv(kvh, j);
 
   Func out = attend(p, q, blockIds, AttentionKeys{key, {}, {}}, value, nPast, pastStart, startPos,
-                    lanes);
+                    lanes, AttentionTiles::of(p, tuning));
   constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
 
   inv.compute_root().parallel(j);
@@ -526,7 +527,7 @@ KernelPipeline buildFusedPipeline(const KernelSpec &spec, const Target &target,
           [&](const FusedLinear &p) { return fusedLinear(p, et, target, tuning, lanes); },
           [&](const GegluLinear &p) { return gegluLinear(p, et, target, tuning, lanes); },
           [&](const AttentionInput &p) { return attentionInput(p, et, target, tuning, lanes); },
-          [&](const RawKeyAttention &p) { return rawKeyAttention(p, et, lanes); },
+          [&](const RawKeyAttention &p) { return rawKeyAttention(p, et, lanes, tuning); },
           [&](const LinearResidual &p) { return linearResidual(p, et, target, tuning, lanes); },
           [&](const PatchEmbed &p) { return patchEmbed(p, et, target, tuning, lanes); },
           [&](const auto &) -> KernelPipeline {

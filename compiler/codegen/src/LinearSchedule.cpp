@@ -33,27 +33,35 @@ constexpr int kMaxReductionBlock = 32;
 // `gemm_task_rows` rows for all T tokens. Per panel of `gemm_depth` inputs it copies its weights into
 // a packed f32 panel (widened once and transposed, each register tile's rows contiguous per
 // input; the copy is amortised over all T tokens; 256 x 256 x 4 bytes = 256 KiB, in L2), then
-// runs register tiles of kGemmTileTokens tokens x kGemmTileVectors vectors of rows over the
-// panel: 12 accumulators, 2 weight vectors and 1 broadcast activation of AVX2's 16 registers,
-// 12 FMAs per input for 2 loads + 6 broadcasts. A tile's 6 tokens x 256 inputs of x (6 KiB,
-// copied from x once per panel) stay in L1 across the task's 16 row tiles. More rows per task
-// amortise that copy and x's reads from L3 (loom-bench, Zen 4, 1 thread: tasks of 64 rows ran
-// at 0.74-0.89 of oneDNN, of 256 rows at 0.92-0.99: the defaults).
-constexpr int kGemmTileTokens = 6;
-constexpr int kGemmTileVectors = 2;
+// runs register tiles of `gemm_tile_tokens` tokens x `gemm_tile_vectors` vectors of rows over
+// the panel. The defaults, 6 x 2: 12 accumulators, 2 weight vectors and 1 broadcast activation
+// of AVX2's 16 registers, 12 FMAs per input for 2 loads + 6 broadcasts. A tile's 6 tokens x 256
+// inputs of x (6 KiB, copied from x once per panel) stay in L1 across the task's 16 row tiles.
+// More rows per task amortise that copy and x's reads from L3 (loom-bench, Zen 4, 1 thread:
+// tasks of 64 rows ran at 0.74-0.89 of oneDNN, of 256 rows at 0.92-0.99: the defaults).
+// The GEMM path exists for matrices of at least kGemmMinVectors vectors of rows, whatever the
+// parameters (a taller tile is cut to the matrix), so that they change the schedule only, never
+// which path (and summation order) a product takes.
+constexpr int kGemmMinVectors = 2;
 
 // The GEMM path's blocking for one shape (see gemm_task_rows above).
 struct GemmPlan {
-  int tileRows = 0; // rows of a register tile: kGemmTileVectors vectors
-  int taskRows = 0; // 0: fewer rows than a tile, no GEMM path
-  int depth = 0;    // inputs per packed panel
-  int panels = 0;   // whole panels; the inputs after them (fewer than depth) are read unpacked
+  int tileRows = 0;   // rows of a register tile: whole vectors
+  int tileTokens = 0; // tokens of a register tile
+  int taskRows = 0;   // 0: fewer rows than kGemmMinVectors vectors, no GEMM path
+  int depth = 0;      // inputs per packed panel
+  int panels = 0;     // whole panels; the inputs after them (fewer than depth) are read unpacked
 };
 
-GemmPlan planGemm(int in, int outRows, int lanes, int taskRows, int depth) {
+GemmPlan planGemm(int in, int outRows, int lanes, const ScheduleParameters &params) {
   GemmPlan plan;
-  plan.tileRows = kGemmTileVectors * lanes;
-  plan.taskRows = std::min(taskRows, outRows) / plan.tileRows * plan.tileRows;
+  if (outRows < kGemmMinVectors * lanes)
+    return plan;
+  const int taskRows = params.at("gemm_task_rows"), depth = params.at("gemm_depth");
+  plan.tileRows = std::min(params.at("gemm_tile_vectors"), outRows / lanes) * lanes;
+  plan.tileTokens = params.at("gemm_tile_tokens");
+  plan.taskRows =
+      std::max(plan.tileRows, std::min(taskRows, outRows) / plan.tileRows * plan.tileRows);
   // Prefer tasks that divide the rows (no partial last task; 3840 rows: 16 tasks of 240 rather
   // than 15 of 256, which two cores share unevenly).
   for (int rows = plan.taskRows; rows >= taskRows / 2 && rows > 0; rows -= plan.tileRows)
@@ -89,7 +97,7 @@ GemmProduct defineGemm(const LinearProduct &p, const Expr &tokens, const GemmPla
   // The last task may extend past the matrix (when taskRows does not divide it): its extra rows
   // repeat the last row and are never stored.
   auto rowOf = [&](const Expr &task, const Expr &r) { return min(task * rows + r, outRows - 1); };
-  // Tiles round the tokens up to a multiple of kGemmTileTokens; the extra ones read the last
+  // Tiles round the tokens up to a multiple of their tokens; the extra ones read the last
   // token (in bounds) and are never stored either.
   auto xAt = [&](const Expr &in, const Expr &token) { return p.x(in, min(token, tokens - 1)); };
   g.panels = RDom(0, plan.panels, "linear_panel_index");
@@ -118,7 +126,7 @@ void scheduleGemm(GemmProduct &g, const GemmPlan &plan, Func out, const Var &tas
   // Tokens outside rows within a panel: a tile's x stays in L1 across the task's row tiles.
   g.sum.update(0)
       .split(r, ot, rv, plan.tileRows)
-      .split(t, tt, tv, kGemmTileTokens, TailStrategy::RoundUp)
+      .split(t, tt, tv, plan.tileTokens, TailStrategy::RoundUp)
       .split(rv, rvo, rvv, lanes)
       .reorder(rvv, rvo, tv, ot, tt, g.panels.x)
       .vectorize(rvv)
@@ -244,12 +252,11 @@ void defineLinearProduct(Func out, const LinearProduct &p, const Target &target,
     RDom rest(steps * wide * perLane, tail, "linear_rest");
     total = total + sum(p.x(rest, t) * p.weight(o, rest), "linear_tail");
   }
-  // The GEMM path (T >= kGemmMinTokens) computes the same sum in another form (GemmProduct);
+  // The GEMM path (T >= gemm_from_tokens) computes the same sum in another form (GemmProduct);
   // each specialization of `out` below keeps one side of this select.
   const Expr tokens = p.tokens;
-  const Expr gemm = tokens >= kGemmMinTokens;
-  const GemmPlan gemmPlan =
-      planGemm(in, outRows, lanes, params.at("gemm_task_rows"), params.at("gemm_depth"));
+  const Expr gemm = tokens >= params.at("gemm_from_tokens");
+  const GemmPlan gemmPlan = planGemm(in, outRows, lanes, params);
   const bool gemmFits = gemmPlan.taskRows > 0;
   std::optional<GemmProduct> gemmProduct;
   if (gemmFits) {

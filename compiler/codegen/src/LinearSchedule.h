@@ -1,15 +1,15 @@
 // The matrix product at the heart of every linear kernel (and of fused projections):
 // out(o, t) = sum_i x(i, t) * w(o, i) (+ bias(o)), defined and scheduled for the target, with
 // the schedule chosen at run time from the token count T (Halide specialize()):
-//   T < kGemmMinTokens   GEMV path (decode): a few weight rows per step, each row read once
-//                        per call as a few long sequential streams, x held in L1, 2 vector
-//                        accumulators per row; tasks of whole row blocks (no false sharing:
-//                        each task writes its own rows).
-//   T >= kGemmMinTokens  GEMM path (prefill): an outer product vectorised over output rows.
-//                        A task owns a block of rows for all tokens; per panel of inputs it
-//                        packs its weights (f32, rows innermost, kept in L2) and runs a
-//                        register tile of 6 tokens x 2 vectors of rows over the panel, with
-//                        broadcast activations (LinearSchedule.cpp).
+//   T < gemm_from_tokens   GEMV path (decode): a few weight rows per step, each row read once
+//                          per call as a few long sequential streams, x held in L1, 2 vector
+//                          accumulators per row; tasks of whole row blocks (no false sharing:
+//                          each task writes its own rows).
+//   T >= gemm_from_tokens  GEMM path (prefill): an outer product vectorised over output rows.
+//                          A task owns a block of rows for all tokens; per panel of inputs it
+//                          packs its weights (f32, rows innermost, kept in L2) and runs a
+//                          register tile of 6 tokens x 2 vectors of rows over the panel, with
+//                          broadcast activations (LinearSchedule.cpp).
 // Private to loom_kernelgen (includes Halide.h).
 #pragma once
 
@@ -24,9 +24,6 @@
 
 namespace loom::codegen::detail {
 
-// Token counts from which the GEMM path of the float products runs (a run-time condition in the
-// generated code); the integer products of Q8 and Q4 tile from 4 tokens on.
-constexpr int kGemmMinTokens = 64;
 // GEMV: weight rows of at most this many bytes are read one at a time, so that a task's rows
 // are one sequential stream (loom-bench, Zen 4, one thread: 3840-column bf16 rows 54% of the
 // bandwidth alone vs 40% four at a time); longer rows go several at a time, sharing each

@@ -140,7 +140,7 @@ KernelPipeline rope(const Rope &p, int lanes) {
   return {Pipeline(out), {x, startPos}};
 }
 
-KernelPipeline attention(const Attention &p, int lanes) {
+KernelPipeline attention(const Attention &p, int lanes, const Tuning &tuning) {
   if (p.qHeads <= 0 || p.kvHeads <= 0 || p.qHeads % p.kvHeads != 0)
     fail("attention: q_heads ", p.qHeads, " must be a positive multiple of kv_heads ", p.kvHeads);
   if (p.window < 0 || p.capacity < 0)
@@ -182,7 +182,8 @@ KernelPipeline attention(const Attention &p, int lanes) {
     value(d, kvh, j) = v(d, kvh, own);
   }
 
-  Func out = attend(p, q, blockIds, keys, value, nPast, pastStart, startPos, lanes);
+  Func out = attend(p, q, blockIds, keys, value, nPast, pastStart, startPos, lanes,
+                    AttentionTiles::of(p, tuning));
   constrain(out.output_buffer(), {p.headDim, p.qHeads, kDynamic});
   // A prompt's first call has an empty cache: a specialization reads the call's own keys and
   // values only (no tile of past scores, no per-key choice in their join, no past value loop).
@@ -269,7 +270,7 @@ KernelPipeline buildPipeline(const KernelSpec &spec, const Target &target, const
                         [&](const LayerNorm &p) { return layerNorm(p, wt, lanes); },
                         [&](const Linear &p) { return linear(p, et, target, tuning); },
                         [&](const Rope &p) { return rope(p, lanes); },
-                        [&](const Attention &p) { return attention(p, lanes); },
+                        [&](const Attention &p) { return attention(p, lanes, tuning); },
                         [&](const GeGlu &p) { return geglu(p, lanes); },
                         [&](const Add &p) { return add(p, lanes); },
                         [&](const Scale &p) { return scale(p, wt, lanes); },

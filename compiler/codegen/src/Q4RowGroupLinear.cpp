@@ -39,18 +39,18 @@ constexpr int kGemmTileTokens = 4;
 // peak); with 2 groups it is 66 loads for 64 vpdpbusds in 41 cycles (78%; bench-int-dot-loops,
 // bench/RESULTS.md). AVX2's 16 registers hold one group's tile.
 constexpr int kVnniTileGroups = 2;
-// The tiled path from one tile of tokens on, not from kGemmMinTokens as the float products: it
+// The tiled path from one tile of tokens on, not from 64 as the float products: it
 // reads each weight byte once per tile, where the GEMV reads it once per token, so a short
 // prompt costs a quarter of the instructions per token.
 constexpr int kGemmFromTokens = kGemmTileTokens;
 // Two or three tokens (a batched decode step of 2 or 3 sequences) take tiles of 2 tokens, for
 // the same reason: the GEMV would read each group's weights once per token.
 constexpr int kPairTileTokens = 2;
-// From a whole block of kGemmMinTokens tokens on, the GEMM unpacks a row group's nibbles once per
-// block for all its tiles. A shorter prompt reads each weight from memory about once, and an
-// unpacking pass ahead of the tiles would then wait on memory without compute to hide it behind
-// (the 12B's 16-token prefill: 11.2 -> 10.1 tok/s), so it unpacks in the tiles.
-constexpr int kUnpackFromTokens = kGemmMinTokens;
+// From `unpack_from_tokens` tokens on (a whole token block, 64, by default), the GEMM unpacks a
+// row group's nibbles once per block of `gemm_token_block` tokens for all its tiles. A shorter
+// prompt reads each weight from memory about once, and an unpacking pass ahead of the tiles
+// would then wait on memory without compute to hide it behind (the 12B's 16-token prefill:
+// 11.2 -> 10.1 tok/s), so it unpacks in the tiles.
 // Below that, each weight byte comes from memory once, into tiles that keep both cores' vector
 // pipes busy; the hardware prefetcher then falls behind and the tile waits on memory as long as
 // it computes (4 tokens, cold weights: 2.5x the time of 1 token without the prefetch, 1.5x with
@@ -64,6 +64,8 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   const int gemvGroupsPerTask = params.at("gemv_groups_per_task");
   const int gemmGroupsPerTask = params.at("gemm_groups_per_task");
   const int prefetchBlocks = params.at("prefetch_blocks");
+  const int gemmTokenBlock = params.at("gemm_token_block");
+  const int unpackFromTokens = params.at("unpack_from_tokens");
   // The same lanes on every x86 target (8 rows x 4 bytes fill 256 bits); AVX-512 VNNI changes
   // the instructions of a block's dot product only.
   const bool vnni = hasAvx512DotProducts(target);
@@ -171,7 +173,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
            pairGemm = products("q4g_gemm_pairs"), unpackedGemm = products("q4g_gemm_unpacked");
   const Expr gemmCondition = p.tokens >= kGemmFromTokens;
   const Expr pairCondition = p.tokens >= kPairTileTokens;
-  const Expr unpackCondition = p.tokens >= kUnpackFromTokens;
+  const Expr unpackCondition = p.tokens >= unpackFromTokens;
   Expr total =
       select(unpackCondition, rowOf(unpackedGemm),
              select(gemmCondition, rowOf(gemm),
@@ -241,7 +243,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       rows % kGroupRows == 0 ? TailStrategy::RoundUp : TailStrategy::GuardWithIf;
   Var og("og"), oi("oi"), ogo("ogo"), ogi("ogi"), tb("tb"), ti("ti"), tbo("tbo"), tbi("tbi");
   Var ogio("ogio"), ogii("ogii");
-  // GEMM: per task gemmGroupsPerTask groups for all tokens, in blocks of kGemmMinTokens tokens
+  // GEMM: per task gemmGroupsPerTask groups for all tokens, in blocks of gemmTokenBlock tokens
   // (the task's weights and a token block's activations stay in L2), tiles of tileGroups groups
   // x tileTokens tokens. Returns the loop over the task's groups (tiles of 1 group) or
   // pairs of groups.
@@ -254,7 +256,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
         .split(t, tb, ti, tileTokens, TailStrategy::ShiftInwards)
         .split(og, ogo, ogi, gemmGroupsPerTask,
                wholeTasks ? TailStrategy::RoundUp : TailStrategy::GuardWithIf)
-        .split(tb, tbo, tbi, kGemmMinTokens / tileTokens, TailStrategy::GuardWithIf);
+        .split(tb, tbo, tbi, gemmTokenBlock / tileTokens, TailStrategy::GuardWithIf);
     if (tileGroups == 1) {
       specialization.reorder(oi, ti, tbi, ogi, tbo, ogo).vectorize(oi).unroll(ti).parallel(ogo);
       scheduleTile(a, LoopLevel(out, tbi), 1);

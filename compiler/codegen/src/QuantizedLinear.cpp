@@ -79,6 +79,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
                             const Target &target, const ScheduleParameters &params) {
   const int gemmTaskRows = params.at("gemm_task_rows");
   const int gemmFromTokens = params.at("gemm_from_tokens");
+  const int gemmTokenBlock = params.at("gemm_token_block");
   const int gemvRowsPerTask = params.at("gemv_rows_per_task");
   if (!hasIntegerProduct(w))
     fail("linear: weight '", w.param.name(), "' (", w.cols,
@@ -203,7 +204,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
         .split(t, tb, ti, kGemmTileTokens, TailStrategy::ShiftInwards)
         .reorder(oi, ti, tb, ob)
         .split(ob, obo, obi, gemmTaskRows / kGemmTileRows, TailStrategy::GuardWithIf)
-        .split(tb, tbo, tbi, kGemmMinTokens / kGemmTileTokens, TailStrategy::GuardWithIf)
+        .split(tb, tbo, tbi, gemmTokenBlock / kGemmTileTokens, TailStrategy::GuardWithIf)
         .reorder(oi, ti, tbi, obi, tbo, obo)
         .parallel(obo);
     scheduleTile(gemmAcc, allSteps, *gemm, LoopLevel(out, tbo), LoopLevel(out, tbi), true);

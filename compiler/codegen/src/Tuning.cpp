@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -26,25 +27,46 @@ constexpr int kRecordVersion = 1;
 
 const std::map<std::string, std::vector<TunableParameter>> &parameterTable() {
   // Ranges: what the schedules stay correct and sensible for (LinearSchedule.cpp,
-  // QuantizedLinear.cpp, Q4RowGroupLinear.cpp); the search (loom-tune) stays inside them.
+  // QuantizedLinear.cpp, Q4RowGroupLinear.cpp, AttentionCore.cpp); the search (loom-tune) stays
+  // inside them.
   static const std::map<std::string, std::vector<TunableParameter>> table = {
       {"linear_f32",
        {{"gemv_rows_per_task", 1, 1024, 1, "GEMV (T < 64): weight rows per parallel task"},
         {"gemm_task_rows", 32, 4096, 16,
          "GEMM (T >= 64): rows per task (its packed panels stay in L2), rounded to a register "
          "tile's rows"},
-        {"gemm_depth", 32, 4096, 8, "GEMM: inputs per packed weight panel"}}},
+        {"gemm_depth", 32, 4096, 8, "GEMM: inputs per packed weight panel"},
+        {"gemm_from_tokens", 6, 4096, 1,
+         "the token count from which the GEMM runs instead of the GEMV"},
+        {"gemm_tile_tokens", 1, 16, 1, "GEMM: tokens of a register tile"},
+        {"gemm_tile_vectors", 1, 4, 1,
+         "GEMM: vectors of rows of a register tile (cut to the matrix's rows)"}}},
       {"linear_q8",
        {{"gemv_rows_per_task", 1, 1024, 1, "GEMV: weight rows per parallel task"},
         {"gemm_task_rows", 2, 1024, 2, "GEMM: rows per task (register tiles of 2 rows)"},
         {"gemm_from_tokens", 4, 64, 1,
-         "the token count from which the tiled GEMM runs instead of the GEMV"}}},
+         "the token count from which the tiled GEMM runs instead of the GEMV"},
+        {"gemm_token_block", 4, 512, 4,
+         "GEMM: tokens per block (a task's activation scales once per block)"}}},
       {"linear_q4",
        {{"gemv_groups_per_task", 1, 128, 1, "GEMV: row groups of 8 per parallel task"},
         {"gemm_groups_per_task", 2, 128, 2,
          "GEMM: row groups of 8 per task (even: VNNI tiles hold 2 groups)"},
         {"prefetch_blocks", 0, 256, 1,
-         "short-T tiles: weights prefetched this many 32-column blocks ahead (0: none)"}}},
+         "short-T tiles: weights prefetched this many 32-column blocks ahead (0: none)"},
+        {"gemm_token_block", 4, 512, 4,
+         "GEMM: tokens per block (the task's weights and the block's activations stay in L2)"},
+        {"unpack_from_tokens", 5, 4096, 1,
+         "the token count from which the GEMM unpacks a row group's nibbles once per token "
+         "block rather than in each tile (above the tiles' 4 tokens)"}}},
+      {AttentionKey::kFamily,
+       {{"heads_per_task", 1, 16, 1,
+         "query heads of one key/value head per parallel task, each key and value read once for "
+         "them (the largest divisor of the group not above it)"},
+        {"score_accumulators", 1, 32, 1,
+         "accumulator vectors of a score tile (keys x the task's heads)"},
+        {"value_accumulators", 1, 32, 1,
+         "accumulator vectors of a weighted-value tile (output vectors x the task's heads)"}}},
   };
   return table;
 }
@@ -146,7 +168,7 @@ RuntimeChoices readRuntimeChoices(const json &runtime, const std::string &where)
 
 } // namespace
 
-const std::vector<std::string> &productFamilies() {
+const std::vector<std::string> &tuningFamilies() {
   static const std::vector<std::string> families = [] {
     std::vector<std::string> names;
     for (const auto &entry : parameterTable())
@@ -171,7 +193,8 @@ std::string productFamily(ElementType weights, int64_t in) {
 const std::vector<TunableParameter> &tunableParameters(const std::string &family) {
   auto it = parameterTable().find(family);
   if (it == parameterTable().end())
-    fail("unknown product family '", family, "' (expected linear_f32, linear_q8 or linear_q4)");
+    fail("unknown tuning family '", family,
+         "' (expected linear_f32, linear_q8, linear_q4 or attention)");
   return it->second;
 }
 
@@ -219,6 +242,51 @@ ProductKey ProductKey::parse(const std::string &text) {
   if (in >> rest || key.in <= 0 || key.out <= 0 || family != key.family())
     fail("tuning entry '", text, "': expected '", key.str(), "'");
   return key;
+}
+
+std::string AttentionKey::str() const {
+  std::ostringstream text;
+  text << kFamily << " q_heads=" << qHeads << " kv_heads=" << kvHeads << " head_dim=" << headDim;
+  return text.str();
+}
+
+AttentionKey AttentionKey::parse(const std::string &text) {
+  std::istringstream in(text);
+  std::string family, rest;
+  AttentionKey key;
+  in >> family;
+  for (auto [prefix, field] : {std::pair{"q_heads=", &key.qHeads}, {"kv_heads=", &key.kvHeads},
+                               {"head_dim=", &key.headDim}}) {
+    std::string word;
+    in >> word;
+    const std::string number = word.rfind(prefix, 0) == 0 ? word.substr(strlen(prefix)) : "";
+    if (number.empty() || number.size() > 9 ||
+        number.find_first_not_of("0123456789") != std::string::npos)
+      fail("tuning entry '", text,
+           "': expected 'attention q_heads=<N> kv_heads=<N> head_dim=<N>'");
+    *field = std::stoll(number);
+  }
+  if (family != kFamily || in >> rest || key.kvHeads <= 0 || key.headDim <= 0 ||
+      key.qHeads <= 0 || key.qHeads % key.kvHeads != 0)
+    fail("tuning entry '", text, "': expected 'attention q_heads=<N> kv_heads=<N> head_dim=<N>'",
+         " with q_heads a multiple of kv_heads");
+  return key;
+}
+
+std::string keyText(const TuningKey &key) {
+  return std::visit([](const auto &k) { return k.str(); }, key);
+}
+
+std::string keyFamily(const TuningKey &key) {
+  if (const ProductKey *product = std::get_if<ProductKey>(&key))
+    return product->family();
+  return AttentionKey::kFamily;
+}
+
+TuningKey parseTuningKey(const std::string &text) {
+  if (text.rfind(std::string(AttentionKey::kFamily) + " ", 0) == 0)
+    return AttentionKey::parse(text);
+  return ProductKey::parse(text);
 }
 
 CpuIdentity CpuIdentity::host() {
@@ -272,7 +340,7 @@ Tuning Tuning::defaults(const std::string &loomTarget) {
     fail(where, ": expected format 'loom-tuning-defaults' version 1");
   Tuning tuning;
   tuning.target_ = loomTarget;
-  for (const std::string &family : productFamilies()) {
+  for (const std::string &family : tuningFamilies()) {
     if (!all["families"].contains(family))
       fail(where, ": no defaults for family '", family, "'");
     const json &byTarget = all["families"][family];
@@ -322,16 +390,15 @@ Tuning Tuning::fromRecord(const std::string &recordText, const std::string &sour
     fail(source, ": 'kernels' must be an object of entries keyed by product");
   for (auto it = record["kernels"].begin(); it != record["kernels"].end(); ++it) {
     const std::string where = source + ": kernel '" + it.key() + "'";
-    ProductKey key;
+    TuningKey key;
     try {
-      key = ProductKey::parse(it.key());
+      key = parseTuningKey(it.key());
     } catch (const Error &e) {
       fail(source, ": ", e.what());
     }
     if (!it.value().is_object() || !it.value().contains("params"))
       fail(where, ": expected an object with 'params'");
-    tuning.entries_[key.str()] =
-        readParameters(it.value()["params"], key.family(), where);
+    tuning.entries_[keyText(key)] = readParameters(it.value()["params"], keyFamily(key), where);
   }
   if (record.contains("runtime"))
     tuning.runtime_ = readRuntimeChoices(record["runtime"], source + ": runtime");
@@ -339,11 +406,11 @@ Tuning Tuning::fromRecord(const std::string &recordText, const std::string &sour
   return tuning;
 }
 
-Tuning Tuning::with(const ProductKey &key, const ScheduleParameters &params) const {
+Tuning Tuning::with(const TuningKey &key, const ScheduleParameters &params) const {
   Tuning copy = *this;
   for (const auto &[name, value] : params)
-    checkParameter(key.family(), name, value, "kernel '" + key.str() + "'");
-  copy.entries_[key.str()] = params;
+    checkParameter(keyFamily(key), name, value, "kernel '" + keyText(key) + "'");
+  copy.entries_[keyText(key)] = params;
   return copy;
 }
 
@@ -362,24 +429,24 @@ std::string Tuning::recordTarget(const std::string &recordText) {
              : "";
 }
 
-ScheduleParameters Tuning::parameters(const ProductKey &key) const {
-  const std::string family = key.family();
+ScheduleParameters Tuning::parameters(const TuningKey &key) const {
+  const std::string family = keyFamily(key);
   auto defaults = defaults_.find(family);
   if (defaults == defaults_.end())
     fail("tuning: no defaults for family '", family, "'");
   ScheduleParameters values = defaults->second;
-  auto entry = entries_.find(key.str());
+  auto entry = entries_.find(keyText(key));
   if (entry != entries_.end())
     for (const auto &[name, value] : entry->second)
       values[name] = value;
   return values;
 }
 
-int Tuning::value(const ProductKey &key, const std::string &name) const {
+int Tuning::value(const TuningKey &key, const std::string &name) const {
   const ScheduleParameters values = parameters(key);
   auto it = values.find(name);
   if (it == values.end())
-    fail("tuning: '", name, "' is not a parameter of ", key.str());
+    fail("tuning: '", name, "' is not a parameter of ", keyText(key));
   return it->second;
 }
 

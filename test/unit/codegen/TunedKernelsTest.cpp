@@ -3,8 +3,9 @@
 // stored weights' values (within what the integer products' activation quantization moves
 // them). Parameters that only change the schedule (rows per task, prefetch distance) must give
 // bit-identical outputs at the extremes of their ranges (tails, one row per task, tasks larger
-// than the matrix); those that change the summation order (the f32 GEMM's panel depth, q8's
-// GEMV/GEMM switch) agree within 1e-5 of the output range.
+// than the matrix); those that change the summation order (the f32 GEMM's panel depth and
+// GEMV/GEMM switch, q8's switch) agree within 1e-5 of the output range. The attention tiles
+// change the schedule only: identical outputs.
 #include "BenchMatrices.h"
 #include "KernelHarness.h"
 #include "TestTarget.h"
@@ -122,13 +123,19 @@ TEST(TunedKernels, DefaultsComputeTheProduct) {
 TEST(TunedKernels, ScheduleOnlyParametersGiveIdenticalOutputs) {
   const auto defaults = build(nullptr);
   const Tuning low = tuned({{{"gemv_groups_per_task", 1}, {"gemm_groups_per_task", 2},
-                             {"prefetch_blocks", 0}},
-                            {{"gemv_rows_per_task", 1}, {"gemm_task_rows", 2}},
-                            {{"gemv_rows_per_task", 1}, {"gemm_task_rows", 32}}});
+                             {"prefetch_blocks", 0}, {"gemm_token_block", 4},
+                             {"unpack_from_tokens", 5}},
+                            {{"gemv_rows_per_task", 1}, {"gemm_task_rows", 2},
+                             {"gemm_token_block", 4}},
+                            {{"gemv_rows_per_task", 1}, {"gemm_task_rows", 32},
+                             {"gemm_tile_tokens", 1}, {"gemm_tile_vectors", 1}}});
   const Tuning high = tuned({{{"gemv_groups_per_task", 128}, {"gemm_groups_per_task", 128},
-                              {"prefetch_blocks", 256}},
-                             {{"gemv_rows_per_task", 1024}, {"gemm_task_rows", 1024}},
-                             {{"gemv_rows_per_task", 1024}, {"gemm_task_rows", 4096}}});
+                              {"prefetch_blocks", 256}, {"gemm_token_block", 512},
+                              {"unpack_from_tokens", 4096}},
+                             {{"gemv_rows_per_task", 1024}, {"gemm_task_rows", 1024},
+                              {"gemm_token_block", 512}},
+                             {{"gemv_rows_per_task", 1024}, {"gemm_task_rows", 4096},
+                              {"gemm_tile_tokens", 16}, {"gemm_tile_vectors", 4}}});
   for (const Tuning *tuning : {&low, &high}) {
     const auto kernels = build(tuning);
     for (size_t i = 0; i < kShapes.size(); ++i)
@@ -140,7 +147,8 @@ TEST(TunedKernels, ScheduleOnlyParametersGiveIdenticalOutputs) {
 
 TEST(TunedKernels, SummationOrderParametersAgreeWithinRounding) {
   const auto defaults = build(nullptr);
-  const Tuning order = tuned({{}, {{"gemm_from_tokens", 4}}, {{"gemm_depth", 32}}});
+  const Tuning order =
+      tuned({{}, {{"gemm_from_tokens", 4}}, {{"gemm_depth", 32}, {"gemm_from_tokens", 6}}});
   const auto kernels = build(&order);
   for (size_t i = 1; i < kShapes.size(); ++i)
     for (int64_t tokens : kTokens) {
@@ -150,6 +158,83 @@ TEST(TunedKernels, SummationOrderParametersAgreeWithinRounding) {
       for (size_t j = 0; j < want.size(); ++j)
         ASSERT_NEAR(got[j], want[j], bound) << keyOf(i).str() << " T=" << tokens << " at " << j;
     }
+}
+
+// The attention kernels (plain and raw-key) built with `tuning`.
+std::unique_ptr<loom::bench::KernelHarness> buildAttention(const Tuning *tuning) {
+  const Attention shape{8, 2, 64, 0, 96, 0.125, true};
+  const RawKeyAttention rawKey{{8, 2, 64, 0, 96, 0.125, false}, 1e-6, 10000.0, 16};
+  auto kernels = std::make_unique<loom::bench::KernelHarness>(
+      std::vector<KernelSpec>{{"tuned_attention", ElementType::F32, shape},
+                              {"tuned_raw_key_attention", ElementType::F32, rawKey}},
+      loom::testing::testTarget(), tuning);
+  kernels->setThreads(2);
+  return kernels;
+}
+
+// Both kernels' outputs, concatenated, for T tokens at startPos on a cache of 96 positions
+// (wrapped past 96), with an image block over tokens 1-3 where T allows.
+std::vector<float> runAttention(const loom::bench::KernelHarness &kernels, int64_t tokens,
+                                int32_t startPos) {
+  constexpr int64_t kQHeads = 8, kKvHeads = 2, kHeadDim = 64, kCapacity = 96;
+  loom::bench::FastRandom rng(11 + uint64_t(tokens) + uint64_t(startPos));
+  auto random = [&](int64_t n) {
+    std::vector<float> values(static_cast<size_t>(n));
+    for (float &e : values)
+      e = rng.uniform();
+    return values;
+  };
+  std::vector<float> q = random(tokens * kQHeads * kHeadDim),
+                     k = random(tokens * kKvHeads * kHeadDim),
+                     v = random(tokens * kKvHeads * kHeadDim),
+                     cacheKeys = random(kCapacity * kKvHeads * kHeadDim),
+                     cacheValues = random(kCapacity * kKvHeads * kHeadDim),
+                     kNorm(size_t(kHeadDim), 1.0f);
+  std::vector<int32_t> blockIds(size_t(tokens), -1);
+  for (int64_t t = 1; t < std::min<int64_t>(tokens, 4) && tokens >= 5; ++t)
+    blockIds[size_t(t)] = 0;
+  std::vector<float> out(size_t(tokens * kQHeads * kHeadDim), -1.0f),
+      rawOut(out.size(), -1.0f);
+  const halide_type_t f32(halide_type_float, 32), i32(halide_type_int, 32);
+  DenseBuffer qBuf(q.data(), f32, {tokens, kQHeads, kHeadDim}),
+      kBuf(k.data(), f32, {tokens, kKvHeads, kHeadDim}),
+      vBuf(v.data(), f32, {tokens, kKvHeads, kHeadDim}), ids(blockIds.data(), i32, {tokens}),
+      ckBuf(cacheKeys.data(), f32, {kCapacity, kKvHeads, kHeadDim}),
+      cvBuf(cacheValues.data(), f32, {kCapacity, kKvHeads, kHeadDim}),
+      normBuf(kNorm.data(), f32, {kHeadDim}), outBuf(out.data(), f32, {tokens, kQHeads, kHeadDim}),
+      rawOutBuf(rawOut.data(), f32, {tokens, kQHeads, kHeadDim});
+  void *args[] = {&qBuf.buffer, &kBuf.buffer, &vBuf.buffer,  &ids.buffer,
+                  &startPos,    &ckBuf.buffer, &cvBuf.buffer, &outBuf.buffer};
+  loom::bench::callKernel(kernels.entry("tuned_attention"), args, "tuned_attention");
+  void *rawArgs[] = {&qBuf.buffer, &kBuf.buffer, &normBuf.buffer, &ids.buffer,
+                     &startPos,    &ckBuf.buffer, &rawOutBuf.buffer};
+  loom::bench::callKernel(kernels.entry("tuned_raw_key_attention"), rawArgs,
+                          "tuned_raw_key_attention");
+  out.insert(out.end(), rawOut.begin(), rawOut.end());
+  return out;
+}
+
+TEST(TunedKernels, AttentionTilesGiveIdenticalOutputs) {
+  const auto defaults = buildAttention(nullptr);
+  const AttentionKey key{8, 2, 64};
+  const Tuning base = Tuning::defaults(loom::testing::testTarget());
+  const Tuning smallest = base.with(
+      key, {{"heads_per_task", 1}, {"score_accumulators", 1}, {"value_accumulators", 1}});
+  const Tuning largest = base.with(
+      key, {{"heads_per_task", 16}, {"score_accumulators", 32}, {"value_accumulators", 32}});
+  const Tuning odd = base.with(
+      key, {{"heads_per_task", 3}, {"score_accumulators", 5}, {"value_accumulators", 3}});
+  const std::vector<std::pair<int64_t, int32_t>> calls = {{1, 40}, {4, 90}, {5, 200}, {67, 0}};
+  for (const Tuning *tuning : {&smallest, &largest, &odd}) {
+    const auto kernels = buildAttention(tuning);
+    for (auto [tokens, startPos] : calls) {
+      const std::vector<float> want = runAttention(*defaults, tokens, startPos);
+      ASSERT_TRUE(std::none_of(want.begin(), want.end(), [](float e) { return e == -1.0f; }));
+      ASSERT_EQ(runAttention(*kernels, tokens, startPos), want)
+          << "T=" << tokens << " start " << startPos << ", heads_per_task "
+          << tuning->value(key, "heads_per_task");
+    }
+  }
 }
 
 } // namespace

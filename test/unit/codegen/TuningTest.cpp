@@ -17,6 +17,7 @@ namespace {
 
 const CpuIdentity kCpu{"AuthenticAMD", "Test CPU", 25, 17, 2, 32768, 1048576, 33554432};
 const ProductKey kQ4{ElementType::Q4G32, 3840, 15360};
+const AttentionKey kFullAttention{16, 1, 512};
 
 json recordFor(const std::string &target, const json &kernels) {
   return {{"format", "loom-tuning"},
@@ -47,19 +48,26 @@ std::string errorOf(const std::function<void()> &f) {
 TEST(Tuning, DefaultsCoverEveryParameterWithinItsRange) {
   for (const CpuTarget &target : cpuTargets()) {
     const Tuning tuning = Tuning::defaults(target.name);
-    for (ElementType type : {ElementType::F32, ElementType::Q8, ElementType::Q4G32}) {
-      const ProductKey key{type, 3840, 4096};
+    for (const TuningKey &key :
+         {TuningKey(ProductKey{ElementType::F32, 3840, 4096}),
+          TuningKey(ProductKey{ElementType::Q8, 3840, 4096}),
+          TuningKey(ProductKey{ElementType::Q4G32, 3840, 4096}), TuningKey(kFullAttention)}) {
       const ScheduleParameters values = tuning.parameters(key);
-      for (const TunableParameter &p : tunableParameters(key.family())) {
+      for (const TunableParameter &p : tunableParameters(keyFamily(key))) {
         ASSERT_TRUE(values.count(p.name)) << target.name << " " << p.name;
-        EXPECT_NO_THROW(checkParameter(key.family(), p.name, values.at(p.name), "defaults"));
+        EXPECT_NO_THROW(checkParameter(keyFamily(key), p.name, values.at(p.name), "defaults"));
       }
     }
     EXPECT_TRUE(tuning.recordText().empty());
   }
   // Today's values (the generators' constants before they became data).
   EXPECT_EQ(Tuning::defaults("zen4").value(kQ4, "prefetch_blocks"), 16);
-  EXPECT_EQ(Tuning::defaults("x86-64-v3").value({ElementType::Q8, 3840, 4096}, "gemm_task_rows"), 48);
+  EXPECT_EQ(Tuning::defaults("zen4").value(kQ4, "unpack_from_tokens"), 64);
+  EXPECT_EQ(Tuning::defaults("x86-64-v3").value(kFullAttention, "heads_per_task"), 2);
+  EXPECT_EQ(Tuning::defaults("zen4").value(ProductKey{ElementType::BF16, 3840, 4096},
+                                           "gemm_from_tokens"),
+            64);
+  EXPECT_EQ(Tuning::defaults("x86-64-v3").value(ProductKey{ElementType::Q8, 3840, 4096}, "gemm_task_rows"), 48);
 }
 
 TEST(Tuning, ARecordOverridesItsProductOnly) {
@@ -67,7 +75,7 @@ TEST(Tuning, ARecordOverridesItsProductOnly) {
       read(recordFor("zen4", {{kQ4.str(), {{"params", {{"prefetch_blocks", 4}}}}}}));
   EXPECT_EQ(tuning.value(kQ4, "prefetch_blocks"), 4);
   EXPECT_EQ(tuning.value(kQ4, "gemm_groups_per_task"), 8); // not in the entry: the default
-  EXPECT_EQ(tuning.value({ElementType::Q4G32, 3840, 4096}, "prefetch_blocks"), 16);
+  EXPECT_EQ(tuning.value(ProductKey{ElementType::Q4G32, 3840, 4096}, "prefetch_blocks"), 16);
   EXPECT_NE(tuning.recordText().find("\"prefetch_blocks\":4"), std::string::npos);
 }
 
@@ -83,6 +91,31 @@ TEST(Tuning, ProductKeysRoundTripAndNameTheirFamily) {
             "tuning entry 'linear_q4 weights=q4g32 in=x out=64': in and out must be integers");
 }
 
+TEST(Tuning, AttentionKeysRoundTripAndTakeTheirOwnEntries) {
+  EXPECT_EQ(kFullAttention.str(), "attention q_heads=16 kv_heads=1 head_dim=512");
+  EXPECT_EQ(keyText(parseTuningKey(kFullAttention.str())), kFullAttention.str());
+  EXPECT_EQ(keyFamily(parseTuningKey(kFullAttention.str())), "attention");
+  EXPECT_EQ(errorOf([] { AttentionKey::parse("attention q_heads=16 kv_heads=3 head_dim=64"); }),
+            "tuning entry 'attention q_heads=16 kv_heads=3 head_dim=64': expected 'attention "
+            "q_heads=<N> kv_heads=<N> head_dim=<N>' with q_heads a multiple of kv_heads");
+  EXPECT_NE(errorOf([] { parseTuningKey("attention q_heads=16 head_dim=64"); })
+                .find("expected 'attention q_heads=<N> kv_heads=<N> head_dim=<N>'"),
+            std::string::npos);
+  const Tuning tuning = read(recordFor(
+      "zen4", {{kFullAttention.str(), {{"params", {{"heads_per_task", 8}}}}},
+               {kQ4.str(), {{"params", {{"gemm_token_block", 128}}}}}}));
+  EXPECT_EQ(tuning.value(kFullAttention, "heads_per_task"), 8);
+  EXPECT_EQ(tuning.value(kFullAttention, "score_accumulators"), 8);
+  EXPECT_EQ(tuning.value(AttentionKey{16, 8, 256}, "heads_per_task"), 2);
+  EXPECT_EQ(tuning.value(kQ4, "gemm_token_block"), 128);
+  EXPECT_EQ(errorOf([&] {
+              read(recordFor("zen4", {{kFullAttention.str(),
+                                       {{"params", {{"score_accumulators", 0}}}}}}));
+            }),
+            "rec.json: kernel 'attention q_heads=16 kv_heads=1 head_dim=512': parameter "
+            "'score_accumulators' = 0 is out of range: expected [1, 32]");
+}
+
 TEST(Tuning, IllegalValuesAreRefusedWithTheKernelAndParameterNamed) {
   auto entry = [](const json &params) {
     return recordFor("zen4", {{kQ4.str(), {{"params", params}}}});
@@ -96,7 +129,7 @@ TEST(Tuning, IllegalValuesAreRefusedWithTheKernelAndParameterNamed) {
   EXPECT_EQ(errorOf([&] { read(entry({{"tile_rows", 4}})); }),
             "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': unknown parameter "
             "'tile_rows' (linear_q4 has gemv_groups_per_task, gemm_groups_per_task, "
-            "prefetch_blocks)");
+            "prefetch_blocks, gemm_token_block, unpack_from_tokens)");
   EXPECT_EQ(errorOf([&] { read(entry({{"prefetch_blocks", "8"}})); }),
             "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': parameter "
             "'prefetch_blocks' must be an integer");

@@ -1,5 +1,5 @@
 // Schedule parameters as data (issue 21): the values the generators' schedules read (rows per
-// task, panel depths, prefetch distances, switch points), their legal ranges, the checked-in
+// task, panel depths, prefetch distances, switch points, attention tiles), their legal ranges, the checked-in
 // defaults per target (compiler/codegen/tuning/defaults.json) and a tuning record made by
 // loom-tune for one target and CPU model (docs/TUNING.md) that overrides them per product.
 #pragma once
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace loom::codegen {
@@ -27,7 +28,8 @@ struct TunableParameter {
 std::string productFamily(ElementType weights, int64_t in);
 // Every family's parameters; throws loom::Error for an unknown family.
 const std::vector<TunableParameter> &tunableParameters(const std::string &family);
-const std::vector<std::string> &productFamilies();
+// The product families and "attention".
+const std::vector<std::string> &tuningFamilies();
 
 // One matrix product of a model (a Linear kernel or a projection of a fused one): what a
 // record's entry is keyed by, "linear_q4 weights=q4g32 in=3840 out=15360".
@@ -40,6 +42,23 @@ struct ProductKey {
   static ProductKey parse(const std::string &text);
   bool operator<(const ProductKey &other) const { return str() < other.str(); }
 };
+
+// One attention shape of a model (the Attention and RawKeyAttention kernels; family
+// "attention"): "attention q_heads=16 kv_heads=8 head_dim=256".
+struct AttentionKey {
+  int64_t qHeads = 0, kvHeads = 0, headDim = 0;
+  static constexpr const char *kFamily = "attention";
+  std::string str() const;
+  // Throws loom::Error naming `text` when it is not a key.
+  static AttentionKey parse(const std::string &text);
+};
+
+// What a record's entry is keyed by: a matrix product or an attention shape.
+using TuningKey = std::variant<ProductKey, AttentionKey>;
+std::string keyText(const TuningKey &key);
+std::string keyFamily(const TuningKey &key);
+// Throws loom::Error naming `text` when it is neither key.
+TuningKey parseTuningKey(const std::string &text);
 
 using ScheduleParameters = std::map<std::string, int>;
 
@@ -85,7 +104,7 @@ public:
 
   // A copy with key's entry set to `params` (each checked against its range): loom-tune's
   // candidates.
-  Tuning with(const ProductKey &key, const ScheduleParameters &params) const;
+  Tuning with(const TuningKey &key, const ScheduleParameters &params) const;
 
   // The text of the record file at `path`; throws loom::Error naming it when unreadable.
   static std::string readRecordFile(const std::string &path);
@@ -94,9 +113,9 @@ public:
   static std::string recordTarget(const std::string &recordText);
 
   // The parameters of `key`: its record entry's over the target's defaults.
-  ScheduleParameters parameters(const ProductKey &key) const;
+  ScheduleParameters parameters(const TuningKey &key) const;
   // One of them; throws loom::Error if `name` is not a parameter of key's family.
-  int value(const ProductKey &key, const std::string &name) const;
+  int value(const TuningKey &key, const std::string &name) const;
   const std::string &target() const { return target_; }
   const RuntimeChoices &runtimeChoices() const { return runtime_; }
   // The record as the artifact stores it (compact JSON); empty for the defaults.
@@ -105,7 +124,7 @@ public:
 private:
   std::string target_;
   std::map<std::string, ScheduleParameters> defaults_; // by family
-  std::map<std::string, ScheduleParameters> entries_;  // by ProductKey::str()
+  std::map<std::string, ScheduleParameters> entries_;  // by keyText()
   std::string recordText_;
   RuntimeChoices runtime_;
 };

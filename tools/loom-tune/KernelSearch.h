@@ -1,9 +1,11 @@
-// The search of one product's schedule parameters on this machine: each candidate is generated
-// (buildKernelLibrary, as loom-compile does), loaded, and timed against the best so far at the
-// token counts that matter (decode, a batched decode step, prefill), the two run by turns and
-// compared by their medians. Coordinate-wise: one parameter at a time, a few values around the
-// best, the next parameter from the winner.
+// The search of one kernel's schedule parameters (a product's or an attention shape's) on this
+// machine: each candidate is generated (buildKernelLibrary, as loom-compile does), loaded, and
+// timed against the best so far at the token counts that matter (decode, a batched decode step,
+// prefill; Workloads.h), the two run by turns and compared by their medians. Coordinate-wise:
+// one parameter at a time, a few values around the best, the next parameter from the winner.
 #pragma once
+
+#include "ModelKernels.h"
 
 #include "loom/AnonymousMemory.h"
 #include "loom/Codegen/Tuning.h"
@@ -33,19 +35,19 @@ struct SearchResult {
   bool complete = false; // every candidate was tried within the time allowed
 };
 
-// Searches `key` from `base`'s parameters for at most `secondsAllowed` (a candidate started is
-// finished). `progress` receives one line per candidate.
-SearchResult searchProduct(const codegen::ProductKey &key, const codegen::Tuning &base,
-                           const SearchOptions &options, double secondsAllowed,
-                           const std::function<void(const std::string &)> &progress);
+// Searches `kernel`'s parameters from `base`'s for at most `secondsAllowed` (a candidate started
+// is finished). `progress` receives one line per candidate.
+SearchResult searchKernel(const ModelKernel &kernel, const codegen::Tuning &base,
+                          const SearchOptions &options, double secondsAllowed,
+                          const std::function<void(const std::string &)> &progress);
 
 // The geometric mean over T of a / b: below 1, `a` is faster.
 double relativeTime(const std::map<int64_t, double> &a, const std::map<int64_t, double> &b);
 
 // Why `params` need not be timed for `key` on `cpu` with `threads` threads ("" when they must):
-// a GEMM task whose weights (the data its comments say stay in L2) exceed the L2 cache, or
-// fewer tasks than threads.
-std::string prunedBecause(const codegen::ProductKey &key, const codegen::ScheduleParameters &params,
+// a GEMM task whose weights (the data its comments say stay in L2) exceed the L2 cache, fewer
+// tasks than threads, or more heads per attention task than a key/value head serves.
+std::string prunedBecause(const codegen::TuningKey &key, const codegen::ScheduleParameters &params,
                           const codegen::CpuIdentity &cpu, int threads);
 
 // The values tried for a parameter around `current`: a quarter, a half, twice and four times

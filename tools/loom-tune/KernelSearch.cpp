@@ -1,7 +1,7 @@
-#include "ProductSearch.h"
+#include "KernelSearch.h"
 
-#include "BenchMatrices.h"
 #include "KernelHarness.h"
+#include "Workloads.h"
 
 #include "loom/Error.h"
 
@@ -15,60 +15,13 @@
 namespace loom::tune {
 namespace {
 
-using bench::DenseBuffer;
 using bench::KernelEntry;
 using bench::KernelHarness;
 using codegen::ProductKey;
 using codegen::ScheduleParameters;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char *kSymbol = "tuned_linear";
-// Cold copies of a small matrix would number thousands while the caches hold it anyway.
-constexpr size_t kMaxWeightCopies = 64;
-
-// One product's inputs: weight copies enough to leave the caches cold where a call reads each
-// weight once (T < kColdTokens, as loom-bench), activations for the largest T, outputs.
-class ProductInputs {
-public:
-  ProductInputs(const ProductKey &key, const SearchOptions &options) : key_(key) {
-    const uint64_t bytes = bench::matrixBytes(key.weights, key.out, key.in);
-    const size_t copies = std::min(kMaxWeightCopies,
-                                   size_t(std::max<uint64_t>(1, bench::kColdFootprint / bytes)));
-    for (size_t c = 0; c < copies; ++c) {
-      matrices_.push_back(
-          bench::makeMatrix(key.weights, key.out, key.in, 17 + c, false, options.pages));
-      weights_.push_back(std::make_unique<DenseBuffer>(
-          matrices_.back().stored.data(), bench::storedHalideType(key.weights),
-          bench::storedShape(key.weights, key.out, key.in)));
-    }
-    const int64_t maxTokens = *std::max_element(options.tokens.begin(), options.tokens.end());
-    bench::FastRandom rng(5);
-    x_.resize(size_t(maxTokens * key.in));
-    for (float &v : x_)
-      v = rng.uniform();
-    y_.resize(size_t(maxTokens * key.out));
-  }
-
-  // Seconds of one timed turn at T tokens: a call per weight copy below kColdTokens (each copy
-  // cold when its turn comes), else one call on the first copy.
-  double time(KernelEntry entry, int64_t tokens) {
-    const halide_type_t f32(halide_type_float, 32);
-    DenseBuffer x(x_.data(), f32, {tokens, key_.in}), y(y_.data(), f32, {tokens, key_.out});
-    const size_t calls = tokens < bench::kColdTokens ? weights_.size() : 1;
-    const auto start = Clock::now();
-    for (size_t c = 0; c < calls; ++c) {
-      void *args[] = {&x.buffer, &weights_[c]->buffer, &y.buffer};
-      bench::callKernel(entry, args, key_.str());
-    }
-    return std::chrono::duration<double>(Clock::now() - start).count() / double(calls);
-  }
-
-private:
-  ProductKey key_;
-  std::vector<bench::Matrix> matrices_;
-  std::vector<std::unique_ptr<DenseBuffer>> weights_;
-  std::vector<float> x_, y_;
-};
+constexpr const char *kSymbol = "tuned_kernel";
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -82,10 +35,11 @@ struct Variant {
   KernelEntry entry = nullptr;
 };
 
-Variant build(const ProductKey &key, const codegen::Tuning &base, const ScheduleParameters &params,
-              const SearchOptions &options) {
-  const codegen::Tuning tuning = base.with(key, params);
-  codegen::KernelSpec spec{kSymbol, key.weights, codegen::Linear{key.in, key.out, false}};
+Variant build(const ModelKernel &kernel, const codegen::Tuning &base,
+              const ScheduleParameters &params, const SearchOptions &options) {
+  const codegen::Tuning tuning = base.with(kernel.key, params);
+  codegen::KernelSpec spec = kernel.timed;
+  spec.symbol = kSymbol;
   Variant v{params, std::make_shared<KernelHarness>(std::vector<codegen::KernelSpec>{spec},
                                                     options.target, &tuning),
             nullptr};
@@ -96,7 +50,7 @@ Variant build(const ProductKey &key, const codegen::Tuning &base, const Schedule
 
 // The medians of `a` and `b` by T, timed by turns (a, b, a, b, ...) after one warm-up each.
 std::pair<std::map<int64_t, double>, std::map<int64_t, double>>
-timeSideBySide(ProductInputs &inputs, const Variant &a, const Variant &b,
+timeSideBySide(Workload &inputs, const Variant &a, const Variant &b,
                const SearchOptions &options) {
   std::map<int64_t, double> medianA, medianB;
   for (int64_t tokens : options.tokens) {
@@ -111,6 +65,17 @@ timeSideBySide(ProductInputs &inputs, const Variant &a, const Variant &b,
     medianB[tokens] = median(timesB);
   }
   return {medianA, medianB};
+}
+
+// Whether a switch point ("..._from_tokens") at `value` sends every timed token count down the
+// same path as at `current`: then its timings could not differ.
+bool sameSwitchAtTimedTokens(const std::string &name, int value, int current,
+                             const std::vector<int64_t> &tokens) {
+  const std::string suffix = "_from_tokens";
+  if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  return std::all_of(tokens.begin(), tokens.end(),
+                     [&](int64_t t) { return (t >= value) == (t >= current); });
 }
 
 std::string paramsText(const ScheduleParameters &params) {
@@ -129,8 +94,16 @@ double relativeTime(const std::map<int64_t, double> &a, const std::map<int64_t, 
   return std::exp(logSum / double(a.size()));
 }
 
-std::string prunedBecause(const ProductKey &key, const ScheduleParameters &params,
+std::string prunedBecause(const codegen::TuningKey &tuningKey, const ScheduleParameters &params,
                           const codegen::CpuIdentity &cpu, int threads) {
+  std::ostringstream why;
+  if (const auto *attention = std::get_if<codegen::AttentionKey>(&tuningKey)) {
+    const int64_t group = attention->qHeads / attention->kvHeads;
+    if (params.at("heads_per_task") > group)
+      why << "a key/value head serves " << group << " query heads";
+    return why.str();
+  }
+  const ProductKey &key = std::get<ProductKey>(tuningKey);
   const std::string family = key.family();
   int64_t taskBytes = 0, tasks = 0; // of the GEMM path
   if (family == "linear_f32") {
@@ -144,7 +117,6 @@ std::string prunedBecause(const ProductKey &key, const ScheduleParameters &param
     taskBytes = rows * (key.in / 2 + 2 * (key.in / 32));
     tasks = (key.out + rows - 1) / rows;
   }
-  std::ostringstream why;
   if (cpu.l2Bytes > 0 && taskBytes > cpu.l2Bytes)
     why << "a GEMM task's " << taskBytes / 1024 << " KiB exceed the L2's " << cpu.l2Bytes / 1024
         << " KiB";
@@ -169,20 +141,22 @@ std::vector<int> candidateValues(const codegen::TunableParameter &parameter, int
   return {values.begin(), values.end()};
 }
 
-SearchResult searchProduct(const ProductKey &key, const codegen::Tuning &base,
-                           const SearchOptions &options, double secondsAllowed,
-                           const std::function<void(const std::string &)> &progress) {
+SearchResult searchKernel(const ModelKernel &kernel, const codegen::Tuning &base,
+                          const SearchOptions &options, double secondsAllowed,
+                          const std::function<void(const std::string &)> &progress) {
   const auto start = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   SearchResult result;
-  result.defaults = base.parameters(key);
-  ProductInputs inputs(key, options);
+  result.defaults = base.parameters(kernel.key);
+  const std::unique_ptr<Workload> inputs = makeWorkload(
+      kernel.timed, *std::max_element(options.tokens.begin(), options.tokens.end()),
+      options.pages);
   // The defaults stay loaded for the final comparison, the best so far changes with each win.
-  const Variant defaults = build(key, base, result.defaults, options);
+  const Variant defaults = build(kernel, base, result.defaults, options);
   Variant best = defaults;
   bool outOfTime = false;
   for (const codegen::TunableParameter &parameter :
-       codegen::tunableParameters(key.family())) {
+       codegen::tunableParameters(codegen::keyFamily(kernel.key))) {
     for (int value : candidateValues(parameter, best.params.at(parameter.name))) {
       if (elapsed() >= secondsAllowed) {
         outOfTime = true;
@@ -190,14 +164,20 @@ SearchResult searchProduct(const ProductKey &key, const codegen::Tuning &base,
       }
       ScheduleParameters params = best.params;
       params[parameter.name] = value;
-      if (const std::string why = prunedBecause(key, params, options.cpu, options.threads);
+      if (sameSwitchAtTimedTokens(parameter.name, value, best.params.at(parameter.name),
+                                  options.tokens)) {
+        progress("  " + parameter.name + "=" + std::to_string(value) +
+                 ": skipped, the timed token counts take the same paths");
+        continue;
+      }
+      if (const std::string why = prunedBecause(kernel.key, params, options.cpu, options.threads);
           !why.empty()) {
         progress("  " + parameter.name + "=" + std::to_string(value) + ": skipped, " + why);
         continue;
       }
-      Variant candidate = build(key, base, params, options);
+      Variant candidate = build(kernel, base, params, options);
       ++result.candidates;
-      auto [candidateTimes, bestTimes] = timeSideBySide(inputs, candidate, best, options);
+      auto [candidateTimes, bestTimes] = timeSideBySide(*inputs, candidate, best, options);
       const double relative = relativeTime(candidateTimes, bestTimes);
       const bool wins = relative < 1.0 - options.minGain;
       std::ostringstream line;
@@ -212,12 +192,13 @@ SearchResult searchProduct(const ProductKey &key, const codegen::Tuning &base,
   }
   result.complete = !outOfTime;
   result.best = best.params;
-  // The record's figures: the best against the defaults, side by side. A best that is not
-  // faster there after all (its win was noise) gives way to the defaults.
+  // The record's figures: the best against the defaults, side by side. A best that does not
+  // win there by the margin a candidate needs (its wins were noise, or several small ones
+  // that do not add up) gives way to the defaults.
   std::tie(result.bestSeconds, result.defaultSeconds) =
-      timeSideBySide(inputs, best, defaults, options);
+      timeSideBySide(*inputs, best, defaults, options);
   if (result.best != result.defaults &&
-      relativeTime(result.bestSeconds, result.defaultSeconds) >= 1.0) {
+      relativeTime(result.bestSeconds, result.defaultSeconds) > 1.0 - options.minGain) {
     progress("  " + paramsText(result.best) + " is not faster than the defaults side by side: "
              "the defaults are kept");
     result.best = result.defaults;

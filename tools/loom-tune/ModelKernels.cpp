@@ -1,4 +1,4 @@
-#include "ModelProducts.h"
+#include "ModelKernels.h"
 
 #include "loom/Artifact.h"
 #include "loom/Error.h"
@@ -21,6 +21,23 @@ std::map<std::string, std::string> fieldsOf(const std::string &description) {
     if (auto eq = word.find('='); eq != std::string::npos)
       fields[word.substr(0, eq)] = word.substr(eq + 1);
   return fields;
+}
+
+// The attention kernel a description describes, as the model runs it.
+ModelKernel attentionOf(const std::string &kind, const std::map<std::string, std::string> &fields) {
+  auto number = [&](const std::string &name) { return std::stoll(fields.at(name)); };
+  auto real = [&](const std::string &name) { return std::stod(fields.at(name)); };
+  const codegen::Attention attention{number("q_heads"),  number("kv_heads"), number("head_dim"),
+                                     number("window"),   number("capacity"), real("scale"),
+                                     number("image_blocks") != 0};
+  const codegen::AttentionKey key{attention.qHeads, attention.kvHeads, attention.headDim};
+  if (kind == "attention")
+    return {key, {"", codegen::ElementType::F32, attention}};
+  const codegen::ElementType weights = codegen::parseElementType(fields.at("weights"));
+  return {key,
+          {"", weights,
+           codegen::RawKeyAttention{attention, real("eps"), real("theta"),
+                                    number("rotated_pairs")}}};
 }
 
 // The products of one kernel (none for kinds without a matrix product).
@@ -54,31 +71,35 @@ std::vector<ProductKey> productsOf(const std::string &kind,
 
 } // namespace
 
-std::vector<ProductKey> modelProducts(const std::string &artifactPath) {
+std::vector<ModelKernel> modelKernels(const std::string &artifactPath) {
   const std::shared_ptr<const Artifact> artifact = Artifact::open(artifactPath);
   const fb::Model &manifest = artifact->manifest();
-  std::vector<ProductKey> products;
+  std::vector<ModelKernel> kernels;
   std::set<std::string> seen;
   if (manifest.kernels())
     for (const fb::Kernel *kernel : *manifest.kernels()) {
       if (!kernel->kind() || !kernel->description())
         continue;
-      const std::string description = kernel->description()->str();
-      std::vector<ProductKey> found;
+      const std::string description = kernel->description()->str(), kind = kernel->kind()->str();
+      std::vector<ModelKernel> found;
       try {
-        found = productsOf(kernel->kind()->str(), fieldsOf(description));
+        if (kind == "attention" || kind == "raw_key_attention")
+          found.push_back(attentionOf(kind, fieldsOf(description)));
+        for (const ProductKey &key : productsOf(kind, fieldsOf(description)))
+          found.push_back(
+              {key, {"", key.weights, codegen::Linear{key.in, key.out, /*hasBias=*/false}}});
       } catch (const std::exception &e) {
         fail(artifactPath, ": cannot read the products of kernel '",
              kernel->symbol() ? kernel->symbol()->str() : "?", "' from its description '",
              description, "': ", e.what());
       }
-      for (const ProductKey &key : found)
-        if (seen.insert(key.str()).second)
-          products.push_back(key);
+      for (ModelKernel &k : found)
+        if (seen.insert(codegen::keyText(k.key)).second)
+          kernels.push_back(std::move(k));
     }
-  if (products.empty())
-    fail(artifactPath, ": the artifact has no matrix products to tune");
-  return products;
+  if (kernels.empty())
+    fail(artifactPath, ": the artifact has no kernels with schedule parameters to tune");
+  return kernels;
 }
 
 } // namespace loom::tune
