@@ -66,23 +66,25 @@ KernelHarness::KernelHarness(const std::string &artifactPath) {
 }
 
 void KernelHarness::load(const uint8_t *bytes, uint64_t size, const std::string &what) {
-  int fd = memfd_create("loom-bench-kernels", MFD_CLOEXEC);
-  if (fd < 0)
+  fd_ = memfd_create("loom-bench-kernels", MFD_CLOEXEC);
+  if (fd_ < 0)
     fail(what, ": memfd_create failed");
   uint64_t written = 0;
   while (written < size) {
-    ssize_t n = ::write(fd, bytes + written, size - written);
+    ssize_t n = ::write(fd_, bytes + written, size - written);
     if (n <= 0) {
-      ::close(fd);
+      ::close(fd_);
+      fd_ = -1;
       fail(what, ": writing ", size, " bytes to a memfd failed");
     }
     written += uint64_t(n);
   }
-  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  std::string path = "/proc/self/fd/" + std::to_string(fd_);
   handle_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  ::close(fd);
   if (handle_ == nullptr) {
     const char *why = dlerror();
+    ::close(fd_);
+    fd_ = -1;
     fail(what, ": dlopen failed: ", why ? why : "?");
   }
   using ErrorHandler = void (*)(void *, const char *);
@@ -95,6 +97,8 @@ void KernelHarness::load(const uint8_t *bytes, uint64_t size, const std::string 
 KernelHarness::~KernelHarness() {
   if (handle_)
     dlclose(handle_);
+  if (fd_ >= 0)
+    ::close(fd_);
 }
 
 KernelEntry KernelHarness::entry(const std::string &symbol) const {

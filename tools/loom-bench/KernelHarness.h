@@ -47,6 +47,10 @@ public:
 private:
   void load(const uint8_t *bytes, uint64_t size, const std::string &what);
   void *handle_ = nullptr;
+  // The memfd the library was loaded from, open while it is loaded: dlopen knows a library by
+  // its path, /proc/self/fd/N, and a closed N is reused by the next memfd, whose dlopen would
+  // then return this library instead of loading its own.
+  int fd_ = -1;
   double buildSeconds_ = 0;
   std::string target_;
 };

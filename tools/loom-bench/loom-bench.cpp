@@ -7,6 +7,7 @@
 #include "RooflinePlot.h"
 #include "Shapes.h"
 
+#include "loom/Codegen/Tuning.h"
 #include "loom/Error.h"
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -182,6 +184,10 @@ int main(int argc, char **argv) {
                  "Batched-decode mode: aggregate decode tokens/s of concurrent streams of an "
                  "artifact, stepped together and one by one");
   app.add_option("--streams", streamList, "--batch-decode: stream counts (default 1,2,4,8)");
+  std::string tuningPath;
+  app.add_option("--tuning", tuningPath,
+                 "Linear cases: generate the kernels with this loom-tune record's parameters "
+                 "(a record of another target or CPU is used with a warning)");
   bool hugePages = false;
   app.add_flag("--huge-pages", hugePages,
                "2 MiB transparent huge pages: --e2e reads the artifact into them instead of "
@@ -273,7 +279,18 @@ int main(int argc, char **argv) {
 
     std::fprintf(stderr, "loom-bench: generating %zu linear kernels for target %s...\n",
                  loom::bench::linearKernelSpecs(shapes).size(), target.c_str());
-    auto kernels = std::make_shared<loom::bench::KernelHarness>(loom::bench::linearKernelSpecs(shapes), target);
+    std::optional<loom::codegen::Tuning> tuning;
+    if (!tuningPath.empty()) {
+      std::vector<std::string> warnings;
+      tuning = loom::codegen::Tuning::fromRecord(
+          loom::codegen::Tuning::readRecordFile(tuningPath), tuningPath,
+          loom::codegen::resolveLoomTarget(target), loom::codegen::CpuIdentity::host(),
+          loom::codegen::TuningMismatch::Warn, warnings);
+      for (const std::string &warning : warnings)
+        std::fprintf(stderr, "loom-bench: warning: %s\n", warning.c_str());
+    }
+    auto kernels = std::make_shared<loom::bench::KernelHarness>(
+        loom::bench::linearKernelSpecs(shapes), target, tuning ? &*tuning : nullptr);
     std::fprintf(stderr, "loom-bench: built in %.1f s\n", kernels->buildSeconds());
     loom::bench::registerLinearBenchmarks(shapes, options, kernels);
     benchmark::RunSpecifiedBenchmarks();

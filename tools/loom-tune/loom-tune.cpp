@@ -146,7 +146,7 @@ void printLine(const std::string &line) { std::cerr << line << "\n"; }
 
 int main(int argc, char **argv) {
   CLI::App app{"loom-tune: tunes a model's kernel schedules on this machine (docs/TUNING.md)"};
-  std::string input, output, target = "host", quant = "q4g32", tokensList = "1,4,512";
+  std::string input, output, target = "host", quant = "q4g32", tokensList = "1,4,512", only;
   double budgetMinutes = 10;
   int threads = loom::usableCpuCount();
   int repetitions = 5;
@@ -172,6 +172,8 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_option("--quant", quant, "checkpoint input: the weight type to compile it with")
       ->capture_default_str();
+  app.add_option("--only", only,
+                 "search only the kernels whose key contains this text (e.g. 'attention')");
   app.add_flag("--huge-pages", hugePages, "weights in 2 MiB pages, as loom-run --huge-pages");
   app.add_flag("--restart", restart, "ignore an existing record at -o instead of resuming it");
   app.add_flag("--no-runtime", noRuntime,
@@ -219,9 +221,18 @@ int main(int argc, char **argv) {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
     std::vector<tune::ModelKernel> todo;
-    for (const tune::ModelKernel &kernel : kernels)
-      if (!record["kernels"].contains(codegen::keyText(kernel.key)))
+    size_t matching = 0;
+    for (const tune::ModelKernel &kernel : kernels) {
+      const std::string key = codegen::keyText(kernel.key);
+      if (key.find(only) == std::string::npos)
+        continue;
+      ++matching;
+      if (!record["kernels"].contains(key))
         todo.push_back(kernel);
+    }
+    if (matching == 0)
+      fail("--only '", only, "': no kernel of ", input, " has it in its key (the first is '",
+           codegen::keyText(kernels.front().key), "')");
     std::cerr << "loom-tune: " << kernels.size() << " kernels, " << todo.size()
               << " to search, target " << options.target << ", " << threads << " threads, on "
               << cpu.describe() << "\n";

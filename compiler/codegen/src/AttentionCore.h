@@ -39,8 +39,9 @@ struct AttentionTiles {
 // p.window when it is set, and bidirectional inside an image block (blockIds >= 0) when
 // p.imageBlocks (a block is one run of consecutive tokens with one id). Only the keys in each
 // query's visible range are computed. Scheduled: one task per (token, tiles.headsPerTask query
-// heads of one key/value head, or the largest divisor of the group below it). The tiles change
-// the schedule only: the outputs are the same for any.
+// heads of one key/value head, or the largest divisor of the group below it). The value tile
+// changes the schedule only; the heads per task and the score tile change the code of the
+// unrolled dot products and with it the last bits of a score (TunedKernelsTest).
 Halide::Func attend(const Attention &p, Halide::ImageParam q, Halide::ImageParam blockIds,
                     const AttentionKeys &keys, Halide::Func value, Halide::Expr nPast,
                     Halide::Expr pastStart, Halide::Expr startPos, int lanes,
