@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -289,9 +290,42 @@ TuningKey parseTuningKey(const std::string &text) {
   return ProductKey::parse(text);
 }
 
+namespace {
+
+std::string firstLineOf(const std::string &path) {
+  std::ifstream file(path);
+  std::string line;
+  std::getline(file, line);
+  return line;
+}
+
+// "48K", "32768K", "1M" as sysfs writes cache sizes; -1 when the text is none of these.
+int64_t sysfsCacheBytes(const std::string &text) {
+  char *end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || value < 0)
+    return -1;
+  const std::string unit(end);
+  if (unit.empty())
+    return value;
+  if (unit == "K")
+    return value << 10;
+  if (unit == "M")
+    return value << 20;
+  if (unit == "G")
+    return value << 30;
+  return -1;
+}
+
+} // namespace
+
 CpuIdentity CpuIdentity::host() {
+  return fromFiles("/proc/cpuinfo", "/sys/devices/system/cpu/cpu0/cache");
+}
+
+CpuIdentity CpuIdentity::fromFiles(const std::string &cpuinfoPath, const std::string &cacheFolder) {
   CpuIdentity id;
-  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::ifstream cpuinfo(cpuinfoPath);
   std::string line;
   auto valueOf = [](const std::string &l) {
     const size_t colon = l.find(':');
@@ -312,9 +346,27 @@ CpuIdentity CpuIdentity::host() {
       id.model = std::atoi(valueOf(line).c_str());
   }
   id.cores = int(sysconf(_SC_NPROCESSORS_ONLN));
-  id.l1dBytes = std::max<long>(0, sysconf(_SC_LEVEL1_DCACHE_SIZE));
-  id.l2Bytes = std::max<long>(0, sysconf(_SC_LEVEL2_CACHE_SIZE));
-  id.l3Bytes = std::max<long>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
+  id.l1dBytes = id.l2Bytes = id.l3Bytes = -1;
+  for (int index = 0;; ++index) {
+    const std::string folder = cacheFolder + "/index" + std::to_string(index);
+    const std::string level = firstLineOf(folder + "/level");
+    if (level.empty())
+      break;
+    const std::string type = firstLineOf(folder + "/type");
+    const int64_t bytes = sysfsCacheBytes(firstLineOf(folder + "/size"));
+    if (level == "1" && type == "Data")
+      id.l1dBytes = bytes;
+    else if (level == "2" && type != "Instruction")
+      id.l2Bytes = bytes;
+    else if (level == "3" && type != "Instruction")
+      id.l3Bytes = bytes;
+  }
+  if (id.l1dBytes < 0)
+    id.l1dBytes = std::max<long>(0, sysconf(_SC_LEVEL1_DCACHE_SIZE));
+  if (id.l2Bytes < 0)
+    id.l2Bytes = std::max<long>(0, sysconf(_SC_LEVEL2_CACHE_SIZE));
+  if (id.l3Bytes < 0)
+    id.l3Bytes = std::max<long>(0, sysconf(_SC_LEVEL3_CACHE_SIZE));
   return id;
 }
 

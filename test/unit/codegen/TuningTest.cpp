@@ -8,7 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+
+#include <unistd.h>
 
 using namespace loom::codegen;
 using nlohmann::json;
@@ -152,6 +157,47 @@ TEST(Tuning, OtherTargetsAndCpusAreRefusedOrWarned) {
   ASSERT_EQ(warnings.size(), 2u);
   EXPECT_NE(warnings[0].find("tuned for target 'zen4', not 'x86-64-v3'; used anyway"),
             std::string::npos);
+}
+
+// The caches come from sysfs as the kernel lists them, the model from /proc/cpuinfo.
+TEST(Tuning, CpuIdentityReadsTheCachesSysfsLists) {
+  const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("loom-cpu-" + std::to_string(getpid()));
+  std::filesystem::remove_all(root);
+  auto write = [&](const std::filesystem::path &path, const std::string &text) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << text << "\n";
+  };
+  write(root / "cpuinfo", "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\n"
+                          "model\t\t: 2\nmodel name\t: AMD EPYC\n\nprocessor\t: 1");
+  const std::vector<std::array<std::string, 3>> caches = {
+      {"1", "Data", "48K"}, {"1", "Instruction", "32K"}, {"2", "Unified", "1024K"},
+      {"3", "Unified", "32M"}};
+  for (size_t i = 0; i < caches.size(); ++i) {
+    const std::filesystem::path index = root / "cache" / ("index" + std::to_string(i));
+    write(index / "level", caches[i][0]);
+    write(index / "type", caches[i][1]);
+    write(index / "size", caches[i][2]);
+  }
+  const CpuIdentity cpu = CpuIdentity::fromFiles(root / "cpuinfo", root / "cache");
+  std::filesystem::remove_all(root);
+  EXPECT_EQ(cpu.vendor, "AuthenticAMD");
+  EXPECT_EQ(cpu.modelName, "AMD EPYC");
+  EXPECT_EQ(cpu.family, 26);
+  EXPECT_EQ(cpu.model, 2);
+  EXPECT_EQ(cpu.l1dBytes, 48 << 10);
+  EXPECT_EQ(cpu.l2Bytes, 1 << 20);
+  EXPECT_EQ(cpu.l3Bytes, 32 << 20);
+}
+
+// Found: records said "L3 393216 KiB" on a Zen 5 VM whose L3 is 32 MiB (glibc's sysconf derives
+// it from CPUID); the host's figures are sysfs's.
+TEST(Tuning, HostCachesAreTheKernelsFigures) {
+  std::ifstream l3("/sys/devices/system/cpu/cpu0/cache/index3/size");
+  std::string size;
+  if (!(l3 >> size) || size.back() != 'K')
+    GTEST_SKIP() << "no L3 size in KiB in sysfs";
+  EXPECT_EQ(CpuIdentity::host().l3Bytes, std::stoll(size) * 1024);
 }
 
 TEST(Tuning, FilesThatAreNotRecordsAreRefused) {

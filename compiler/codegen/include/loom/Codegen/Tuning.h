@@ -68,8 +68,13 @@ struct CpuIdentity {
   std::string vendor, modelName;
   int family = 0, model = 0, cores = 0;
   int64_t l1dBytes = 0, l2Bytes = 0, l3Bytes = 0;
-  // The CPU this process runs on (/proc/cpuinfo, sysconf).
+  // The CPU this process runs on: /proc/cpuinfo, and the caches as the kernel lists them in
+  // sysfs (glibc's sysconf derives L3 from CPUID, which in VMs can say 384 MiB for 32).
   static CpuIdentity host();
+  // The same from the given files: a /proc/cpuinfo and a sysfs cpuN/cache folder (index0,
+  // index1, ... each with level, type and size). Caches that folder lacks come from sysconf.
+  static CpuIdentity fromFiles(const std::string &cpuinfoPath,
+                               const std::string &cacheFolder);
   // "AuthenticAMD family 25 model 17 (AMD EPYC ...), 2 cores, L1d 32 KiB, L2 1024 KiB, L3 32768 KiB"
   std::string describe() const;
   // Vendor, family, model, core count and cache sizes all equal (the name is informative).
