@@ -79,7 +79,14 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
                             const Target &target, const ScheduleParameters &params) {
   const int gemmTaskRows = params.at("gemm_task_rows");
   const int gemmFromTokens = params.at("gemm_from_tokens");
-  const int gemmTokenBlock = params.at("gemm_token_block");
+  // A token block's int16 activations stay within gemm_block_activation_kib: the block is read
+  // again for every pair of rows of the task, and a 64-token block of a 15,360-column row is
+  // 1.9 MiB, twice a 1 MiB L2 (its GEMM: 0.68 of the time with 16-token blocks, RESULTS.md).
+  const int64_t tokensThatFit =
+      int64_t(params.at("gemm_block_activation_kib")) * 1024 / (2 * w.cols);
+  const int64_t blockTokens = std::min<int64_t>(params.at("gemm_token_block"), tokensThatFit);
+  const int gemmTokenBlock =
+      int(std::max<int64_t>(kGemmTileTokens, blockTokens / kGemmTileTokens * kGemmTileTokens));
   const int gemvRowsPerTask = params.at("gemv_rows_per_task");
   if (!hasIntegerProduct(w))
     fail("linear: weight '", w.param.name(), "' (", w.cols,

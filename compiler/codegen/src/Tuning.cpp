@@ -48,7 +48,10 @@ const std::map<std::string, std::vector<TunableParameter>> &parameterTable() {
         {"gemm_from_tokens", 4, 64, 1,
          "the token count from which the tiled GEMM runs instead of the GEMV"},
         {"gemm_token_block", 4, 512, 4,
-         "GEMM: tokens per block (a task's activation scales once per block)"}}},
+         "GEMM: tokens per block (a task's activation scales once per block)"},
+        {"gemm_block_activation_kib", 1, 8192, 1,
+         "GEMM: the most KiB of int16 activations a token block holds (long rows get fewer "
+         "tokens than gemm_token_block, at least 4)"}}},
       {"linear_q4",
        {{"gemv_groups_per_task", 1, 128, 1, "GEMV: row groups of 8 per parallel task"},
         {"gemm_groups_per_task", 2, 128, 2,

@@ -140,7 +140,8 @@ bool changesScheduleOnly(const std::string &family, const std::string &name) {
       {"linear_q4", "gemv_groups_per_task"}, {"linear_q4", "gemm_groups_per_task"},
       {"linear_q4", "prefetch_blocks"},      {"linear_q4", "gemm_token_block"},
       {"linear_q8", "gemv_rows_per_task"},   {"linear_q8", "gemm_task_rows"},
-      {"linear_q8", "gemm_token_block"},     {"linear_f32", "gemv_rows_per_task"},
+      {"linear_q8", "gemm_token_block"},     {"linear_q8", "gemm_block_activation_kib"},
+      {"linear_f32", "gemv_rows_per_task"},
       {"linear_f32", "gemm_task_rows"},      {"linear_f32", "gemm_tile_tokens"},
       {"linear_f32", "gemm_tile_vectors"}};
   return exact.count({family, name}) != 0;
