@@ -230,10 +230,13 @@ nlohmann::json runEndToEnd(const EndToEndOptions &o) {
     auto start = Clock::now();
     // In calls of at most prefillChunk tokens (0: one call), as a server feeds a long prompt.
     const size_t chunk = o.prefillChunk > 0 ? size_t(o.prefillChunk) : prompt.size();
-    for (size_t at = 0; at < prompt.size(); at += chunk)
-      check(loom_session_prefill(session, prompt.data() + at, std::min(chunk, prompt.size() - at),
-                                 nullptr, 0, 0, logits.data(), logits.size()),
+    for (size_t at = 0; at < prompt.size(); at += chunk) {
+      const size_t n = std::min(chunk, prompt.size() - at);
+      const bool last = at + n == prompt.size(); // as loom-serve: only the last chunk's logits
+      check(loom_session_prefill(session, prompt.data() + at, n, nullptr, 0, 0,
+                                 last ? logits.data() : nullptr, last ? logits.size() : 0),
             "prefill");
+    }
     int32_t token = 0;
     check(loom_sample(session, logits.data(), logits.size(), &greedy, &token), "sample");
     const double prefillSeconds = since(start);

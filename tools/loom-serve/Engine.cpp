@@ -137,8 +137,11 @@ void Engine::prefillChunk(Slot &slot) {
       m.path = medium.name.c_str();
       media.push_back(m);
     }
+  // Only the prompt's last chunk needs logits (the others skip the LM head).
+  const bool last = end == ids.size();
   check(loom_session_prefill(slot.session, ids.data() + begin, end - begin, media.data(),
-                             media.size(), 0, slot.logits.data(), slot.logits.size()),
+                             media.size(), 0, last ? slot.logits.data() : nullptr,
+                             last ? slot.logits.size() : 0),
         "prefill");
   slot.prefilled = end;
   slot.decoding = end == ids.size();

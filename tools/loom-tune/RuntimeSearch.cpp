@@ -53,8 +53,9 @@ Rates runOnce(loom_model *model, int threads, int64_t chunk, const RuntimeSearch
   const auto prefillStart = Clock::now();
   for (size_t at = 0; at < ids.size();) {
     const size_t n = chunk > 0 ? std::min(ids.size() - at, size_t(chunk)) : ids.size();
-    check(loom_session_prefill(session.get(), ids.data() + at, n, nullptr, 0, 0, logits.data(),
-                               logits.size()));
+    const bool last = at + n == ids.size(); // as loom-serve: only the last chunk's logits
+    check(loom_session_prefill(session.get(), ids.data() + at, n, nullptr, 0, 0,
+                               last ? logits.data() : nullptr, last ? logits.size() : 0));
     at += n;
   }
   Rates rates;

@@ -437,12 +437,13 @@ void loom_session_destroy(loom_session *session) { delete session; }
 loom_status loom_session_prefill(loom_session *session, const int32_t *ids, size_t n,
                                  const loom_media *media, size_t n_media, int all_logits,
                                  float *logits, size_t logits_capacity) {
-  if (session == nullptr || (ids == nullptr && n != 0) || (media == nullptr && n_media != 0) ||
-      logits == nullptr)
+  if (session == nullptr || (ids == nullptr && n != 0) || (media == nullptr && n_media != 0))
     return invalid("loom_session_prefill: null argument");
+  if (logits == nullptr && all_logits)
+    return invalid("loom_session_prefill: all_logits without a logits buffer");
   const size_t vocab = static_cast<size_t>(session->session->model().vocabSize());
   const size_t needed = (all_logits ? n : 1) * vocab;
-  if (logits_capacity < needed)
+  if (logits != nullptr && logits_capacity < needed)
     return setError(LOOM_ERROR_BUFFER_TOO_SMALL,
                     "loom_session_prefill: the logits buffer holds " +
                         std::to_string(logits_capacity) + " floats but " +

@@ -349,8 +349,8 @@ void Session::prefill(const std::vector<int32_t> &ids, const PromptMedia &media,
   const int64_t T = static_cast<int64_t>(ids.size());
   if (T == 0)
     fail("prefill: the prompt has no tokens");
-  if (logits == nullptr)
-    fail("prefill: no logits buffer");
+  if (logits == nullptr && allLogits)
+    fail("prefill: every position's logits asked for, but no logits buffer");
   const int64_t vocab = model_->vocabSize();
   for (int64_t i = 0; i < T; ++i)
     if (ids[i] < 0 || ids[i] >= vocab)
@@ -470,13 +470,14 @@ void Session::prefill(const std::vector<int32_t> &ids, const PromptMedia &media,
     decoder_->run(T, start, in, out, state_);
   }
   prefillTimes_.decoder = clock.lap();
-  {
+  prefillTimes_.lmHead = 0;
+  if (logits != nullptr) {
     const int64_t rows = allLogits ? T : 1;
     const void *in[] = {decoded_.data() + (T - rows) * hidden};
     void *out[] = {logits};
     lmHead_->run(rows, start, in, out, state_);
+    prefillTimes_.lmHead = clock.lap();
   }
-  prefillTimes_.lmHead = clock.lap();
   position_ += T;
 }
 

@@ -198,7 +198,8 @@ void loom_session_destroy(loom_session *session);
  * image run, each audio an audio run, each video frame a video run (and a video's audio track
  * the next audio run). logits receives the last position's vocab_size logits, or
  * n * vocab_size (row-major) when all_logits is nonzero; logits_capacity is the buffer's length
- * in floats. */
+ * in floats. logits may be NULL (all_logits 0): the LM head is not run, for a chunk of a longer
+ * prompt whose logits nobody reads (at 262,144 tokens of vocabulary it reads a large matrix). */
 loom_status loom_session_prefill(loom_session *session, const int32_t *ids, size_t n,
                                  const loom_media *media, size_t n_media, int all_logits,
                                  float *logits, size_t logits_capacity);

@@ -568,6 +568,42 @@ TEST_F(SessionTest, BatchedDecodeStepsEachSessionAsAlone) {
 
 // TokenPositions hold start + t in a call and each row's own position in a batch, where the
 // kernel taking them runs once over all rows (it writes the token count of its call).
+// A prefill without a logits buffer skips the LM head (a server's chunks before the last) and
+// leaves the session as a prefill with one does: the next chunk's logits are the same, and agree
+// with the reference. Asking for every position's logits without a buffer is refused.
+TEST_F(SessionTest, PrefillWithoutLogitsSkipsTheLmHead) {
+  auto model = loom::Model::open(*artifact);
+  Reference ref;
+  auto want = ref.run({Reference::text(2), Reference::text(5), Reference::text(7)}, {-1, -1, -1});
+  std::vector<float> logits[2] = {std::vector<float>(kVocab), std::vector<float>(kVocab)};
+  for (int withLogits = 0; withLogits < 2; ++withLogits) {
+    loom::Session session(model, {});
+    std::vector<float> head(kVocab, -1.0f);
+    session.prefill({2, 5}, std::vector<loom::MediaInput>{}, false,
+                    withLogits ? head.data() : nullptr);
+    if (!withLogits)
+      EXPECT_EQ(session.lastPrefillTimes().lmHead, 0.0);
+    session.prefill({7}, std::vector<loom::MediaInput>{}, false, logits[withLogits].data());
+    EXPECT_EQ(session.position(), 3);
+  }
+  EXPECT_EQ(logits[0], logits[1]);
+  expectRow(logits[0].data(), want[2], "the last chunk after one without logits");
+
+  loom_model *cModel = nullptr;
+  ASSERT_EQ(loom_model_open(artifact->c_str(), &cModel), LOOM_OK) << loom_last_error();
+  loom_session *session = nullptr;
+  ASSERT_EQ(loom_session_create(cModel, nullptr, &session), LOOM_OK) << loom_last_error();
+  const int32_t prompt[] = {2, 5};
+  EXPECT_EQ(loom_session_prefill(session, prompt, 2, nullptr, 0, 0, nullptr, 0), LOOM_OK)
+      << loom_last_error();
+  EXPECT_EQ(loom_session_prefill(session, prompt, 2, nullptr, 0, 1, nullptr, 0),
+            LOOM_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(loom_last_error()).find("all_logits without a logits buffer"),
+            std::string::npos);
+  loom_session_destroy(session);
+  loom_model_close(cModel);
+}
+
 TEST_F(SessionTest, TokenPositionsKernelsRunOnceOverABatch) {
   auto model = loom::Model::open(*artifact);
   loom::Executor executor(*model, *model->entry("token_positions"));

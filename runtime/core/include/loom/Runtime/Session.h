@@ -95,7 +95,8 @@ public:
   Session(const Session &) = delete;
   Session &operator=(const Session &) = delete;
 
-  // logits receives vocab floats, or ids.size() * vocab when allLogits (row-major [T, vocab]).
+  // logits receives vocab floats, or ids.size() * vocab when allLogits (row-major [T, vocab]);
+  // null (without allLogits) skips the LM head: a chunk of a longer prompt needs no logits.
   void prefill(const std::vector<int32_t> &ids, const std::vector<MediaInput> &media,
                bool allLogits, float *logits);
   // Same with media already loaded (each kind in prompt order).
