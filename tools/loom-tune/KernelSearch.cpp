@@ -72,7 +72,9 @@ timeSideBySide(Workload &inputs, const Variant &a, const Variant &b,
 bool sameSwitchAtTimedTokens(const std::string &name, int value, int current,
                              const std::vector<int64_t> &tokens) {
   const std::string suffix = "_from_tokens";
-  if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+  const bool switchPoint = name.size() > suffix.size() &&
+                           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  if (!switchPoint)
     return false;
   return std::all_of(tokens.begin(), tokens.end(),
                      [&](int64_t t) { return (t >= value) == (t >= current); });

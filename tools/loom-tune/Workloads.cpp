@@ -82,11 +82,12 @@ public:
       fail("loom-tune: an attention kernel with ", codegen::elementTypeName(weights),
            " norm weights cannot be timed (f32 only)");
     capacity_ = std::max<int64_t>(shape.capacity, 1);
-    const int64_t cacheValues = capacity_ * shape.kvHeads * shape.headDim;
-    const size_t copies = coldCopies(uint64_t(cacheValues) * 4 * (rawKey ? 1 : 2));
+    // Keys, then values (a raw-key cache holds keys only).
+    const int64_t cacheValues = capacity_ * shape.kvHeads * shape.headDim * (rawKey ? 1 : 2);
+    const size_t copies = coldCopies(uint64_t(cacheValues) * 4);
     for (size_t c = 0; c < copies; ++c) {
-      caches_.emplace_back(uint64_t(cacheValues) * 4 * 2, pages, "loom-tune KV cache");
-      const std::vector<float> filled = randomValues(2 * cacheValues, 31 + c);
+      caches_.emplace_back(uint64_t(cacheValues) * 4, pages, "loom-tune KV cache");
+      const std::vector<float> filled = randomValues(cacheValues, 31 + c);
       std::copy(filled.begin(), filled.end(), reinterpret_cast<float *>(caches_.back().data()));
     }
     q_ = randomValues(maxTokens * shape.qHeads * shape.headDim, 7);
@@ -109,13 +110,13 @@ public:
     const auto start = Clock::now();
     for (size_t c = 0; c < calls; ++c) {
       float *cache = reinterpret_cast<float *>(caches_[c].data());
-      DenseBuffer keys(cache, f32, {capacity_, kvHeads, dim}),
-          values(cache + capacity_ * kvHeads * dim, f32, {capacity_, kvHeads, dim});
+      DenseBuffer keys(cache, f32, {capacity_, kvHeads, dim});
       if (rawKey_) {
         void *args[] = {&q.buffer, &k.buffer, &norm.buffer, &ids.buffer,
                         &startPos, &keys.buffer, &out.buffer};
         bench::callKernel(entry, args, "raw_key_attention");
       } else {
+        DenseBuffer values(cache + capacity_ * kvHeads * dim, f32, {capacity_, kvHeads, dim});
         void *args[] = {&q.buffer, &k.buffer,    &v.buffer,      &ids.buffer,
                         &startPos, &keys.buffer, &values.buffer, &out.buffer};
         bench::callKernel(entry, args, "attention");
@@ -128,7 +129,7 @@ private:
   codegen::Attention shape_;
   bool rawKey_;
   int64_t capacity_ = 1;
-  std::vector<AnonymousMemory> caches_; // keys, then values
+  std::vector<AnonymousMemory> caches_;
   std::vector<float> q_, k_, v_, kNorm_, out_;
   std::vector<int32_t> blockIds_;
 };

@@ -8,8 +8,8 @@
 //   T >= gemm_from_tokens  GEMM path (prefill): an outer product vectorised over output rows.
 //                          A task owns a block of rows for all tokens; per panel of inputs it
 //                          packs its weights (f32, rows innermost, kept in L2) and runs a
-//                          register tile of 6 tokens x 2 vectors of rows over the panel, with
-//                          broadcast activations (LinearSchedule.cpp).
+//                          register tile (by default 6 tokens x 2 vectors of rows) over the
+//                          panel, with broadcast activations (LinearSchedule.cpp).
 // Private to loom_kernelgen (includes Halide.h).
 #pragma once
 

@@ -1,7 +1,8 @@
 // Schedule parameters as data (issue 21): the values the generators' schedules read (rows per
-// task, panel depths, prefetch distances, switch points, attention tiles), their legal ranges, the checked-in
-// defaults per target (compiler/codegen/tuning/defaults.json) and a tuning record made by
-// loom-tune for one target and CPU model (docs/TUNING.md) that overrides them per product.
+// task, panel depths, prefetch distances, switch points, attention tiles), their legal ranges,
+// the checked-in defaults per target (compiler/codegen/tuning/defaults.json) and a tuning
+// record made by loom-tune for one target and CPU model (docs/TUNING.md) that overrides them
+// per kernel.
 #pragma once
 
 #include "loom/Codegen/KernelSpec.h"
