@@ -80,6 +80,22 @@ bool sameSwitchAtTimedTokens(const std::string &name, int value, int current,
                      [&](int64_t t) { return (t >= value) == (t >= current); });
 }
 
+// Why the q4 unpacked tile's parameters change no timed call: they shape the AVX-512 VNNI
+// tile only, from unpack_from_tokens tokens on (empty: they do).
+std::string unpackedTileUnused(const std::string &name, const ScheduleParameters &params,
+                               const SearchOptions &options) {
+  if (name.rfind("unpacked_", 0) != 0)
+    return "";
+  const std::vector<std::string> features = codegen::cpuFeaturesFor(options.target);
+  if (std::find(features.begin(), features.end(), "avx512vnni") == features.end())
+    return options.target + " has no AVX-512 VNNI tile";
+  const int from = params.at("unpack_from_tokens");
+  if (std::none_of(options.tokens.begin(), options.tokens.end(),
+                   [&](int64_t t) { return t >= from; }))
+    return "no timed call reaches the unpacked tile";
+  return "";
+}
+
 std::string paramsText(const ScheduleParameters &params) {
   std::string text;
   for (const auto &[name, value] : params)
@@ -172,8 +188,10 @@ SearchResult searchKernel(const ModelKernel &kernel, const codegen::Tuning &base
                  ": skipped, the timed token counts take the same paths");
         continue;
       }
-      if (const std::string why = prunedBecause(kernel.key, params, options.cpu, options.threads);
-          !why.empty()) {
+      std::string why = unpackedTileUnused(parameter.name, params, options);
+      if (why.empty())
+        why = prunedBecause(kernel.key, params, options.cpu, options.threads);
+      if (!why.empty()) {
         progress("  " + parameter.name + "=" + std::to_string(value) + ": skipped, " + why);
         continue;
       }

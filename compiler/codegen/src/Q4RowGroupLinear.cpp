@@ -33,12 +33,6 @@ constexpr float kActivationLevels = 127.0f;            // int8 activations: +-12
 // vectors; its 32-byte loads and nibble unpacking serve every token of the tile). Row groups
 // per task: `gemv_groups_per_task` and `gemm_groups_per_task` (8 each by default).
 constexpr int kGemmTileTokens = 4;
-// Row groups per unpacked GEMM tile with AVX-512 VNNI (32 vector registers): each activation
-// broadcast then serves 2 vpdpbusds. With 1 group a block step needs 49 loads for its 32
-// vpdpbusds, and Zen 4's 2 vector loads a cycle hold it at 25 cycles (63% of the instruction's
-// peak); with 2 groups it is 66 loads for 64 vpdpbusds in 41 cycles (78%; bench-int-dot-loops,
-// bench/RESULTS.md). AVX2's 16 registers hold one group's tile.
-constexpr int kVnniTileGroups = 2;
 // The tiled path from one tile of tokens on, not from 64 as the float products: it
 // reads each weight byte once per tile, where the GEMV reads it once per token, so a short
 // prompt costs a quarter of the instructions per token.
@@ -66,6 +60,8 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   const int prefetchBlocks = params.at("prefetch_blocks");
   const int gemmTokenBlock = params.at("gemm_token_block");
   const int unpackFromTokens = params.at("unpack_from_tokens");
+  const int unpackedTileGroups = params.at("unpacked_tile_groups");
+  const int unpackedVectorGroups = params.at("unpacked_vector_groups");
   // The same lanes on every x86 target (8 rows x 4 bytes fill 256 bits); AVX-512 VNNI changes
   // the instructions of a block's dot product only.
   const bool vnni = hasAvx512DotProducts(target);
@@ -190,24 +186,35 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
     ones.compute_root().bound(j, 0, 2);
 
   // Per block of an accumulator: the pair sums of the block's 8 nibble halves, their int16
-  // total and the widened dot product, all in registers.
-  auto scheduleBlockProducts = [&](Products &a, int tileGroups) {
+  // total and the widened dot product, all in registers. A tile's groups are unrolled, or with
+  // vectorGroups 2 taken in pairs, one 512-bit vector for 16 rows.
+  auto scheduleBlockProducts = [&](Products &a, int tileGroups, int vectorGroups) {
     LoopLevel block = LoopLevel(a.acc, a.steps.x);
-    a.dot.compute_at(block).vectorize(r).unroll(t);
     if (vnni) { // 4 bytes x 8 rows per vpdpbusd, the halves unrolled
-      Stage update = a.dot.update()
-                         .reorder(a.quad.x, r, t, g, a.quad.y)
-                         .atomic()
-                         .vectorize(a.quad.x)
-                         .vectorize(r)
-                         .unroll(t)
-                         .unroll(a.quad.y);
-      if (tileGroups > 1) {
-        a.dot.unroll(g);
-        update.unroll(g);
+      Var gv("gv"), gu("gu");
+      a.dot.compute_at(block);
+      Stage update = a.dot.update();
+      if (vectorGroups > 1) {
+        a.dot.split(g, gu, gv, vectorGroups).reorder(r, gv, t, gu).vectorize(r).vectorize(gv);
+        update.split(g, gu, gv, vectorGroups)
+            .reorder(a.quad.x, r, gv, t, gu, a.quad.y)
+            .atomic()
+            .vectorize(a.quad.x)
+            .vectorize(r)
+            .vectorize(gv);
+      } else {
+        a.dot.vectorize(r);
+        update.reorder(a.quad.x, r, t, g, a.quad.y).atomic().vectorize(a.quad.x).vectorize(r);
+      }
+      a.dot.unroll(t);
+      update.unroll(t).unroll(a.quad.y);
+      if (tileGroups > vectorGroups) {
+        a.dot.unroll(vectorGroups > 1 ? gu : g);
+        update.unroll(vectorGroups > 1 ? gu : g);
       }
       return;
     }
+    a.dot.compute_at(block).vectorize(r).unroll(t);
     a.dot.update().reorder(a.widen, r, t).atomic().vectorize(a.widen).vectorize(r).unroll(t);
     a.sum16.compute_at(block).vectorize(p2).vectorize(r).unroll(t);
     a.sum16.update()
@@ -228,14 +235,31 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   };
   // An accumulator tile (tileGroups groups, all their tokens unrolled) over every block of the
   // row.
-  auto scheduleTile = [&](Products &a, LoopLevel tile, int tileGroups) {
-    a.acc.compute_at(tile).bound(r, 0, kGroupRows).vectorize(r).unroll(t);
-    Stage update = a.acc.update().reorder(r, t, g, a.steps.x, a.steps.y).vectorize(r).unroll(t);
-    if (tileGroups > 1) {
-      a.acc.unroll(g);
-      update.unroll(g);
+  auto scheduleTile = [&](Products &a, LoopLevel tile, int tileGroups, int vectorGroups) {
+    a.acc.compute_at(tile).bound(r, 0, kGroupRows);
+    Stage update = a.acc.update();
+    if (vectorGroups > 1) {
+      Var gv("gv"), gu("gu");
+      a.acc.split(g, gu, gv, vectorGroups).reorder(r, gv, t, gu).vectorize(r).vectorize(gv);
+      update.split(g, gu, gv, vectorGroups)
+          .reorder(r, gv, t, gu, a.steps.x, a.steps.y)
+          .vectorize(r)
+          .vectorize(gv);
+      if (tileGroups > vectorGroups) {
+        a.acc.unroll(gu);
+        update.unroll(gu);
+      }
+    } else {
+      a.acc.vectorize(r);
+      update.reorder(r, t, g, a.steps.x, a.steps.y).vectorize(r);
+      if (tileGroups > 1) {
+        a.acc.unroll(g);
+        update.unroll(g);
+      }
     }
-    scheduleBlockProducts(a, tileGroups);
+    a.acc.unroll(t);
+    update.unroll(t);
+    scheduleBlockProducts(a, tileGroups, vectorGroups);
   };
 
   // Rows split into groups of 8 (one vector); a partial last group only when rows % 8 != 0.
@@ -245,13 +269,22 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   Var ogio("ogio"), ogii("ogii");
   // GEMM: per task gemmGroupsPerTask groups for all tokens, in blocks of gemmTokenBlock tokens
   // (the task's weights and a token block's activations stay in L2), tiles of tileGroups groups
-  // x tileTokens tokens. Returns the loop over the task's groups (tiles of 1 group) or
-  // pairs of groups.
-  auto scheduleGemm = [&](Stage specialization, Products &a, int tileGroups, int tileTokens) {
-    // A tile of several groups unrolls its groups: only where tasks hold whole tiles.
+  // x tileTokens tokens, vectorGroups groups per vector. Returns the loop over the task's groups
+  // (tiles of 1 group) or tiles of groups, and the tile's shape.
+  struct GemmTile {
+    Var groups;
+    int tileGroups, vectorGroups;
+  };
+  auto scheduleGemm = [&](Stage specialization, Products &a, int tileGroups, int vectorGroups,
+                          int tileTokens) -> GemmTile {
+    // A tile of several groups: only where tasks hold whole tiles.
     const bool wholeTasks = rows % (kGroupRows * gemmGroupsPerTask) == 0;
     if (!wholeTasks)
       tileGroups = 1;
+    while (gemmGroupsPerTask % tileGroups != 0)
+      --tileGroups;
+    if (tileGroups % vectorGroups != 0)
+      vectorGroups = 1;
     specialization.split(o, og, oi, kGroupRows, rowTail)
         .split(t, tb, ti, tileTokens, TailStrategy::ShiftInwards)
         .split(og, ogo, ogi, gemmGroupsPerTask,
@@ -259,8 +292,8 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
         .split(tb, tbo, tbi, gemmTokenBlock / tileTokens, TailStrategy::GuardWithIf);
     if (tileGroups == 1) {
       specialization.reorder(oi, ti, tbi, ogi, tbo, ogo).vectorize(oi).unroll(ti).parallel(ogo);
-      scheduleTile(a, LoopLevel(out, tbi), 1);
-      return ogi;
+      scheduleTile(a, LoopLevel(out, tbi), 1, 1);
+      return {ogi, 1, 1};
     }
     specialization.split(ogi, ogio, ogii, tileGroups, TailStrategy::RoundUp)
         .reorder(oi, ti, ogii, tbi, ogio, tbo, ogo)
@@ -268,24 +301,33 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
         .unroll(ti)
         .unroll(ogii)
         .parallel(ogo);
-    scheduleTile(a, LoopLevel(out, tbi), tileGroups);
-    return ogio;
+    scheduleTile(a, LoopLevel(out, tbi), tileGroups, vectorGroups);
+    return {ogio, tileGroups, vectorGroups};
   };
-  const Var unpackLoop =
-      scheduleGemm(out.specialize(unpackCondition), unpackedGemm, vnni ? kVnniTileGroups : 1,
-                   kGemmTileTokens);
+  // The unpacked tile with AVX-512 VNNI (32 vector registers) holds `unpacked_tile_groups`
+  // groups, so that each activation broadcast serves a vpdpbusd per vector of them. With 1 group
+  // of 8 rows a block step needs 49 loads for its 32 vpdpbusds (63% of the instruction's peak
+  // on Zen 4, which runs 2 vector loads a cycle); 2 groups: 66 loads for 64 (78%). With 2 groups
+  // per 512-bit vector (`unpacked_vector_groups`), 4 groups take 48 loads for 64 zmm vpdpbusds
+  // of 16 rows: Zen 5 runs zmm vpdpbusd at twice the ymm rate, Zen 4 at the same rate with half
+  // the instructions (bench/RESULTS.md). AVX2's 16 registers hold one group's tile.
+  const GemmTile unpackedTile =
+      scheduleGemm(out.specialize(unpackCondition), unpackedGemm, vnni ? unpackedTileGroups : 1,
+                   vnni ? unpackedVectorGroups : 1, kGemmTileTokens);
   for (auto [a, condition, tileTokens] :
        {std::tuple(&gemm, gemmCondition, kGemmTileTokens),
         std::tuple(&pairGemm, pairCondition, kPairTileTokens)}) {
-    scheduleGemm(out.specialize(condition), *a, 1, tileTokens);
+    scheduleGemm(out.specialize(condition), *a, 1, 1, tileTokens);
     if (prefetchBlocks > 0)
       a->acc.update().prefetch(w.param, a->steps.x, a->steps.x, prefetchBlocks,
                                PrefetchBoundStrategy::NonFaulting);
   }
   // Long prompts: a group's nibbles and scales unpacked once per token block, for all its tiles;
   // the tile then reads each nibble half with one load, and its registers hold no unpacked
-  // weights.
-  unpackedGemm.nibbles.compute_at(out, unpackLoop)
+  // weights. A vector of several groups reads their halves from one load.
+  if (unpackedTile.vectorGroups > 1)
+    unpackedGemm.nibbles.reorder_storage(q, p2, r, g, k, b, pn);
+  unpackedGemm.nibbles.compute_at(out, unpackedTile.groups)
       .bound(q, 0, 2)
       .bound(p2, 0, 2)
       .bound(r, 0, kGroupRows)
@@ -294,7 +336,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       .vectorize(p2)
       .vectorize(r)
       .unroll(k);
-  unpackedGemm.scales.compute_at(out, unpackLoop).bound(r, 0, kGroupRows).vectorize(r);
+  unpackedGemm.scales.compute_at(out, unpackedTile.groups).bound(r, 0, kGroupRows).vectorize(r);
 
   // GEMV: per task gemvGroupsPerTask groups, each group's rows read once per token.
   if (panels == 1) {
@@ -303,7 +345,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
         .reorder(oi, t, ogi, ogo)
         .vectorize(oi)
         .parallel(ogo);
-    scheduleTile(gemv, LoopLevel(out, t), 1);
+    scheduleTile(gemv, LoopLevel(out, t), 1, 1);
     return;
   }
   // GEMV over column panels (whole bands of rows): a task is one band, stored panel by panel,
@@ -316,7 +358,7 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
       .parallel(ogo);
   gemv.acc.compute_at(out, ogo).bound(r, 0, kGroupRows).vectorize(r);
   gemv.acc.update().reorder(r, gemv.steps.x, g, gemv.steps.y, t).vectorize(r);
-  scheduleBlockProducts(gemv, 1);
+  scheduleBlockProducts(gemv, 1, 1);
 }
 
 } // namespace loom::codegen::detail

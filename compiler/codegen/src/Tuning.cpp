@@ -62,7 +62,13 @@ const std::map<std::string, std::vector<TunableParameter>> &parameterTable() {
          "GEMM: tokens per block (the task's weights and the block's activations stay in L2)"},
         {"unpack_from_tokens", 5, 4096, 1,
          "the token count from which the GEMM unpacks a row group's nibbles once per token "
-         "block rather than in each tile (above the tiles' 4 tokens)"}}},
+         "block rather than in each tile (above the tiles' 4 tokens)"},
+        {"unpacked_tile_groups", 1, 8, 1,
+         "AVX-512 VNNI: row groups of 8 per tile of the unpacked GEMM (each activation broadcast "
+         "serves all of them)"},
+        {"unpacked_vector_groups", 1, 2, 1,
+         "AVX-512 VNNI: row groups per vector of the unpacked GEMM tile (2: 512-bit vectors of "
+         "16 rows)"}}},
       {AttentionKey::kFamily,
        {{"heads_per_task", 1, 16, 1,
          "query heads of one key/value head per parallel task, each key and value read once for "

@@ -134,7 +134,8 @@ TEST(Tuning, IllegalValuesAreRefusedWithTheKernelAndParameterNamed) {
   EXPECT_EQ(errorOf([&] { read(entry({{"tile_rows", 4}})); }),
             "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': unknown parameter "
             "'tile_rows' (linear_q4 has gemv_groups_per_task, gemm_groups_per_task, "
-            "prefetch_blocks, gemm_token_block, unpack_from_tokens)");
+            "prefetch_blocks, gemm_token_block, unpack_from_tokens, unpacked_tile_groups, "
+            "unpacked_vector_groups)");
   EXPECT_EQ(errorOf([&] { read(entry({{"prefetch_blocks", "8"}})); }),
             "rec.json: kernel 'linear_q4 weights=q4g32 in=3840 out=15360': parameter "
             "'prefetch_blocks' must be an integer");
