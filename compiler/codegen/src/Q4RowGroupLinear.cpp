@@ -63,7 +63,8 @@ void defineQ4RowGroupProduct(Func out, const LinearProduct &p, const WeightMatri
   const int unpackedTileGroups = params.at("unpacked_tile_groups");
   const int unpackedVectorGroups = params.at("unpacked_vector_groups");
   // The same lanes on every x86 target (8 rows x 4 bytes fill 256 bits); AVX-512 VNNI changes
-  // the instructions of a block's dot product only.
+  // the instructions of a block's dot product, and its long-prompt tile may take two groups in
+  // one 512-bit vector.
   const bool vnni = hasAvx512DotProducts(target);
   if (w.type != ElementType::Q4G32 && w.type != ElementType::Q4G128)
     fail("linear: weight '", w.param.name(), "' is not Q4: no row-group product");
