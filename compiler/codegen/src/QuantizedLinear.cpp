@@ -32,13 +32,13 @@ constexpr float kActivationLevels = 32767.0f;         // int16 activations: +-32
 // `gemv_rows_per_task`.
 constexpr int kGemvLongRowTile = 8;
 constexpr int kChains = 2;
-// GEMM (prefill): the register tile (rows x tokens accumulators); rows per task:
-// `gemm_task_rows` (48 by default). A matrix of fewer than kGemmMinRows rows has no GEMM path
+// GEMM (prefill): the register tile is `gemm_tile_rows` x `gemm_tile_tokens` accumulators (2 x 4
+// by default: AVX2's 16 registers; with AVX-512 VNNI 4 x 4, since Zen 5 runs two zmm vpdpwssd a
+// cycle and 8 accumulators cannot cover their latency: 1.5x on the 12B's products, RESULTS.md);
+// rows per task: `gemm_task_rows` (48 by default). A matrix of fewer than kGemmMinRows rows has no GEMM path
 // (its GEMV serves every token count), whatever the task size: so that the task size changes
 // the schedule only, never which path (and summation order) a product takes.
 constexpr int kGemmMinRows = 48;
-constexpr int kGemmTileRows = 2;
-constexpr int kGemmTileTokens = 4;
 // The tiled path from `gemm_from_tokens` tokens on, by default two tiles of tokens (8): each
 // weight load then serves 4 tokens instead of
 // one, but below 8 tokens the GEMV, rereading a task's 64 rows from L2 per token, was faster on
@@ -78,6 +78,8 @@ int q8ActivationBlock(int64_t cols) { return cols % kWideBlock == 0 ? kWideBlock
 void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix &w,
                             const Target &target, const ScheduleParameters &params) {
   const int gemmTaskRows = params.at("gemm_task_rows");
+  const int gemmTileRows = params.at("gemm_tile_rows");
+  const int gemmTileTokens = params.at("gemm_tile_tokens");
   const int gemmFromTokens = params.at("gemm_from_tokens");
   // A token block's int16 activations stay within gemm_block_activation_kib: the block is read
   // again for every pair of rows of the task, and a 64-token block of a 15,360-column row is
@@ -86,7 +88,7 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
       int64_t(params.at("gemm_block_activation_kib")) * 1024 / (2 * w.cols);
   const int64_t blockTokens = std::min<int64_t>(params.at("gemm_token_block"), tokensThatFit);
   const int gemmTokenBlock =
-      int(std::max<int64_t>(kGemmTileTokens, blockTokens / kGemmTileTokens * kGemmTileTokens));
+      int(std::max<int64_t>(gemmTileTokens, blockTokens / gemmTileTokens * gemmTileTokens));
   const int gemvRowsPerTask = params.at("gemv_rows_per_task");
   if (!hasIntegerProduct(w))
     fail("linear: weight '", w.param.name(), "' (", w.cols,
@@ -207,11 +209,12 @@ void defineQuantizedProduct(Func out, const LinearProduct &p, const WeightMatrix
     // GEMM: per task a block of rows x tokens, walked in register tiles (rows x tokens f32
     // accumulator vectors), each tile over all blocks; the scales of the tile's blocks first.
     out.specialize(gemmCondition)
-        .split(o, ob, oi, kGemmTileRows, TailStrategy::ShiftInwards)
-        .split(t, tb, ti, kGemmTileTokens, TailStrategy::ShiftInwards)
+        .split(o, ob, oi, gemmTileRows, TailStrategy::ShiftInwards)
+        .split(t, tb, ti, gemmTileTokens, TailStrategy::ShiftInwards)
         .reorder(oi, ti, tb, ob)
-        .split(ob, obo, obi, gemmTaskRows / kGemmTileRows, TailStrategy::GuardWithIf)
-        .split(tb, tbo, tbi, gemmTokenBlock / kGemmTileTokens, TailStrategy::GuardWithIf)
+        .split(ob, obo, obi, std::max(1, gemmTaskRows / gemmTileRows),
+               TailStrategy::GuardWithIf)
+        .split(tb, tbo, tbi, gemmTokenBlock / gemmTileTokens, TailStrategy::GuardWithIf)
         .reorder(oi, ti, tbi, obi, tbo, obo)
         .parallel(obo);
     scheduleTile(gemmAcc, allSteps, *gemm, LoopLevel(out, tbo), LoopLevel(out, tbi), true);

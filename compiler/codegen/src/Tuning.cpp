@@ -44,14 +44,17 @@ const std::map<std::string, std::vector<TunableParameter>> &parameterTable() {
          "GEMM: vectors of rows of a register tile (cut to the matrix's rows)"}}},
       {"linear_q8",
        {{"gemv_rows_per_task", 1, 1024, 1, "GEMV: weight rows per parallel task"},
-        {"gemm_task_rows", 2, 1024, 2, "GEMM: rows per task (register tiles of 2 rows)"},
+        {"gemm_task_rows", 2, 1024, 2,
+         "GEMM: rows per task (a whole number of register tiles, at least one)"},
         {"gemm_from_tokens", 4, 64, 1,
          "the token count from which the tiled GEMM runs instead of the GEMV"},
         {"gemm_token_block", 4, 512, 4,
          "GEMM: tokens per block (a task's activation scales once per block)"},
         {"gemm_block_activation_kib", 1, 8192, 1,
          "GEMM: the most KiB of int16 activations a token block holds (long rows get fewer "
-         "tokens than gemm_token_block, at least 4)"}}},
+         "tokens than gemm_token_block, at least one tile's)"},
+        {"gemm_tile_rows", 1, 8, 1, "GEMM: weight rows of a register tile"},
+        {"gemm_tile_tokens", 1, 8, 1, "GEMM: tokens of a register tile"}}},
       {"linear_q4",
        {{"gemv_groups_per_task", 1, 128, 1, "GEMV: row groups of 8 per parallel task"},
         {"gemm_groups_per_task", 2, 128, 2,
@@ -404,17 +407,18 @@ Tuning Tuning::defaults(const std::string &loomTarget) {
   for (const std::string &family : tuningFamilies()) {
     if (!all["families"].contains(family))
       fail(where, ": no defaults for family '", family, "'");
+    // The target's entry, if any, over the '*' entry.
     const json &byTarget = all["families"][family];
-    const std::string chosen = byTarget.contains(loomTarget) ? loomTarget : "*";
-    if (!byTarget.contains(chosen))
-      fail(where, ": family '", family, "' has no defaults for target '", loomTarget,
-           "' and no '*' entry");
-    ScheduleParameters values =
-        readParameters(byTarget[chosen], family, where + " " + family + " " + chosen);
+    ScheduleParameters values;
+    for (const std::string &entry : {std::string("*"), loomTarget})
+      if (byTarget.contains(entry))
+        for (auto &[name, value] :
+             readParameters(byTarget[entry], family, where + " " + family + " " + entry))
+          values[name] = value;
     for (const TunableParameter &p : tunableParameters(family))
       if (!values.count(p.name))
-        fail(where, ": family '", family, "' target '", chosen, "' has no value for '", p.name,
-             "'");
+        fail(where, ": family '", family, "' has no value for '", p.name, "' on target '",
+             loomTarget, "'");
     tuning.defaults_[family] = std::move(values);
   }
   return tuning;

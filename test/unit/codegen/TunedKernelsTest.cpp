@@ -147,6 +147,7 @@ bool changesScheduleOnly(const std::string &family, const std::string &name) {
       {"linear_q4", "gemm_token_block"},
       {"linear_q8", "gemv_rows_per_task"},   {"linear_q8", "gemm_task_rows"},
       {"linear_q8", "gemm_token_block"},     {"linear_q8", "gemm_block_activation_kib"},
+      {"linear_q8", "gemm_tile_rows"},       {"linear_q8", "gemm_tile_tokens"},
       {"linear_f32", "gemv_rows_per_task"},
       {"linear_f32", "gemm_task_rows"},      {"linear_f32", "gemm_tile_tokens"},
       {"linear_f32", "gemm_tile_vectors"}};
