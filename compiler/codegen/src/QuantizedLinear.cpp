@@ -34,10 +34,11 @@ constexpr int kGemvLongRowTile = 8;
 constexpr int kChains = 2;
 // GEMM (prefill): the register tile is `gemm_tile_rows` x `gemm_tile_tokens` accumulators (2 x 4
 // by default: AVX2's 16 registers; with AVX-512 VNNI 4 x 4, since Zen 5 runs two zmm vpdpwssd a
-// cycle and 8 accumulators cannot cover their latency: 1.5x on the 12B's products, RESULTS.md);
-// rows per task: `gemm_task_rows` (48 by default). A matrix of fewer than kGemmMinRows rows has no GEMM path
-// (its GEMV serves every token count), whatever the task size: so that the task size changes
-// the schedule only, never which path (and summation order) a product takes.
+// cycle and 8 accumulators cannot cover their latency: 1.2-1.5x on the 12B's products,
+// RESULTS.md); rows per task: `gemm_task_rows` (48 by default). A matrix of fewer than
+// kGemmMinRows rows has no GEMM path (its GEMV serves every token count), whatever the task
+// size: so that the task size changes the schedule only, never which path (and summation
+// order) a product takes.
 constexpr int kGemmMinRows = 48;
 // The tiled path from `gemm_from_tokens` tokens on, by default two tiles of tokens (8): each
 // weight load then serves 4 tokens instead of
