@@ -45,7 +45,7 @@ const std::map<std::string, std::vector<TunableParameter>> &parameterTable() {
       {"linear_q8",
        {{"gemv_rows_per_task", 1, 1024, 1, "GEMV: weight rows per parallel task"},
         {"gemm_task_rows", 2, 1024, 2,
-         "GEMM: rows per task (a whole number of register tiles, at least one)"},
+         "GEMM: rows per task (rounded down to whole register tiles, at least one)"},
         {"gemm_from_tokens", 4, 64, 1,
          "the token count from which the tiled GEMM runs instead of the GEMV"},
         {"gemm_token_block", 4, 512, 4,

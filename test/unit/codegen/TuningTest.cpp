@@ -75,6 +75,18 @@ TEST(Tuning, DefaultsCoverEveryParameterWithinItsRange) {
   EXPECT_EQ(Tuning::defaults("x86-64-v3").value(ProductKey{ElementType::Q8, 3840, 4096}, "gemm_task_rows"), 48);
 }
 
+// A target's entry in defaults.json overrides the '*' entry's values it names and keeps the rest.
+TEST(Tuning, ATargetsDefaultsOverrideTheSharedOnes) {
+  const ProductKey q8{ElementType::Q8, 3840, 4096};
+  EXPECT_EQ(Tuning::defaults("x86-64-v3").value(q8, "gemm_tile_rows"), 2);
+  EXPECT_EQ(Tuning::defaults("zen4").value(q8, "gemm_tile_rows"), 4);
+  EXPECT_EQ(Tuning::defaults("sapphirerapids").value(q8, "gemm_tile_rows"), 4);
+  for (const char *target : {"x86-64-v3", "zen4"}) {
+    EXPECT_EQ(Tuning::defaults(target).value(q8, "gemm_tile_tokens"), 4) << target;
+    EXPECT_EQ(Tuning::defaults(target).value(q8, "gemm_task_rows"), 48) << target;
+  }
+}
+
 TEST(Tuning, ARecordOverridesItsProductOnly) {
   const Tuning tuning =
       read(recordFor("zen4", {{kQ4.str(), {{"params", {{"prefetch_blocks", 4}}}}}}));
